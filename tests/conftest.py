@@ -1,0 +1,64 @@
+"""Shared fixtures: the benchmark data folder and small, randomly sampled slices of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = Path(os.environ.get("TEXTCNN_DATA_DIR", ROOT.parent / "shared" / "data"))
+    if not (path / "sst2" / "dataset.json").is_file():
+        pytest.fail(f"benchmark data not found at {path}: set TEXTCNN_DATA_DIR")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    with open(path, encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh if line.strip()]
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+
+
+@pytest.fixture(scope="session")
+def sst2_slice(data_dir, tmp_path_factory) -> Path:
+    """A random (never "first N") sample of SST-2: 4000 train / 400 validation / 600 test."""
+    out = tmp_path_factory.mktemp("sst2-slice")
+    rng = random.Random(0)
+    for split, n in (("train", 4000), ("validation", 400), ("test", 600)):
+        rows = read_jsonl(data_dir / "sst2" / f"{split}.jsonl")
+        write_jsonl(out / f"{split}.jsonl", rng.sample(rows, n))
+    meta = json.loads((data_dir / "sst2" / "dataset.json").read_text())
+    (out / "dataset.json").write_text(json.dumps(meta))
+    return out
+
+
+def tiny_config(dataset: str | Path, **train) -> dict:
+    """A small, fast TextCNN config as plain data."""
+    return {
+        "tasks": {"sentiment": {"dataset": str(dataset)}},
+        "tokenizer": {"kind": "word", "max_length": 64},
+        "model": {"embedding_dim": 32, "kernel_sizes": [3, 4, 5], "channels": 16, "dropout": 0.3},
+        "train": {"epochs": 4, "batch_size": 50, "optimizer": "adamw", "lr": 0.01,
+                  "seed": 0, "patience": 3, "threads": 1, **train},
+    }
+
+
+@pytest.fixture(scope="session")
+def trained(sst2_slice, tmp_path_factory):
+    """(classifier, model folder) of one tiny SST-2 run shared by the tests."""
+    from textcnn.config import from_dict
+    from textcnn.experiment import train
+
+    out = tmp_path_factory.mktemp("run") / "model"
+    clf = train(from_dict(tiny_config(sst2_slice)), output=out, log=lambda line: None)
+    return clf, out

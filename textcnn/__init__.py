@@ -1,0 +1,21 @@
+"""textcnn: convolutional text classifiers you can train, serve and study on a laptop CPU.
+
+>>> import textcnn
+>>> clf = textcnn.train(textcnn.load_config("configs/sst2.yaml"), output="runs/sst2")  # doctest: +SKIP
+>>> clf.predict(["a gorgeous, witty film"])  # doctest: +SKIP
+[{'sentiment': [{'label': 'positive', 'score': 0.97}]}]
+"""
+
+__version__ = "0.1.0"
+
+from .config import Config, load_config  # noqa: E402
+from .core import ConvBlock, ConvCore  # noqa: E402
+from .errors import ConfigError, DataError, ModelFolderError, TextCNNError  # noqa: E402
+from .experiment import cross_validate, train  # noqa: E402
+from .models import TextCNN  # noqa: E402
+from .pipeline import TextClassifier  # noqa: E402
+
+__all__ = [
+    "Config", "ConfigError", "ConvBlock", "ConvCore", "DataError", "ModelFolderError",
+    "TextCNN", "TextCNNError", "TextClassifier", "cross_validate", "load_config", "train",
+]

@@ -1,0 +1,131 @@
+"""The ``textcnn`` command. Exit codes: 0 success, 2 bad usage or bad input, 1 otherwise."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from pathlib import Path
+
+from .errors import TextCNNError
+
+EXAMPLES = {
+    "train": "textcnn train configs/sst2.yaml --output runs/sst2 --set train.epochs=5",
+    "evaluate": "textcnn evaluate runs/sst2 --dataset sst2 --split test",
+    "cv": "textcnn cv configs/mr.yaml --folds 10 --output runs/mr-cv",
+    "predict": 'textcnn predict runs/sst2 "a gorgeous, witty film" --top-k 2',
+}
+
+
+def _data_dir(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data-dir", help="local data directory (default: $TEXTCNN_DATA_DIR)")
+
+
+def _verb(sub, name: str, help_: str) -> argparse.ArgumentParser:
+    return sub.add_parser(name, help=help_, description=help_,
+                          epilog=f"example:\n  {EXAMPLES[name]}",
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textcnn", description="Train, evaluate and use convolutional text classifiers.",
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"textcnn {__version__}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = _verb(sub, "train", "train a model from a YAML config and write its model folder")
+    p.add_argument("config", help="YAML config (see configs/)")
+    _data_dir(p)
+    p.add_argument("--output", help="model folder to write (default: runs/<config name>)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run from OUTPUT/checkpoint.safetensors")
+
+    p = _verb(sub, "evaluate", "score a saved model on a dataset split")
+    p.add_argument("model_dir")
+    p.add_argument("--dataset", required=True, help="known name, Hub id or path")
+    p.add_argument("--split", default="test")
+    p.add_argument("--head", help="head to score (needed when the model has several)")
+    _data_dir(p)
+
+    p = _verb(sub, "cv", "k-fold cross-validation on a dataset with an 'all' split")
+    p.add_argument("config")
+    p.add_argument("--folds", type=int, default=10, help="how many of the 10 folds to run")
+    _data_dir(p)
+    p.add_argument("--output", help="folder for cv_metrics.json (default: runs/<config>-cv)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+
+    p = _verb(sub, "predict", "classify texts; prints one JSON object per text")
+    p.add_argument("model_dir")
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--file", help="read texts from this file, one per line ('-' = stdin)")
+    p.add_argument("--top-k", type=int, default=1)
+    p.add_argument("--head", help="only this head's answer")
+    return parser
+
+
+def _read_lines(path: str) -> list[str]:
+    if path == "-":
+        return [line.rstrip("\n") for line in sys.stdin]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return [line.rstrip("\n") for line in fh]
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TextCNNError(f"cannot read --file {path}: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import experiment
+    from .config import load_config
+
+    if args.verb == "train":
+        config = load_config(args.config, args.overrides)
+        output = args.output or str(Path("runs") / Path(args.config).stem)
+        experiment.train(config, args.data_dir, output, resume=args.resume)
+    elif args.verb == "cv":
+        config = load_config(args.config, args.overrides)
+        output = args.output or str(Path("runs") / f"{Path(args.config).stem}-cv")
+        experiment.cross_validate(config, args.folds, args.data_dir, output)
+    elif args.verb == "evaluate":
+        result = experiment.evaluate_folder(args.model_dir, args.dataset, args.split,
+                                            args.data_dir, args.head)
+        print(json.dumps(result))
+    elif args.verb == "predict":
+        from .pipeline import TextClassifier
+
+        clf = TextClassifier.from_pretrained(args.model_dir)
+        texts = list(args.texts)
+        if args.file:
+            texts += _read_lines(args.file)
+        if not args.texts and not args.file and not sys.stdin.isatty():
+            texts = _read_lines("-")
+        if not texts:
+            raise TextCNNError("predict: give texts as arguments, with --file, or on stdin")
+        for row in clf.predict(texts, top_k=args.top_k, head=args.head):
+            print(json.dumps(row, ensure_ascii=False))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return run(args)
+    except TextCNNError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception:  # a bug, not bad input: keep the traceback for the report
+        traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,20 @@
+"""User-facing errors: each carries a one-line message that names the problem.
+
+The CLI turns any :class:`TextCNNError` into ``error: <message>`` on stderr and exit code 2.
+"""
+
+
+class TextCNNError(Exception):
+    """Bad input from the user (config, data, model folder, request)."""
+
+
+class ConfigError(TextCNNError, ValueError):
+    """A config key is unknown, missing or has a wrong type or value."""
+
+
+class DataError(TextCNNError, ValueError):
+    """A dataset cannot be found or a file in it is malformed."""
+
+
+class ModelFolderError(TextCNNError, OSError):
+    """A model folder is missing a file or holds a corrupt one."""

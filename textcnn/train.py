@@ -1,0 +1,290 @@
+"""The trainer: length-bucketed batches, evaluation, early stopping, atomic checkpoints, resume.
+
+It trains any registered model on one or more tasks; each batch comes from one task and its loss
+reaches only that task's head. Early stopping watches the mean validation accuracy over tasks and
+restores the best weights at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import Config
+from .errors import ModelFolderError
+from .metrics import classification_metrics
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass
+class Encoded:
+    """A split as arrays: token ids padded with 0, true lengths and label ids."""
+
+    ids: np.ndarray  # (n, longest) int32
+    lengths: np.ndarray  # (n,) int64
+    labels: np.ndarray  # (n,) int64
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+
+def set_threads(n: int) -> int:
+    """Use ``n`` intra-op threads (0 = one per core); returns the count in force."""
+    n = n or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+def train_batches(lengths: np.ndarray, batch_size: int, chunk_batches: int,
+                  rng: np.random.Generator) -> list[np.ndarray]:
+    """Shuffle, sort by length within chunks of ``chunk_batches`` batches, shuffle the batches."""
+    order = rng.permutation(len(lengths))
+    chunk = batch_size * chunk_batches
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = order[start:start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
+    """Batches of similar length for prediction (results are put back in input order)."""
+    order = np.argsort(lengths, kind="stable")
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def to_tensors(ids: np.ndarray, lengths: np.ndarray, idx: np.ndarray, min_len: int = 1):
+    """Rows ``idx`` padded to their longest member (at least ``min_len``)."""
+    lens = lengths[idx]
+    width = max(int(lens.max(initial=0)), min_len)
+    batch = ids[idx, :width]
+    if batch.shape[1] < width:
+        batch = np.pad(batch, ((0, 0), (0, width - batch.shape[1])))
+    return torch.from_numpy(np.ascontiguousarray(batch, dtype=np.int64)), torch.from_numpy(lens)
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, ids: np.ndarray, lengths: np.ndarray,
+                   batch_size: int = 500) -> dict[str, np.ndarray]:
+    """Logits per head, in input order, from length-sorted batches."""
+    model.eval()
+    out: dict[str, np.ndarray] = {}
+    for idx in sorted_batches(lengths, batch_size):
+        x, lens = to_tensors(ids, lengths, idx)
+        for head, logits in model(x, lens).items():
+            if head not in out:
+                out[head] = np.empty((len(lengths), logits.shape[1]), dtype=np.float32)
+            out[head][idx] = logits.float().numpy()
+    return out
+
+
+def evaluate(model: nn.Module, data: Encoded, head: str, batch_size: int = 500) -> dict:
+    logits = predict_logits(model, data.ids, data.lengths, batch_size)[head]
+    return classification_metrics(data.labels, logits)
+
+
+class Trainer:
+    """Fit a model on ``data[task][split]`` following ``config.train``.
+
+    Parameters
+    ----------
+    config : Config
+    model : nn.Module
+        Maps ``(ids, lengths)`` to ``{task: logits}``.
+    data : dict
+        ``{task: {"train": Encoded, "validation": Encoded, ...}}``.
+    checkpoint_dir : path or None
+        Where ``checkpoint.safetensors`` is written after every epoch (atomically).
+    log : callable
+        Receives one plain line per epoch when no progress bar is shown.
+    """
+
+    def __init__(self, config: Config, model: nn.Module, data: dict[str, dict[str, Encoded]],
+                 checkpoint_dir: str | Path | None = None, log: Callable[[str], None] | None = None,
+                 extra_state: dict | None = None):
+        self.config = config
+        self.model = model
+        self.data = data
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self.extra_state = extra_state or {}
+        self.tasks = list(data)
+        self.min_len = max(getattr(getattr(model, "core", None), "kernel_sizes", (1,)))
+        tc = config.train
+        torch.manual_seed(tc.seed)
+        self.rng = np.random.default_rng(tc.seed)
+        self.optimizer = self._make_optimizer()
+        self.history: list[dict] = []
+        self.epoch = 0
+        self.best_score = -math.inf
+        self.best_epoch = 0
+        self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        tc = self.config.train
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        if tc.optimizer == "adadelta":
+            return torch.optim.Adadelta(params, lr=tc.lr, rho=0.95, eps=1e-6,
+                                        weight_decay=tc.weight_decay)
+        # fused kernels: one pass over the embedding table per step (9x faster measured here)
+        cls = torch.optim.Adam if tc.optimizer == "adam" else torch.optim.AdamW
+        return cls(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
+
+    # -- batches -------------------------------------------------------------------------------
+    def _epoch_plan(self) -> list[tuple[str, np.ndarray]]:
+        """The (task, row indices) batches of one epoch, tasks mixed by the sampling rule."""
+        tc = self.config.train
+        per_task = {t: train_batches(self.data[t]["train"].lengths, tc.batch_size,
+                                     tc.bucket_chunks, self.rng) for t in self.tasks}
+        total = sum(len(b) for b in per_task.values())
+        if tc.sampling == "temperature" and len(self.tasks) > 1:
+            sizes = np.array([len(self.data[t]["train"]) for t in self.tasks], dtype=float)
+            p = sizes ** (1.0 / tc.temperature)
+            quota = np.maximum(1, np.round(total * p / p.sum())).astype(int)
+            for t, q in zip(self.tasks, quota):  # cycle through the task's batches as needed
+                per_task[t] = [per_task[t][i % len(per_task[t])] for i in range(q)]
+        plan = [(t, b) for t in self.tasks for b in per_task[t]]
+        return [plan[i] for i in self.rng.permutation(len(plan))]
+
+    # -- one epoch -----------------------------------------------------------------------------
+    def _train_epoch(self, bar) -> float:
+        tc = self.config.train
+        weights = {t: self.config.tasks[t].loss_weight if t in self.config.tasks else 1.0
+                   for t in self.tasks}
+        heads = getattr(self.model, "heads", None)
+        self.model.train()
+        total, count = 0.0, 0
+        for task, idx in self._epoch_plan():
+            split = self.data[task]["train"]
+            x, lens = to_tensors(split.ids, split.lengths, idx, self.min_len)
+            y = torch.from_numpy(split.labels[idx])
+            logits = self.model(x, lens)[task]
+            loss = nn.functional.cross_entropy(logits, y)
+            self.optimizer.zero_grad(set_to_none=True)
+            (loss * weights[task]).backward()
+            self.optimizer.step()
+            if tc.max_norm > 0 and heads is not None:
+                heads.apply_max_norm(tc.max_norm)
+            total += loss.item() * len(idx)
+            count += len(idx)
+            if bar is not None:
+                bar.update(len(idx))
+        return total / max(count, 1)
+
+    def validate(self) -> dict[str, dict]:
+        bs = self.config.train.eval_batch_size
+        return {t: evaluate(self.model, self.data[t]["validation"], t, bs) for t in self.tasks}
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self) -> list[dict]:
+        tc = self.config.train
+        bad_epochs = self.epoch - self.best_epoch
+        show_bar = sys.stderr.isatty()
+        n_train = sum(len(self.data[t]["train"]) for t in self.tasks)
+        while self.epoch < tc.epochs and bad_epochs < tc.patience:
+            start = time.perf_counter()
+            bar = None
+            if show_bar:
+                from tqdm import tqdm
+
+                bar = tqdm(total=n_train, desc=f"epoch {self.epoch + 1}/{tc.epochs}",
+                           unit="ex", leave=False)
+            train_loss = self._train_epoch(bar)
+            if bar is not None:
+                bar.close()
+            val = self.validate()
+            self.epoch += 1
+            score = float(np.mean([val[t]["accuracy"] for t in self.tasks]))
+            row = {"epoch": self.epoch, "seconds": round(time.perf_counter() - start, 3),
+                   "train_loss": round(train_loss, 6), "validation": val,
+                   "validation_accuracy": score}
+            self.history.append(row)
+            if score > self.best_score:
+                self.best_score, self.best_epoch = score, self.epoch
+                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+            bad_epochs = self.epoch - self.best_epoch
+            self.log(
+                f"epoch {self.epoch}/{tc.epochs}  {row['seconds']:.1f}s  loss {train_loss:.4f}  "
+                f"val acc {score:.4f}" + ("  *" if self.best_epoch == self.epoch else "")
+            )
+            if self.checkpoint_dir is not None:
+                self.save_checkpoint()
+        self.model.load_state_dict(self.best_state)
+        return self.history
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def save_checkpoint(self) -> Path:
+        """Write everything needed to resume into one file, atomically (temp file + rename)."""
+        tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
+        tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
+        tensors["rng.torch"] = torch.get_rng_state()
+        opt = self.optimizer.state_dict()
+        scalars = {}
+        for pid, state in opt["state"].items():
+            for key, value in state.items():
+                if torch.is_tensor(value):
+                    tensors[f"optim.{pid}.{key}"] = value
+                else:
+                    scalars[f"{pid}.{key}"] = value
+        meta = {
+            "epoch": self.epoch, "best_epoch": self.best_epoch, "best_score": self.best_score,
+            "history": self.history, "rng_numpy": self.rng.bit_generator.state,
+            "param_groups": opt["param_groups"], "optim_scalars": scalars,
+            "config": self.config.to_dict(), **self.extra_state,
+        }
+        tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+        path = self.checkpoint_dir / CHECKPOINT
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
+        os.replace(tmp, path)
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> dict:
+        """Restore a checkpoint written by :meth:`save_checkpoint`; returns its metadata."""
+        tensors, meta = read_checkpoint(path)
+        self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        self.best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        torch.set_rng_state(tensors["rng.torch"])
+        self.rng.bit_generator.state = meta["rng_numpy"]
+        state: dict = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, pid, name = key.split(".", 2)
+                state.setdefault(int(pid), {})[name] = value
+        for key, value in meta["optim_scalars"].items():
+            pid, name = key.split(".", 1)
+            state.setdefault(int(pid), {})[name] = value
+        self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+        self.epoch, self.best_epoch = meta["epoch"], meta["best_epoch"]
+        self.best_score, self.history = meta["best_score"], meta["history"]
+        return meta
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFolderError(f"no checkpoint to resume from: {path} does not exist")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads(fh.metadata()["state"])
+        return load_file(str(path)), meta
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise ModelFolderError(f"corrupt checkpoint {path}: {exc}") from None
+    except Exception as exc:  # safetensors raises its own error type on bad headers
+        raise ModelFolderError(f"corrupt checkpoint {path}: {exc}") from None
