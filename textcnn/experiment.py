@@ -126,7 +126,7 @@ def _write_folder(clf: TextClassifier, output: Path, metrics: dict, history: lis
         test = prep.data[head].get("test")
         if test is None:
             continue
-        logits = predict_logits(clf.model, test.ids, test.lengths)[head]
+        logits = predict_logits(clf.model, test)[head]
         name = f"confusion_{head}.png" if multi else "confusion.png"
         plot_confusion(test.labels, logits.argmax(1), names, output / name,
                        title=f"{head}: test confusion matrix")

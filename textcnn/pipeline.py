@@ -28,7 +28,7 @@ from .errors import ConfigError, ModelFolderError, TextCNNError
 from .fileio import atomic_write, write_json
 from .models import build_model
 from .tokenizer import encode, load_tokenizer
-from .train import predict_logits
+from .train import Encoded, predict_logits
 
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 
@@ -134,7 +134,7 @@ class TextClassifier:
         heads = self._heads(head)
         if len(lengths) == 0:
             return {h: np.zeros((0, len(self.heads[h])), dtype=np.float32) for h in heads}
-        logits = predict_logits(self.model, ids, lengths,
+        logits = predict_logits(self.model, Encoded(ids, lengths),
                                 batch_size or self.config.train.eval_batch_size)
         return {h: _softmax(logits[h]) for h in heads}
 

@@ -30,14 +30,22 @@ CHECKPOINT = "checkpoint.safetensors"
 
 @dataclass
 class Encoded:
-    """A split as arrays: token ids padded with 0, true lengths and label ids."""
+    """A split as arrays: token ids padded with 0, true lengths and label ids.
+
+    The trainer only calls ``len()``, reads ``lengths`` (to bucket) and ``labels``, and asks
+    ``batch(idx, min_len)`` for the model's inputs, so other inputs (images) plug in the same way.
+    """
 
     ids: np.ndarray  # (n, longest) int32
     lengths: np.ndarray  # (n,) int64
-    labels: np.ndarray  # (n,) int64
+    labels: np.ndarray | None = None  # (n,) int64; None when only predicting
 
     def __len__(self) -> int:
         return len(self.lengths)
+
+    def batch(self, idx: np.ndarray, min_len: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """Model inputs ``(ids (b, t), lengths (b,))`` for rows ``idx``."""
+        return to_tensors(self.ids, self.lengths, idx, min_len)
 
 
 def set_threads(n: int) -> int:
@@ -77,22 +85,20 @@ def to_tensors(ids: np.ndarray, lengths: np.ndarray, idx: np.ndarray, min_len: i
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, ids: np.ndarray, lengths: np.ndarray,
-                   batch_size: int = 500) -> dict[str, np.ndarray]:
+def predict_logits(model: nn.Module, data: Encoded, batch_size: int = 500) -> dict[str, np.ndarray]:
     """Logits per head, in input order, from length-sorted batches."""
     model.eval()
     out: dict[str, np.ndarray] = {}
-    for idx in sorted_batches(lengths, batch_size):
-        x, lens = to_tensors(ids, lengths, idx)
-        for head, logits in model(x, lens).items():
+    for idx in sorted_batches(data.lengths, batch_size):
+        for head, logits in model(*data.batch(idx)).items():
             if head not in out:
-                out[head] = np.empty((len(lengths), logits.shape[1]), dtype=np.float32)
+                out[head] = np.empty((len(data), logits.shape[1]), dtype=np.float32)
             out[head][idx] = logits.float().numpy()
     return out
 
 
 def evaluate(model: nn.Module, data: Encoded, head: str, batch_size: int = 500) -> dict:
-    logits = predict_logits(model, data.ids, data.lengths, batch_size)[head]
+    logits = predict_logits(model, data, batch_size)[head]
     return classification_metrics(data.labels, logits)
 
 
@@ -169,9 +175,8 @@ class Trainer:
         total, count = 0.0, 0
         for task, idx in self._epoch_plan():
             split = self.data[task]["train"]
-            x, lens = to_tensors(split.ids, split.lengths, idx, self.min_len)
             y = torch.from_numpy(split.labels[idx])
-            logits = self.model(x, lens)[task]
+            logits = self.model(*split.batch(idx, self.min_len))[task]
             loss = nn.functional.cross_entropy(logits, y)
             self.optimizer.zero_grad(set_to_none=True)
             (loss * weights[task]).backward()
