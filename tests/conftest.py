@@ -62,3 +62,15 @@ def trained(sst2_slice, tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "model"
     clf = train(from_dict(tiny_config(sst2_slice)), output=out, log=lambda line: None)
     return clf, out
+
+
+@pytest.fixture(scope="session")
+def trec_slice(data_dir, tmp_path_factory) -> Path:
+    """A random sample of TREC (train 1500, test 300): a small second task for multi-task tests."""
+    out = tmp_path_factory.mktemp("trec-slice")
+    rng = random.Random(0)
+    for split, n in (("train", 1500), ("test", 300)):
+        rows = read_jsonl(data_dir / "trec" / f"{split}.jsonl")
+        write_jsonl(out / f"{split}.jsonl", rng.sample(rows, n))
+    (out / "dataset.json").write_text((data_dir / "trec" / "dataset.json").read_text())
+    return out

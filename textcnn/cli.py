@@ -15,6 +15,8 @@ EXAMPLES = {
     "evaluate": "textcnn evaluate runs/sst2 --dataset sst2 --split test",
     "cv": "textcnn cv configs/mr.yaml --folds 10 --output runs/mr-cv",
     "predict": 'textcnn predict runs/sst2 "a gorgeous, witty film" --top-k 2',
+    "serve": "textcnn serve runs/sst2 --port 8000 --backend onnx --max-batch-size 64",
+    "export": "textcnn export runs/sst2 --format onnx",
 }
 
 
@@ -67,6 +69,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="read texts from this file, one per line ('-' = stdin)")
     p.add_argument("--top-k", type=int, default=1)
     p.add_argument("--head", help="only this head's answer")
+
+    p = _verb(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, GET /healthz, "
+                            "GET /v1/model, /openapi.json)")
+    p.add_argument("model_dir")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
+                   help="forward pass in torch or onnxruntime (default: torch)")
+    p.add_argument("--max-batch-size", type=int, default=64,
+                   help="texts per forward pass; 1 turns micro-batching off (default: 64)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0,
+                   help="longest a request waits for others to batch with (default: 5)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="intra-op threads of the forward pass (default: 0 = one per core)")
+    p.add_argument("--max-texts", type=int, default=256, help="texts per request (422 beyond)")
+    p.add_argument("--max-chars", type=int, default=20_000,
+                   help="characters per text (422 beyond)")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20,
+                   help="request body size (413 beyond; default: 1 MiB)")
+
+    p = _verb(sub, "export", "export a model folder's network to ONNX (writes model.onnx)")
+    p.add_argument("model_dir")
+    p.add_argument("--format", default="onnx", choices=["onnx"])
+    p.add_argument("--output", help="file to write (default: MODEL_DIR/model.onnx)")
     return parser
 
 
@@ -109,6 +135,19 @@ def run(args: argparse.Namespace) -> int:
             raise TextCNNError("predict: give texts as arguments, with --file, or on stdin")
         for row in clf.predict(texts, top_k=args.top_k, head=args.head):
             print(json.dumps(row, ensure_ascii=False))
+    elif args.verb == "serve":
+        from .serve import ServeSettings, serve
+
+        serve(args.model_dir, ServeSettings(
+            host=args.host, port=args.port, backend=args.backend,
+            max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+            threads=args.threads, max_texts=args.max_texts, max_chars=args.max_chars,
+            max_body_bytes=args.max_body_bytes))
+    elif args.verb == "export":
+        from .export import export
+
+        path, diff = export(args.model_dir, args.output, args.format)
+        print(json.dumps({"path": str(path), "format": args.format, "max_abs_diff": diff}))
     return 0
 
 

@@ -52,6 +52,18 @@ class ModelConfig:
     norm: str = "none"  # none | batch: normalisation inside a conv block
     residual: bool = False  # add the block input to its output (same shape)
     separable: bool = False  # depthwise-separable convolution
+    # image models only (model.name: imagecnn); the input size comes from the images
+    blocks: list[int] = field(default_factory=lambda: [32, 64])  # out channels of each 2D block
+    kernel_size: int = 3  # square kernel of every 2D block
+    pool: int = 2  # max-pool window after every 2D block; 1 = no pooling
+
+
+# Image models read pixels: they have no tokenizer and no embedding. A key of the other kind,
+# given explicitly, is a mistake and fails naming it (config.json of a model folder holds only
+# the keys of its kind, see Config.to_dict).
+IMAGE_MODELS = ("imagecnn",)
+TEXT_ONLY_MODEL_KEYS = ("embedding_dim", "kernel_sizes", "channels")
+IMAGE_ONLY_MODEL_KEYS = ("blocks", "kernel_size", "pool")
 
 
 @dataclass
@@ -78,8 +90,19 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
+    @property
+    def is_image(self) -> bool:
+        """True for an image model (pixels in, no tokenizer)."""
+        return self.model.name in IMAGE_MODELS
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        drop = IMAGE_ONLY_MODEL_KEYS if not self.is_image else TEXT_ONLY_MODEL_KEYS
+        for key in drop:  # only the keys of the model's kind (text configs are as before)
+            del data["model"][key]
+        if self.is_image:
+            del data["tokenizer"]
+        return data
 
 
 _CHOICES = {
@@ -90,6 +113,7 @@ _CHOICES = {
 }
 _POSITIVE = {
     "tokenizer.max_length", "tokenizer.vocab_size", "model.embedding_dim", "model.channels",
+    "model.kernel_size", "model.pool",
     "train.epochs", "train.batch_size", "train.patience", "train.bucket_chunks",
     "train.eval_batch_size", "train.temperature", "train.lr",
 }
@@ -154,6 +178,7 @@ def from_dict(data: Any) -> Config:
     for extra in ("heads", "textcnn_version"):
         data.pop(extra, None)
     cfg = _build(Config, data, "config")
+    _check_kind(cfg, data)
     if not isinstance(tasks, dict) or not tasks:
         raise ConfigError("config key 'tasks' must map at least one task name to {dataset: ...}")
     for name, task in tasks.items():
@@ -166,6 +191,25 @@ def from_dict(data: Any) -> Config:
             raise ConfigError(f"config key 'tasks.{name}.loss_weight' must be >= 0")
     _check_values(cfg)
     return cfg
+
+
+def _check_kind(cfg: Config, data: dict) -> None:
+    """An image config with text-only keys (and the reverse) fails naming the key."""
+    given = data.get("model") or {}
+    name = cfg.model.name
+    if cfg.is_image:
+        if "tokenizer" in data:
+            raise ConfigError(f"config key 'tokenizer' is for text models; model '{name}' reads "
+                              "pixels: remove the tokenizer section")
+        wrong = [k for k in TEXT_ONLY_MODEL_KEYS if k in given]
+        hint = "it is for text models (an image model takes model.blocks / model.kernel_size)"
+    else:
+        wrong = [k for k in IMAGE_ONLY_MODEL_KEYS if k in given]
+        hint = f"it only applies to image models ({', '.join(IMAGE_MODELS)})"
+    if wrong:
+        raise ConfigError(f"config key 'model.{wrong[0]}' does not apply to model '{name}': {hint}")
+    if cfg.is_image and (not cfg.model.blocks or any(c <= 0 for c in cfg.model.blocks)):
+        raise ConfigError("config key 'model.blocks' must be a non-empty list of channels > 0")
 
 
 def _check_values(cfg: Config) -> None:

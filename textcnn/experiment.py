@@ -22,6 +22,8 @@ from .config import Config
 from .data import RawDataset, load_raw, make_splits
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
+from .images import (ImageClassifier, evaluate_image_folder, image_format, is_image_folder,
+                     load_images)
 from .metrics import plot_confusion, plot_curves, summarize_folds
 from .models import build_model
 from .pipeline import TextClassifier
@@ -39,19 +41,49 @@ def _stderr(line: str) -> None:
 class Prepared:
     """Everything a trainer needs, built once per run."""
 
-    tokenizer: object
+    tokenizer: object  # None for images
     heads: dict[str, list[str]]  # head -> label names
-    data: dict[str, dict[str, Encoded]]  # head -> split -> arrays
+    data: dict[str, dict[str, Encoded]]  # head -> split -> arrays (images: ImageSplit)
+    image: tuple | None = None  # images: ((channels, height, width), pixel scale)
+
+    @property
+    def input_size(self) -> int:
+        """What the model builder takes: vocabulary size (text) or image channels (images)."""
+        return self.image[0][0] if self.image else self.tokenizer.get_vocab_size()
+
+    def describe(self) -> str:
+        if self.image:
+            return "images " + "x".join(map(str, self.image[0]))
+        return f"vocabulary {self.tokenizer.get_vocab_size()}"
+
+    def extra_state(self) -> dict:
+        return {} if self.image else {"tokenizer": self.tokenizer.to_str()}
+
+    def classifier(self, model, config: Config):
+        if self.image:
+            return ImageClassifier(model, config, self.heads, *self.image)
+        return TextClassifier(model, self.tokenizer, config, self.heads)
 
 
 def load_tasks(config: Config, data_dir=None) -> dict[str, RawDataset]:
-    return {name: load_raw(task, data_dir) for name, task in config.tasks.items()}
+    """Load every task's dataset; errors name the task's config key."""
+    raws = {}
+    for name, task in config.tasks.items():
+        try:
+            raws[name] = (load_images if config.is_image else load_raw)(task, data_dir)
+        except DataError as exc:
+            message = str(exc).replace("tasks.<name>.", f"tasks.{name}.")
+            raise DataError(f"tasks.{name}.dataset: {message}") from None
+    return raws
 
 
 def prepare(config: Config, raws: dict[str, RawDataset], fold: int = 0,
             tokenizer=None) -> Prepared:
     """Cut splits, train one tokenizer on the union of the training splits, encode everything."""
     splits = {name: make_splits(raw, config.train.seed, fold) for name, raw in raws.items()}
+    if config.is_image:  # image splits hand the trainer its batches as they are
+        heads = {name: raw.label_names for name, raw in raws.items()}
+        return Prepared(None, heads, splits, image_format(raws))
     if tokenizer is None:
         train_texts = [t for s in splits.values() for t in s["train"].texts]
         tokenizer = train_tokenizer(train_texts, config.tokenizer)
@@ -84,19 +116,20 @@ def fit(config: Config, raws: dict[str, RawDataset], output: str | Path | None =
             raise ConfigError("--resume needs the --output folder of the run to continue")
         _, meta = read_checkpoint(output / CHECKPOINT)
         _check_resume(config, meta)
-        from tokenizers import Tokenizer
+        if not config.is_image:
+            from tokenizers import Tokenizer
 
-        tokenizer = Tokenizer.from_str(meta["tokenizer"])
+            tokenizer = Tokenizer.from_str(meta["tokenizer"])
     prep = prepare(config, raws, fold, tokenizer)
     torch.manual_seed(config.train.seed)
-    model = build_model(config.model, prep.tokenizer.get_vocab_size(),
+    model = build_model(config.model, prep.input_size,
                         {h: len(n) for h, n in prep.heads.items()})
     sizes = ", ".join(f"{h}: {len(d['train'])} train / {len(d['validation'])} validation"
                       + (f" / {len(d['test'])} test" if "test" in d else "")
                       for h, d in prep.data.items())
-    log(f"data {sizes}; vocabulary {prep.tokenizer.get_vocab_size()}; {threads} threads")
+    log(f"data {sizes}; {prep.describe()}; {threads} threads")
     trainer = Trainer(config, model, prep.data, checkpoint_dir=output if write_folder else None,
-                      log=log, extra_state={"tokenizer": prep.tokenizer.to_str()})
+                      log=log, extra_state=prep.extra_state())
     if meta is not None:
         trainer.load_checkpoint(output / CHECKPOINT)
         log(f"resumed after epoch {trainer.epoch}")
@@ -105,7 +138,7 @@ def fit(config: Config, raws: dict[str, RawDataset], output: str | Path | None =
     bs = config.train.eval_batch_size
     metrics = {h: {s: evaluate(model, prep.data[h][s], h, bs)
                    for s in ("validation", "test") if s in prep.data[h]} for h in prep.heads}
-    clf = TextClassifier(model, prep.tokenizer, config, prep.heads)
+    clf = prep.classifier(model, config)
     summary = "  ".join(f"{h} {s} acc {m['accuracy']:.4f}" for h, ms in metrics.items()
                         for s, m in ms.items())
     log(f"best epoch {trainer.best_epoch} of {trainer.epoch}; "
@@ -160,9 +193,9 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
 
 
 def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
-                   log: Log = _stderr) -> dict:
+                   log: Log = _stderr, raws: dict[str, RawDataset] | None = None) -> dict:
     """Train and test once per CV fold; writes ``cv_metrics.json`` to ``output``."""
-    raws = load_tasks(config, data_dir)
+    raws = raws or load_tasks(config, data_dir)
     for name, raw in raws.items():
         if not raw.is_cv:
             raise DataError(f"tasks.{name}: dataset {raw.source} has fixed splits, not an 'all' "
@@ -189,6 +222,8 @@ def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
     """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name)."""
     from .config import TaskConfig
 
+    if is_image_folder(model_dir):
+        return evaluate_image_folder(model_dir, dataset, split, data_dir, head)
     clf = TextClassifier.from_pretrained(model_dir)
     if head is None:
         if len(clf.heads) > 1:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .config import ModelConfig
-from .core import ConvCore
+from .core import ConvBlock, ConvCore
 
 
 class Heads(nn.Module):
@@ -65,6 +65,9 @@ class TextCNN(nn.Module):
     ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        with torch.no_grad():  # Kim's CNN-rand init: U[-0.25, 0.25], about word2vec's variance
+            self.embedding.weight.uniform_(-0.25, 0.25)
+            self.embedding.weight[0].zero_()
         self.core = ConvCore(1, embedding_dim, channels, kernel_sizes, **block_kwargs)
         self.dropout = nn.Dropout(dropout)
         self.heads = Heads(self.core.out_features, heads)
@@ -78,6 +81,65 @@ class TextCNN(nn.Module):
         return self.heads(self.dropout(self.features(ids, lengths)))
 
 
+class ImageCNN(nn.Module):
+    """Pixels -> a stack of the shared ConvBlock in 2D -> global max pool -> the same heads.
+
+    The image twin of :class:`TextCNN`: each block is conv (``kernel_size`` square, "same"
+    padding) -> optional norm -> ReLU -> ``pool`` x ``pool`` max-pool; the last feature map is
+    max-pooled over every position, as Kim's core max-pools over time.
+
+    Parameters
+    ----------
+    in_channels : int
+        Image channels (1 for grey-scale digits).
+    heads : dict
+        ``{head name: number of classes}``.
+    blocks : sequence of int
+        Output channels of each block; ``residual`` applies to blocks whose input and output
+        channels match.
+    kernel_size, pool, dropout
+        Square kernel, max-pool window after each block (1 = none), dropout on the features.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = ImageCNN(1, {"digit": 10}, blocks=(8, 16))
+    >>> model(torch.randn(2, 1, 8, 8))["digit"].shape
+    torch.Size([2, 10])
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        heads: dict[str, int],
+        blocks: Sequence[int] = (32, 64),
+        kernel_size: int = 3,
+        pool: int = 2,
+        dropout: float = 0.5,
+        residual: bool = False,
+        **block_kwargs,
+    ):
+        super().__init__()
+        layers, channels = [], in_channels
+        for out in blocks:
+            layers.append(ConvBlock(2, channels, out, kernel_size, padding="same",
+                                    pool=pool if pool > 1 else None,
+                                    residual=residual and channels == out, **block_kwargs))
+            channels = out
+        self.core = nn.Sequential(*layers)
+        self.dropout = nn.Dropout(dropout)
+        self.heads = Heads(channels, heads)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        x = self.core(images)  # (batch, channels, height', width')
+        return x.flatten(2).amax(dim=2)  # (batch, channels): max over every position
+
+    def forward(self, images: torch.Tensor, lengths: torch.Tensor | None = None
+                ) -> dict[str, torch.Tensor]:
+        """``images`` (batch, channels, height, width); ``lengths`` is accepted and unused."""
+        return self.heads(self.dropout(self.features(images)))
+
+
 def _textcnn(cfg: ModelConfig, vocab_size: int, heads: dict[str, int]) -> nn.Module:
     return TextCNN(
         vocab_size, heads, cfg.embedding_dim, cfg.kernel_sizes, cfg.channels, cfg.dropout,
@@ -85,9 +147,19 @@ def _textcnn(cfg: ModelConfig, vocab_size: int, heads: dict[str, int]) -> nn.Mod
     )
 
 
-# name -> builder(model config, vocab size, {head: n_classes})
+def _imagecnn(cfg: ModelConfig, in_channels: int, heads: dict[str, int]) -> nn.Module:
+    return ImageCNN(
+        in_channels, heads, cfg.blocks, cfg.kernel_size, cfg.pool, cfg.dropout,
+        norm=cfg.norm, residual=cfg.residual, separable=cfg.separable,
+    )
+
+
+# name -> builder(model config, input size, {head: n_classes}); the input size is the
+# vocabulary size for text models and the number of image channels for image models
+# (those named in config.IMAGE_MODELS)
 REGISTRY: dict[str, Callable[[ModelConfig, int, dict[str, int]], nn.Module]] = {
     "textcnn": _textcnn,
+    "imagecnn": _imagecnn,
 }
 
 

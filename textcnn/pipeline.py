@@ -134,9 +134,14 @@ class TextClassifier:
         heads = self._heads(head)
         if len(lengths) == 0:
             return {h: np.zeros((0, len(self.heads[h])), dtype=np.float32) for h in heads}
-        logits = predict_logits(self.model, Encoded(ids, lengths),
-                                batch_size or self.config.train.eval_batch_size)
+        logits = self._logits(ids, lengths, batch_size or self.config.train.eval_batch_size)
         return {h: _softmax(logits[h]) for h in heads}
+
+    def _logits(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int
+                ) -> dict[str, np.ndarray]:
+        """``{head: logits (n, classes)}`` in input order: the backend hook (export.py's
+        onnxruntime predictor overrides it; tokenising, softmax and top-k stay here)."""
+        return predict_logits(self.model, Encoded(ids, lengths), batch_size)
 
     def predict(self, texts: list[str], top_k: int = 1, head: str | None = None,
                 batch_size: int | None = None) -> list[dict[str, list[dict]]]:

@@ -23,6 +23,7 @@ from torch import nn
 
 from .config import Config
 from .errors import ModelFolderError
+from .fileio import atomic_write
 from .metrics import classification_metrics
 
 CHECKPOINT = "checkpoint.safetensors"
@@ -66,6 +67,29 @@ def train_batches(lengths: np.ndarray, batch_size: int, chunk_batches: int,
         part = part[np.argsort(lengths[part], kind="stable")]
         batches.extend(part[i:i + batch_size] for i in range(0, len(part), batch_size))
     return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def epoch_plan(data: dict[str, dict[str, Encoded]], tc, rng: np.random.Generator
+               ) -> list[tuple[str, np.ndarray]]:
+    """The (task, row indices) batches of one epoch, every batch from a single task.
+
+    ``proportional``: each task contributes all its batches once, so tasks are drawn in
+    proportion to their sizes. ``temperature``: the same number of batches in total, task ``t``
+    getting a share proportional to ``n_t ** (1 / T)`` (cycling through its batches as needed);
+    ``T = 1`` is proportional, larger ``T`` flattens the mix toward uniform.
+    """
+    tasks = list(data)
+    per_task = {t: train_batches(data[t]["train"].lengths, tc.batch_size, tc.bucket_chunks, rng)
+                for t in tasks}
+    if tc.sampling == "temperature" and len(tasks) > 1:
+        total = sum(len(b) for b in per_task.values())
+        sizes = np.array([len(data[t]["train"]) for t in tasks], dtype=float)
+        p = sizes ** (1.0 / tc.temperature)
+        quota = np.maximum(1, np.round(total * p / p.sum())).astype(int)
+        for t, q in zip(tasks, quota):
+            per_task[t] = [per_task[t][i % len(per_task[t])] for i in range(q)]
+    plan = [(t, b) for t in tasks for b in per_task[t]]
+    return [plan[i] for i in rng.permutation(len(plan))]
 
 
 def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
@@ -149,22 +173,6 @@ class Trainer:
         cls = torch.optim.Adam if tc.optimizer == "adam" else torch.optim.AdamW
         return cls(params, lr=tc.lr, weight_decay=tc.weight_decay, fused=True)
 
-    # -- batches -------------------------------------------------------------------------------
-    def _epoch_plan(self) -> list[tuple[str, np.ndarray]]:
-        """The (task, row indices) batches of one epoch, tasks mixed by the sampling rule."""
-        tc = self.config.train
-        per_task = {t: train_batches(self.data[t]["train"].lengths, tc.batch_size,
-                                     tc.bucket_chunks, self.rng) for t in self.tasks}
-        total = sum(len(b) for b in per_task.values())
-        if tc.sampling == "temperature" and len(self.tasks) > 1:
-            sizes = np.array([len(self.data[t]["train"]) for t in self.tasks], dtype=float)
-            p = sizes ** (1.0 / tc.temperature)
-            quota = np.maximum(1, np.round(total * p / p.sum())).astype(int)
-            for t, q in zip(self.tasks, quota):  # cycle through the task's batches as needed
-                per_task[t] = [per_task[t][i % len(per_task[t])] for i in range(q)]
-        plan = [(t, b) for t in self.tasks for b in per_task[t]]
-        return [plan[i] for i in self.rng.permutation(len(plan))]
-
     # -- one epoch -----------------------------------------------------------------------------
     def _train_epoch(self, bar) -> float:
         tc = self.config.train
@@ -173,7 +181,7 @@ class Trainer:
         heads = getattr(self.model, "heads", None)
         self.model.train()
         total, count = 0.0, 0
-        for task, idx in self._epoch_plan():
+        for task, idx in epoch_plan(self.data, tc, self.rng):
             split = self.data[task]["train"]
             y = torch.from_numpy(split.labels[idx])
             logits = self.model(*split.batch(idx, self.min_len))[task]
@@ -251,12 +259,8 @@ class Trainer:
             "config": self.config.to_dict(), **self.extra_state,
         }
         tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
-        path = self.checkpoint_dir / CHECKPOINT
-        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file(tensors, str(tmp), metadata={"state": json.dumps(meta)})
-        os.replace(tmp, path)
-        return path
+        return atomic_write(self.checkpoint_dir / CHECKPOINT, lambda tmp: save_file(
+            tensors, tmp, metadata={"state": json.dumps(meta)}))
 
     def load_checkpoint(self, path: str | Path) -> dict:
         """Restore a checkpoint written by :meth:`save_checkpoint`; returns its metadata."""

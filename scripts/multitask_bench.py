@@ -1,0 +1,71 @@
+"""Multi-task vs single-task: one SST-2 + 20 Newsgroups model against two single-task models.
+
+Every variant uses the settings of configs/multitask.yaml (same tokenizer, model and training
+budget); a single-task variant keeps just one of its tasks. For each seed it trains the three
+models, writes their folders, and records test accuracy per head and folder size.
+
+    python scripts/multitask_bench.py --seeds 0 1 2 --threads 2 --output multitask.jsonl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from textcnn.config import load_config
+from textcnn.experiment import fit, load_tasks
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.iterdir()
+               if p.name in ("model.safetensors", "tokenizer.json", "config.json"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="configs/multitask.yaml")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--variants", nargs="+", default=["topic", "multi", "sentiment"],
+                    help="multi, or the name of one task to train alone")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--output", help="append one JSON line per run here")
+    args = ap.parse_args()
+    config = load_config(args.config, [f"train.threads={args.threads}"])
+    all_raws = load_tasks(config)
+    runs = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in args.seeds:
+            for variant in args.variants:
+                cfg = load_config(args.config, [f"train.threads={args.threads}",
+                                                f"train.seed={seed}"])
+                if variant != "multi":
+                    cfg.tasks = {variant: cfg.tasks[variant]}
+                raws = {name: all_raws[name] for name in cfg.tasks}
+                out = Path(tmp) / f"{variant}-{seed}"
+                start = time.perf_counter()
+                _, metrics = fit(cfg, raws, out, log=lambda line: None)
+                row = {"variant": variant, "seed": seed, "threads": args.threads,
+                       "seconds": round(time.perf_counter() - start, 1),
+                       "bytes": folder_bytes(out),
+                       "test_accuracy": {h: m["test"]["accuracy"] for h, m in metrics.items()}}
+                runs.append(row)
+                print(json.dumps(row), flush=True)
+                if args.output:
+                    with open(args.output, "a") as fh:
+                        fh.write(json.dumps(row) + "\n")
+    print("\n| variant | head | test accuracy (mean ± std) | model folder MB |\n|---|---|---|---|")
+    for variant in args.variants:
+        rows = [r for r in runs if r["variant"] == variant]
+        for head in rows[0]["test_accuracy"]:
+            accs = [r["test_accuracy"][head] for r in rows]
+            std = statistics.pstdev(accs) if len(accs) > 1 else 0.0
+            print(f"| {variant} | {head} | {100 * statistics.mean(accs):.2f} ± {100 * std:.2f} | "
+                  f"{rows[0]['bytes'] / 1e6:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import tiny_config
+from textcnn.cli import main
+from textcnn.config import from_dict
+from textcnn.errors import ConfigError, DataError
+from textcnn.experiment import load_tasks, prepare, train
+from textcnn.pipeline import TextClassifier
+from textcnn.train import epoch_plan
+
+
+@pytest.fixture(scope="module")
+def multi(sst2_slice, trec_slice, tmp_path_factory):
+    data = tiny_config(sst2_slice)
+    data["tasks"]["question"] = {"dataset": str(trec_slice), "loss_weight": 0.5}
+    out = tmp_path_factory.mktemp("multi") / "model"
+    clf = train(from_dict(data), output=out, log=lambda line: None)
+    return clf, out
+
+
+def test_two_heads_are_trained_and_reported(multi):
+    clf, out = multi
+    assert list(clf.heads) == ["sentiment", "question"]
+    assert clf.heads["question"][0] == "description"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["sentiment"]["test"]["accuracy"] > 0.65  # chance 0.50
+    assert metrics["question"]["test"]["accuracy"] > 0.5  # majority class ~0.23
+    history = json.loads((out / "history.jsonl").read_text().splitlines()[0])
+    assert set(history["validation"]) == {"sentiment", "question"}
+    mean = np.mean([history["validation"][h]["accuracy"] for h in ("sentiment", "question")])
+    assert history["validation_accuracy"] == pytest.approx(mean)
+
+
+def test_predict_answers_every_head_and_head_restricts(multi, capsys):
+    clf, out = multi
+    rows = clf.predict(["what is the capital of peru ?", "a gorgeous , witty film"])
+    assert all(set(r) == {"sentiment", "question"} for r in rows)
+    assert main(["predict", str(out), "who wrote hamlet ?", "--head", "question"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"question"}
+
+
+def test_round_trip_both_heads(multi):
+    clf, out = multi
+    loaded = TextClassifier.from_pretrained(out)
+    texts = ["", "where", "a long , moving , tender film about love " * 5]
+    a, b = clf.predict_proba(texts), loaded.predict_proba(texts)
+    for head in ("sentiment", "question"):
+        np.testing.assert_allclose(a[head], b[head], atol=1e-6)
+        alone = np.concatenate([loaded.predict_proba([t])[head] for t in texts])
+        np.testing.assert_allclose(alone, b[head], atol=1e-5)
+
+
+def test_batches_come_from_one_task_and_sampling_rules(sst2_slice, trec_slice):
+    data = tiny_config(sst2_slice)
+    data["tasks"]["question"] = {"dataset": str(trec_slice)}
+    config = from_dict(data)
+    prep = prepare(config, load_tasks(config))
+    n = {t: len(prep.data[t]["train"]) for t in prep.data}  # 4000 and 1350
+    for sampling, expected in (("proportional", np.ceil(n["sentiment"] / 50) /
+                                np.ceil(n["question"] / 50)),
+                               ("temperature", np.sqrt(n["sentiment"] / n["question"]))):
+        config.train.sampling = sampling
+        plan = epoch_plan(prep.data, config.train, np.random.default_rng(0))
+        for task, idx in plan:  # every batch is drawn from a single task's rows
+            assert idx.max() < n[task]
+        counts = {t: sum(1 for task, _ in plan if task == t) for t in n}
+        assert counts["sentiment"] / counts["question"] == pytest.approx(expected, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    "tasks, key",
+    [
+        ({"a": {"dataset": "sst2", "loss_weight": -0.5}}, "tasks.a.loss_weight"),
+        ({"a": {"dataset": "sst2"}, "b": {"text_column": "text"}}, "tasks.b.dataset"),
+    ],
+)
+def test_bad_task_configs(tasks, key):
+    with pytest.raises(ConfigError, match=key):
+        from_dict({"tasks": tasks})
+
+
+def test_task_dataset_without_its_label_column(sst2_slice, tmp_path):
+    data = tiny_config(sst2_slice)
+    data["tasks"]["topic"] = {"dataset": str(sst2_slice), "label_column": "topic"}
+    with pytest.raises(DataError, match=r"tasks.topic.dataset: .*no column 'topic'.*"
+                                        r"tasks.topic.label_column"):
+        load_tasks(from_dict(data))

@@ -1,0 +1,61 @@
+"""Smoke tests for ``scripts/peers.py`` on a tiny synthetic dataset."""
+
+import importlib.util
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_peers():
+    spec = importlib.util.spec_from_file_location("peers", ROOT / "scripts" / "peers.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+peers = _load_peers()
+
+VOCAB = (["good", "great", "lovely", "superb", "fine"], ["bad", "awful", "poor", "dreadful", "ugly"])
+
+
+def _write_split(path: Path, n: int, rng: random.Random) -> None:
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(n):
+            label = i % 2
+            words = rng.choices(VOCAB[label], k=4) + rng.choices(["the", "a", "film", "plot"], k=3)
+            rng.shuffle(words)
+            f.write(json.dumps({"text": " ".join(words), "label": label}) + "\n")
+
+
+@pytest.fixture()
+def data_dir(tmp_path: Path) -> str:
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    meta = {"name": "toy", "label_names": ["pos", "neg"], "splits": {"train": 80, "test": 40},
+            "cv_folds": None}
+    (folder / "dataset.json").write_text(json.dumps(meta), encoding="utf-8")
+    rng = random.Random(0)
+    _write_split(folder / "train.jsonl", 80, rng)
+    _write_split(folder / "test.jsonl", 40, rng)
+    return str(tmp_path)
+
+
+def test_tfidf_lr_separates_toy_data(data_dir):
+    assert peers.protocol(data_dir, "toy") == "test"
+    texts, labels, folds = peers.load_rows(data_dir, "toy", "train")
+    assert len(texts) == len(labels) == 80 and folds is None
+    result = peers.run_peer("tfidf_lr", data_dir, "toy", threads=1)
+    assert result["protocol"] == "test" and result["runs"] == 1
+    assert result["accuracy"]["mean"] > 0.9
+    assert result["accuracy"]["std"] == 0.0
+
+
+def test_load_rows_missing_dataset(data_dir):
+    with pytest.raises(FileNotFoundError, match="nope"):
+        peers.load_rows(data_dir, "nope", "train")
+    with pytest.raises(FileNotFoundError, match="validation"):
+        peers.load_rows(data_dir, "toy", "validation")
