@@ -1,11 +1,12 @@
 """Serving benchmark: HTTP load on `textcnn serve`, and in-process prediction speed.
 
 HTTP part: starts `textcnn serve` as a separate process on 127.0.0.1 (loopback only) and drives
-it from a second process with concurrent asyncio clients (keep-alive HTTP/1.1 on asyncio streams,
-or httpx with --client httpx), each sending single-text requests back to back. Every scenario is bounded by --seconds AND --max-requests. Reported:
-throughput, p50/p99 latency and failures at each --concurrency, for each --backends, plus the
-same server with --max-batch-size 1 (no micro-batching) at the highest concurrency (first
-backend only), and the mean forward batch size from the server's access log.
+it from a second process with concurrent asyncio clients (keep-alive HTTP/1.1 on asyncio
+streams, or httpx with --client httpx), each sending single-text requests back to back. Every
+scenario is bounded by --seconds AND --max-requests. Reported: throughput, p50/p99 latency and
+failures at each --concurrency, for each --backends, plus the same server with
+--max-batch-size 1 (no micro-batching) at the highest concurrency (first backend only), and the
+mean forward batch size from the server's access log.
 
 In-process part: raw strings -> probabilities (``predict_proba``) in sentences/s; the forward
 pass alone on pre-tokenised, length-sorted batches, with its convolution GFLOP/s next to a

@@ -13,6 +13,7 @@ a 5xx, or when fewer than --min-requests requests were made.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -104,10 +105,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for line in log_path.read_text(encoding="utf-8", errors="replace").splitlines():
             if line.startswith("{"):
-                try:
+                with contextlib.suppress(ValueError):
                     rows.append(json.loads(line))
-                except ValueError:
-                    pass
         if args.keep_log:
             shutil.copy(log_path, args.keep_log)
     statuses = Counter(r["status"] for r in rows)

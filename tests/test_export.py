@@ -11,9 +11,9 @@ import pytest
 
 ort = pytest.importorskip("onnxruntime")
 
-from textcnn.cli import main
-from textcnn.errors import ModelFolderError, TextCNNError
-from textcnn.export import ONNX, OnnxClassifier, export, parity, session
+from textcnn.cli import main  # noqa: E402
+from textcnn.errors import ModelFolderError, TextCNNError  # noqa: E402
+from textcnn.export import ONNX, OnnxClassifier, export, parity, session  # noqa: E402
 
 # empty, 1 token, 2 and 4 tokens (< the widest kernel, 5), unknown words, long, truncated
 TEXTS = ["", "good", "not good", "a b c d", "zzzqqq xxyyzz", "a gorgeous , witty film",

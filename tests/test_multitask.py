@@ -2,8 +2,8 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import tiny_config
+
 from textcnn.cli import main
 from textcnn.config import from_dict
 from textcnn.errors import ConfigError, DataError

@@ -14,12 +14,12 @@ import pytest
 
 pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
-from fastapi.testclient import TestClient
+from fastapi.testclient import TestClient  # noqa: E402
 
-from textcnn.cli import main
-from textcnn.models import build_model
-from textcnn.pipeline import TextClassifier
-from textcnn.serve import MicroBatcher, ServeSettings, ShuttingDown, create_app
+from textcnn.cli import main  # noqa: E402
+from textcnn.models import build_model  # noqa: E402
+from textcnn.pipeline import TextClassifier  # noqa: E402
+from textcnn.serve import MicroBatcher, ServeSettings, ShuttingDown, create_app  # noqa: E402
 
 TEXTS = ["a gorgeous, witty film", "", "dull", "a b", "not good at all , and far too long",
          "the plot is thin but the actors carry it with real charm and wit " * 3]

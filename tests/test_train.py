@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import tiny_config
+
 from textcnn.config import from_dict
 from textcnn.experiment import fit, load_tasks
 from textcnn.pipeline import TextClassifier

@@ -17,6 +17,7 @@ EXAMPLES = {
     "predict": 'textcnn predict runs/sst2 "a gorgeous, witty film" --top-k 2',
     "serve": "textcnn serve runs/sst2 --port 8000 --backend onnx --max-batch-size 64",
     "export": "textcnn export runs/sst2 --format onnx",
+    "compare": "textcnn compare --output compare-report --image-dataset digits",
 }
 
 
@@ -93,6 +94,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model_dir")
     p.add_argument("--format", default="onnx", choices=["onnx"])
     p.add_argument("--output", help="file to write (default: MODEL_DIR/model.onnx)")
+
+    p = _verb(sub, "compare", "train a text and an image model on one conv core; write a report")
+    p.add_argument("--output", default="compare-report",
+                   help="report folder (default: compare-report)")
+    p.add_argument("--image-dataset", default="digits",
+                   help="digits (default, bundled), mnist ($TEXTCNN_DATA_DIR/mnist-t10k) or a "
+                        "folder of IDX files")
+    p.add_argument("--text-dataset", default="sst2", help="local text dataset (default: sst2)")
+    _data_dir(p)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    p.add_argument("--text-train-size", type=int, default=0, metavar="N",
+                   help="train the text model on a random sample of N sentences (0: all)")
+    p.add_argument("--text-epochs", type=int, default=4)
+    p.add_argument("--image-epochs", type=int, default=12)
     return parser
 
 
@@ -143,6 +158,10 @@ def run(args: argparse.Namespace) -> int:
             max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
             threads=args.threads, max_texts=args.max_texts, max_chars=args.max_chars,
             max_body_bytes=args.max_body_bytes))
+    elif args.verb == "compare":
+        from . import compare
+
+        return compare.main(args)
     elif args.verb == "export":
         from .export import export
 

@@ -49,6 +49,7 @@ class ModelConfig:
     kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])  # n-gram widths
     channels: int = 100  # filters per kernel size
     dropout: float = 0.5  # on the pooled features, before the heads
+    word_dropout: float = 0.0  # text: chance a token's whole embedding is zeroed in training
     norm: str = "none"  # none | batch: normalisation inside a conv block
     residual: bool = False  # add the block input to its output (same shape)
     separable: bool = False  # depthwise-separable convolution
@@ -62,7 +63,7 @@ class ModelConfig:
 # given explicitly, is a mistake and fails naming it (config.json of a model folder holds only
 # the keys of its kind, see Config.to_dict).
 IMAGE_MODELS = ("imagecnn",)
-TEXT_ONLY_MODEL_KEYS = ("embedding_dim", "kernel_sizes", "channels")
+TEXT_ONLY_MODEL_KEYS = ("embedding_dim", "kernel_sizes", "channels", "word_dropout")
 IMAGE_ONLY_MODEL_KEYS = ("blocks", "kernel_size", "pool")
 
 
@@ -227,6 +228,9 @@ def _check_values(cfg: Config) -> None:
     for key in _NON_NEGATIVE:
         if flat[key] < 0:
             raise ConfigError(f"config key '{key}' must be >= 0, got {flat[key]!r}")
+    if not 0 <= cfg.model.word_dropout < 1:
+        raise ConfigError("config key 'model.word_dropout' must be in [0, 1), "
+                          f"got {cfg.model.word_dropout}")
     if not 0 <= cfg.model.dropout < 1:
         raise ConfigError(f"config key 'model.dropout' must be in [0, 1), got {cfg.model.dropout}")
     if any(k <= 0 for k in cfg.model.kernel_sizes) or not cfg.model.kernel_sizes:

@@ -101,9 +101,9 @@ class ConvBlock(nn.Module):
         self.preact = preact
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.preact:
+        if self.preact:  # noqa: SIM108 -- norm -> act -> conv (ResNet v2, DPCNN)
             y = self.conv(self.act(self.norm(x)))
-        else:
+        else:  # conv -> norm -> act
             y = self.act(self.norm(self.conv(x)))
         if self.residual:
             y = y + x

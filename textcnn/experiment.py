@@ -22,13 +22,26 @@ from .config import Config
 from .data import RawDataset, load_raw, make_splits
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
-from .images import (ImageClassifier, evaluate_image_folder, image_format, is_image_folder,
-                     load_images)
+from .images import (
+    ImageClassifier,
+    evaluate_image_folder,
+    image_format,
+    is_image_folder,
+    load_images,
+)
 from .metrics import plot_confusion, plot_curves, summarize_folds
 from .models import build_model
 from .pipeline import TextClassifier
 from .tokenizer import encode, train_tokenizer
-from .train import CHECKPOINT, Encoded, Trainer, evaluate, predict_logits, read_checkpoint, set_threads
+from .train import (
+    CHECKPOINT,
+    Encoded,
+    Trainer,
+    evaluate,
+    predict_logits,
+    read_checkpoint,
+    set_threads,
+)
 
 Log = Callable[[str], None]
 
@@ -227,7 +240,8 @@ def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
     clf = TextClassifier.from_pretrained(model_dir)
     if head is None:
         if len(clf.heads) > 1:
-            raise ConfigError(f"this model has heads {', '.join(clf.heads)}: choose one with --head")
+            raise ConfigError(
+                f"this model has heads {', '.join(clf.heads)}: choose one with --head")
         head = next(iter(clf.heads))
     elif head not in clf.heads:
         raise ConfigError(f"--head {head!r}: this model has {', '.join(clf.heads)}")
@@ -238,10 +252,9 @@ def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
     if split not in parts:
         raise DataError(f"{raw.source} has no split '{split}' (has: {', '.join(parts)})")
     names = clf.heads[head]
-    if raw.label_names != names:
-        if not set(raw.label_names) <= set(names):
-            raise DataError(f"{raw.source}: labels {raw.label_names} do not match head "
-                            f"'{head}' labels {names}")
+    if not set(raw.label_names) <= set(names):
+        raise DataError(f"{raw.source}: labels {raw.label_names} do not match head "
+                        f"'{head}' labels {names}")
     remap = np.array([names.index(n) for n in raw.label_names])
     part = parts[split]
     ids, lengths = clf.encode(part.texts)

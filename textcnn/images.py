@@ -116,7 +116,8 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
         what = "truncated" if have < need else "has trailing bytes"
         raise DataError(f"{path}: {what}: the header says {'x'.join(map(str, shape))} "
                         f"{dtype.name} ({need} bytes of data) but {have} bytes follow")
-    return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
+    data = np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape)
+    return data.astype(dtype.newbyteorder("="))  # native byte order, writable
 
 
 def _find(folder: Path, prefix: str, kind: str) -> Path | None:

@@ -275,7 +275,8 @@ class MicroBatcher:
         return await future
 
     def _take(self, jobs: list[_Job], n: int) -> int:
-        while self._pending and (not jobs or n + len(self._pending[0].texts) <= self.max_batch_size):
+        limit = self.max_batch_size
+        while self._pending and (not jobs or n + len(self._pending[0].texts) <= limit):
             job = self._pending.popleft()
             jobs.append(job)
             n += len(job.texts)
