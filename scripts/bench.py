@@ -122,7 +122,8 @@ def main() -> None:
     for label, ts in times.items():
         med = statistics.median(ts)
         rows.append({"system": label, "epoch_seconds": round(med, 2),
-                     "train_sentences_per_s": round(n / med), "ratio_to_plain": round(med / base, 2)})
+                     "train_sentences_per_s": round(n / med),
+                     "ratio_to_plain": round(med / base, 2)})
     result = {"threads": threads, "torch": torch.__version__, "train_rows": n,
               "rounds": args.rounds, "epochs": rows,
               "predict_sentences_per_s": round(statistics.median(pred))}

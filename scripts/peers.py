@@ -58,7 +58,8 @@ def protocol(data_dir: str, name: str) -> str:
     return "cv" if meta.get("cv_folds") else "test"
 
 
-def load_rows(data_dir: str, name: str, split: str) -> tuple[list[str], list[int], list[int] | None]:
+def load_rows(data_dir: str, name: str, split: str
+              ) -> tuple[list[str], list[int], list[int] | None]:
     """Read one split of a dataset.
 
     Parameters

@@ -200,7 +200,7 @@ def test_digits_train_writes_the_shared_model_folder(digits_run):
     assert len((out / "history.jsonl").read_text().splitlines()) == 3
 
 
-def test_image_folder_round_trip_and_evaluate(digits_run):
+def test_image_folder_round_trip_and_evaluate(digits_run, capsys):
     clf, metrics, out = digits_run
     loaded = load_image_model(out)
     from sklearn.datasets import load_digits
@@ -213,6 +213,8 @@ def test_image_folder_round_trip_and_evaluate(digits_run):
     assert evaluate_folder(out, "digits")["digit"]["test"] == metrics["digit"]["test"]
     with pytest.raises(ModelFolderError, match="tokenizer.json"):
         TextClassifier.from_pretrained(out)
+    assert main(["predict", str(out), "a text"]) == 2
+    assert "is an image model" in capsys.readouterr().err
 
 
 def test_cli_train_and_cv_on_digits(tmp_path, capsys):

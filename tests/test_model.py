@@ -55,3 +55,17 @@ def test_conv_block_options_1d_and_2d():
         ConvBlock(1, 4, 8, 3, residual=True)
     with pytest.raises(ValueError, match="kernel_width"):
         ConvCore(2, 1, 4, (3,))
+
+
+def test_word_dropout_only_in_training():
+    m = model(word_dropout=0.5)
+    ids, lens = torch.randint(2, 50, (4, 12)), torch.full((4,), 12)
+    m.eval()
+    torch.testing.assert_close(m(ids, lens)["sentiment"], m(ids, lens)["sentiment"])
+    m.train()
+    m.dropout.p = 0.0  # isolate word dropout
+    torch.manual_seed(1)
+    a = m.features(ids, lens)
+    torch.manual_seed(2)
+    b = m.features(ids, lens)
+    assert not torch.allclose(a, b)

@@ -19,7 +19,8 @@ def _load_peers():
 
 peers = _load_peers()
 
-VOCAB = (["good", "great", "lovely", "superb", "fine"], ["bad", "awful", "poor", "dreadful", "ugly"])
+VOCAB = (["good", "great", "lovely", "superb", "fine"],
+         ["bad", "awful", "poor", "dreadful", "ugly"])
 
 
 def _write_split(path: Path, n: int, rng: random.Random) -> None:

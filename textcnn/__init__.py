@@ -1,7 +1,8 @@
 """textcnn: convolutional text classifiers you can train, serve and study on a laptop CPU.
 
 >>> import textcnn
->>> clf = textcnn.train(textcnn.load_config("configs/sst2.yaml"), output="runs/sst2")  # doctest: +SKIP
+>>> config = textcnn.load_config("configs/sst2.yaml")
+>>> clf = textcnn.train(config, output="runs/sst2")  # doctest: +SKIP
 >>> clf.predict(["a gorgeous, witty film"])  # doctest: +SKIP
 [{'sentiment': [{'label': 'positive', 'score': 0.97}]}]
 """

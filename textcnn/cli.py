@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
     p.add_argument("--text-train-size", type=int, default=0, metavar="N",
                    help="train the text model on a random sample of N sentences (0: all)")
-    p.add_argument("--text-epochs", type=int, default=4)
-    p.add_argument("--image-epochs", type=int, default=12)
+    p.add_argument("--text-epochs", type=int, default=4, help="at most (default: 4)")
+    p.add_argument("--image-epochs", type=int, default=12, help="at most (default: 12)")
     return parser
 
 
@@ -138,8 +138,12 @@ def run(args: argparse.Namespace) -> int:
                                             args.data_dir, args.head)
         print(json.dumps(result))
     elif args.verb == "predict":
+        from .images import is_image_folder
         from .pipeline import TextClassifier
 
+        if is_image_folder(args.model_dir):
+            raise TextCNNError(f"{args.model_dir} is an image model: `predict` classifies texts "
+                               "(use textcnn.load_image_model(...).predict(pixels))")
         clf = TextClassifier.from_pretrained(args.model_dir)
         texts = list(args.texts)
         if args.file:

@@ -28,9 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import from_dict
+from .config import TaskConfig, from_dict
 from .data import data_dir_from, load_raw
 from .errors import DataError
+from .experiment import fit, prepare
 from .fileio import write_json, write_text
 from .images import load_images
 from .parity import TOLERANCE, parity_checks
@@ -101,13 +102,6 @@ def infer_speed(model: nn.Module, split) -> float:
 
 
 # -- the two sides --------------------------------------------------------------------------------
-def _log_to(lines: list[str], log):
-    def write(line: str) -> None:
-        lines.append(line)
-        log(line)
-    return write
-
-
 def _side_config(model: dict, tasks: dict, epochs: int, threads: int, **extra) -> dict:
     return {"tasks": tasks, "model": model, **extra,
             "train": {**TRAIN, "epochs": epochs, "patience": max(2, epochs // 3),
@@ -121,17 +115,14 @@ def _read_history(folder: Path) -> list[dict]:
 
 def _train_side(name: str, data: dict, raws: dict, out: Path, log) -> dict:
     """Train one side into ``out/<name>-model`` and measure it."""
-    from .experiment import fit
-
     config = from_dict(data)
     head = next(iter(config.tasks))
     folder = out / f"{name}-model"
     start = time.perf_counter()
     clf, metrics = fit(config, raws, folder, log=log)
     seconds = time.perf_counter() - start
-    from .experiment import prepare  # the splits the model saw (cheap: tokenizer reused)
-
-    prep = prepare(config, raws, 0, getattr(clf, "tokenizer", None))
+    prep = prepare(  # the splits the model saw (cheap: the tokenizer is reused)
+        config, raws, 0, getattr(clf, "tokenizer", None))
     train, test = prep.data[head]["train"], prep.data[head].get("test")
     if name == "text":
         length = int(round(float(np.mean(train.lengths))))
@@ -157,8 +148,6 @@ def _train_side(name: str, data: dict, raws: dict, out: Path, log) -> dict:
 
 def load_text_side(dataset: str, data_dir, train_size: int, seed: int = 0):
     """SST-2 (or ``dataset``) from the local data dir only: ``(raws, None)`` or ``(None, why)``."""
-    from .config import TaskConfig
-
     path = Path(dataset)
     if not path.exists():
         root = data_dir_from(data_dir)
@@ -177,8 +166,7 @@ def load_text_side(dataset: str, data_dir, train_size: int, seed: int = 0):
 
 
 def load_image_side(dataset: str, data_dir):
-    from .config import TaskConfig
-
+    """Digits, MNIST or an IDX folder: ``(raws, None)`` or ``(None, why)``."""
     try:
         return {"digit": load_images(TaskConfig(dataset=dataset), data_dir)}, None
     except DataError as exc:
@@ -196,10 +184,12 @@ def top_ngrams(side: dict, n_filters: int = 8, per_filter: int = 3) -> list[dict
     texts that activate them most (conv output before the activation, padding masked)."""
     model, clf, head = side["clf"].model.eval(), side["clf"], side["head"]
     train = side["prep"].data[head]["train"]
-    conv = model.core.blocks[0].conv  # the narrowest width comes first in kernel_sizes order
-    k = model.core.kernel_sizes[0]
+    branch = int(np.argmin(model.core.kernel_sizes))  # the narrowest width
+    conv = model.core.blocks[branch].conv
+    k = model.core.kernel_sizes[branch]
     channels = conv.out_channels
-    weights = model.heads.layers[head].weight[:, :channels]  # (classes, channels) of branch 0
+    span = slice(branch * channels, (branch + 1) * channels)  # the branch's pooled features
+    weights = model.heads.layers[head].weight[:, span]  # (classes, channels)
     names = clf.heads[head]
     per_class = max(1, n_filters // len(names))
     favoured = weights.argmax(0)  # (channels,) the class each filter votes for most
@@ -344,7 +334,7 @@ def write_report(out: Path, sides: dict, missing: list[str], parity: dict, figur
             ("training examples/s", lambda s: f"{s['train_speed']:,.0f}"),
             ("inference examples/s", lambda s: f"{s['infer_speed']:,.0f}"),
             ("epochs (best)", lambda s: f"{len(s['history'])} ({max(s['history'], key=lambda r: r['validation_accuracy'])['epoch']})"),  # noqa: E501
-            ("training seconds", lambda s: f"{s['seconds']:.1f}"),
+            ("training seconds (fit, with validation)", lambda s: f"{s['seconds']:.1f}"),
             ("validation accuracy", lambda s: f"{s['metrics']['validation']['accuracy']:.4f}"),
             ("test accuracy", lambda s: f"{s['metrics'].get('test', {}).get('accuracy', 0):.4f}"),
         ]

@@ -270,7 +270,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
-                raise ConfigError(f"config key '{key}' is given twice (line {key_node.start_mark.line + 1})")
+                line = key_node.start_mark.line + 1
+                raise ConfigError(f"config key '{key}' is given twice (line {line})")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 

@@ -28,7 +28,8 @@ from .errors import DataError
 
 N_FOLDS = 10
 SPLIT_NAMES = ("train", "validation", "test", "all")
-FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv", ".parquet": "parquet"}
+FILE_BUILDERS = {".jsonl": "json", ".json": "json", ".csv": "csv", ".tsv": "csv",
+                 ".parquet": "parquet"}
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ def _load_folder(folder: Path, task: TaskConfig) -> RawDataset:
                 files[split] = folder / f"{split}{ext}"
                 break
     if not files:
-        raise DataError(f"{folder}: no split files (train/validation/test/all .jsonl/.csv/.parquet)")
+        raise DataError(
+            f"{folder}: no split files (train/validation/test/all .jsonl/.csv/.tsv/.parquet)")
     task = TaskConfig(task.dataset, text_col, label_col, task.loss_weight)
     return _load_files(files, task, label_names, source=str(folder))
 
@@ -248,7 +250,8 @@ def _finish(source: str, raw: dict, label_names, folds) -> RawDataset:
 def _load_hub(spec: str, task: TaskConfig, local: Path | None) -> RawDataset:
     known = KNOWN.get(spec)
     hub_id = known.hub_id if known else spec
-    looked = f"{local}/dataset.json" if local else "no local data dir (set --data-dir or $TEXTCNN_DATA_DIR)"
+    looked = (f"{local}/dataset.json" if local
+              else "no local data dir (set --data-dir or $TEXTCNN_DATA_DIR)")
     where = f"looked in {looked} and on the Hugging Face Hub as '{hub_id}'"
     if not known and not _looks_like_hub_id(spec):
         raise DataError(f"unknown dataset '{spec}': {where}; known names: {', '.join(KNOWN)}")

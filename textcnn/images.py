@@ -29,6 +29,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,8 @@ class ImageSplit:
 
     def batch(self, idx: np.ndarray, min_len: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         """Model inputs for rows ``idx`` (``min_len`` is for text and ignored here)."""
-        return torch.from_numpy(self.images[idx]), torch.from_numpy(self.lengths[idx])
+        images = torch.from_numpy(self.images[idx])  # (b, C, H, W)
+        return images, torch.full((len(images),), images.shape[2], dtype=torch.int64)
 
 
 # -- IDX files ----------------------------------------------------------------------------------
@@ -94,7 +96,7 @@ def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
             raw = fh.read()
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-    except OSError as exc:  # includes gzip.BadGzipFile
+    except (OSError, zlib.error) as exc:  # OSError includes gzip.BadGzipFile
         raise DataError(f"{path}: cannot be read: {exc}") from None
     except EOFError:
         raise DataError(f"{path}: truncated gzip data (the file ends early)") from None
@@ -156,8 +158,9 @@ def load_idx_folder(folder: str | Path) -> RawDataset:
         if len(images) != len(labels):
             raise DataError(f"{lab_path}: {len(labels)} labels for {len(images)} images in "
                             f"{img_path.name}")
-        if labels.size and int(labels.max()) >= len(names):
-            row = int(np.argmax(labels >= len(names)))
+        bad = (labels < 0) | (labels >= len(names))
+        if bad.any():
+            row = int(np.argmax(bad))
             raise DataError(f"{lab_path}: label {int(labels[row])} at row {row} is outside the "
                             f"{len(names)} label names")
         scale = 255.0 if images.dtype == np.uint8 else 1.0

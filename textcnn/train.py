@@ -227,7 +227,8 @@ class Trainer:
             self.history.append(row)
             if score > self.best_score:
                 self.best_score, self.best_epoch = score, self.epoch
-                self.best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                self.best_state = {k: v.detach().clone()
+                                   for k, v in self.model.state_dict().items()}
             bad_epochs = self.epoch - self.best_epoch
             self.log(
                 f"epoch {self.epoch}/{tc.epochs}  {row['seconds']:.1f}s  loss {train_loss:.4f}  "
