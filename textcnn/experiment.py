@@ -127,7 +127,7 @@ def fit(config: Config, raws: dict[str, RawDataset], output: str | Path | None =
     if resume:
         if output is None:
             raise ConfigError("--resume needs the --output folder of the run to continue")
-        _, meta = read_checkpoint(output / CHECKPOINT)
+        _, meta = read_checkpoint(output / CHECKPOINT, tensors=False)
         _check_resume(config, meta)
         if not config.is_image:
             from tokenizers import Tokenizer
@@ -199,7 +199,7 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
     if resume:  # fail before the (slow) data loading
         if output is None:
             raise ConfigError("--resume needs the --output folder of the run to continue")
-        _check_resume(config, read_checkpoint(Path(output) / CHECKPOINT)[1])
+        _check_resume(config, read_checkpoint(Path(output) / CHECKPOINT, tensors=False)[1])
     raws = load_tasks(config, data_dir)
     clf, _ = fit(config, raws, output, resume, log=log, write_folder=output is not None)
     return clf

@@ -284,7 +284,9 @@ class Trainer:
         return meta
 
 
-def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+def read_checkpoint(path: str | Path, tensors: bool = True
+                    ) -> tuple[dict[str, torch.Tensor] | None, dict]:
+    """``(tensors, metadata)`` of a checkpoint; ``tensors=False`` reads only the small header."""
     path = Path(path)
     if not path.is_file():
         raise ModelFolderError(f"no checkpoint to resume from: {path} does not exist")
@@ -293,7 +295,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
 
         with safe_open(str(path), framework="pt") as fh:
             meta = json.loads(fh.metadata()["state"])
-        return load_file(str(path)), meta
+        return (load_file(str(path)) if tensors else None), meta
     except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
         raise ModelFolderError(f"corrupt checkpoint {path}: {exc}") from None
     except Exception as exc:  # safetensors raises its own error type on bad headers
