@@ -11,7 +11,8 @@ mean forward batch size from the server's access log.
 In-process part: raw strings -> probabilities (``predict_proba``) in sentences/s; the forward
 pass alone on pre-tokenised, length-sorted batches, with its convolution GFLOP/s next to a
 measured fp32 ``torch.mm`` of the conv's GEMM shape (same threads); the same in bf16 autocast
-(with its max |p - p_fp32|) and in onnxruntime (with its max |p - p_torch|).
+(with its max |p - p_fp32|), in onnxruntime and in the folded backend (convolutions precomputed
+into the embedding table, textcnn/folded.py), each with its max |p - p_torch|.
 
 Texts: SST-2 validation + test from $TEXTCNN_DATA_DIR (or --texts FILE, one per line).
 
@@ -299,7 +300,7 @@ def inprocess_bench(args, texts: list[str]) -> dict:
     from textcnn.train import Encoded, predict_logits, set_threads, sorted_batches, to_tensors
 
     threads = set_threads(args.threads)
-    clf = TextClassifier.from_pretrained(args.model)
+    clf = TextClassifier.from_pretrained(args.model, backend="torch")
     model = clf.model.eval()
     ks = list(clf.model.core.kernel_sizes)
     c_in = clf.config.model.embedding_dim
@@ -320,7 +321,7 @@ def inprocess_bench(args, texts: list[str]) -> dict:
                  "conv_gflop_per_pass": round(executed / 1e9, 3),
                  "useful_conv_gflop_per_pass": round(useful / 1e9, 3)}
 
-    def forward(dtype=None):
+    def forward(dtype=None, model=model):
         with torch.inference_mode():
             if dtype is None:
                 for x, lens in batches:
@@ -357,6 +358,16 @@ def inprocess_bench(args, texts: list[str]) -> dict:
         logits = predict_logits(model, Encoded(ids, lengths), bs)
     out["torch_bf16_max_abs_diff"] = max(float(np.abs(_softmax(logits[h]) - ref[h]).max())
                                          for h in ref)
+
+    fold = TextClassifier.from_pretrained(args.model, backend="folded")
+    t = timed(lambda: fold.predict_proba(texts), args.min_seconds)
+    out["folded_predict_sentences_per_s"] = round(n / t)
+    t = timed(lambda: forward(model=fold._forward), args.min_seconds)
+    out["folded_forward_sentences_per_s"] = round(n / t)
+    got = fold.predict_proba(texts)
+    out["folded_max_abs_diff"] = max(float(np.abs(got[h] - ref[h]).max()) for h in ref)
+    t = timed(lambda: clf.encode(texts), args.min_seconds)
+    out["tokenize_sentences_per_s"] = round(n / t)
 
     try:
         from textcnn.export import OnnxClassifier
@@ -412,10 +423,14 @@ def report(result: dict) -> str:
                    f"({ip['torch_fp32_conv_vs_matmul']:.0%} of matmul) | 0 |"),
                   (f"| torch bf16 autocast | - | {ip['torch_bf16_forward_sentences_per_s']} | "
                    f"{ip['torch_bf16_conv_gflops']} | {ip['torch_bf16_max_abs_diff']:.2e} |")]
+        lines.append(f"| folded (default) | {ip['folded_predict_sentences_per_s']} | "
+                     f"{ip['folded_forward_sentences_per_s']} | - | "
+                     f"{ip['folded_max_abs_diff']:.2e} |")
         if "onnx_predict_sentences_per_s" in ip:
             lines.append(f"| onnxruntime | {ip['onnx_predict_sentences_per_s']} | "
                          f"{ip['onnx_forward_sentences_per_s']} | {ip['onnx_conv_gflops']} | "
                          f"{ip['onnx_max_abs_diff']:.2e} |")
+        lines.append(f"\ntokenising alone: {ip['tokenize_sentences_per_s']} sentences/s")
     return "\n".join(lines)
 
 
@@ -426,8 +441,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--server-threads", type=int, default=1,
                     help="the server's forward-pass threads (default 1: the event loop and the "
                          "load client need the other core)")
-    ap.add_argument("--backends", nargs="+", default=["torch", "onnx"],
-                    choices=["torch", "onnx"])
+    ap.add_argument("--backends", nargs="+", default=["folded", "torch", "onnx"],
+                    choices=["folded", "torch", "onnx"],
+                    help="server backends; the first also runs with --max-batch-size 1")
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 64])
     ap.add_argument("--seconds", type=float, default=10.0, help="per scenario (default 10)")
     ap.add_argument("--max-requests", type=int, default=200_000, help="per scenario")

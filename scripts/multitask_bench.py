@@ -5,6 +5,9 @@ budget); a single-task variant keeps just one of its tasks. For each seed it tra
 models, writes their folders, and records test accuracy per head and folder size.
 
     python scripts/multitask_bench.py --seeds 0 1 2 --threads 2 --output multitask.jsonl
+
+Runs already recorded in --output (same variant, seed and thread count) are not trained again,
+so an interrupted benchmark picks up where it stopped; the table covers every recorded run.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -37,9 +41,14 @@ def main() -> None:
     config = load_config(args.config, [f"train.threads={args.threads}"])
     all_raws = load_tasks(config)
     runs = []
+    if args.output and Path(args.output).exists():
+        runs = [json.loads(line) for line in Path(args.output).read_text().splitlines() if line]
+    done = {(r["variant"], r["seed"], r["threads"]) for r in runs}
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             for variant in args.variants:
+                if (variant, seed, args.threads) in done:
+                    continue
                 cfg = load_config(args.config, [f"train.threads={args.threads}",
                                                 f"train.seed={seed}"])
                 if variant != "multi":
@@ -47,7 +56,9 @@ def main() -> None:
                 raws = {name: all_raws[name] for name in cfg.tasks}
                 out = Path(tmp) / f"{variant}-{seed}"
                 start = time.perf_counter()
-                _, metrics = fit(cfg, raws, out, log=lambda line: None)
+                _, metrics = fit(cfg, raws, out,
+                                 log=lambda line: print(f"[{variant} seed {seed}] {line}",
+                                                        file=sys.stderr, flush=True))
                 row = {"variant": variant, "seed": seed, "threads": args.threads,
                        "seconds": round(time.perf_counter() - start, 1),
                        "bytes": folder_bytes(out),
@@ -60,6 +71,8 @@ def main() -> None:
     print("\n| variant | head | test accuracy (mean ± std) | model folder MB |\n|---|---|---|---|")
     for variant in args.variants:
         rows = [r for r in runs if r["variant"] == variant]
+        if not rows:
+            continue
         for head in rows[0]["test_accuracy"]:
             accs = [r["test_accuracy"][head] for r in rows]
             std = statistics.pstdev(accs) if len(accs) > 1 else 0.0

@@ -8,6 +8,7 @@ import sys
 import traceback
 from pathlib import Path
 
+from .config import BACKENDS
 from .errors import TextCNNError
 
 EXAMPLES = {
@@ -70,14 +71,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", help="read texts from this file, one per line ('-' = stdin)")
     p.add_argument("--top-k", type=int, default=1)
     p.add_argument("--head", help="only this head's answer")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="how the forward pass runs (as for serve; default: auto)")
 
     p = _verb(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, GET /healthz, "
                             "GET /v1/model, /openapi.json)")
     p.add_argument("model_dir")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--backend", choices=["torch", "onnx"], default="torch",
-                   help="forward pass in torch or onnxruntime (default: torch)")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="how the forward pass runs: folded (convolutions precomputed into the "
+                        "embedding table), torch, onnx (onnxruntime), or auto = folded when the "
+                        "model folds, else torch (default: auto)")
     p.add_argument("--max-batch-size", type=int, default=64,
                    help="texts per forward pass; 1 turns micro-batching off (default: 64)")
     p.add_argument("--max-wait-ms", type=float, default=5.0,
@@ -144,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         if is_image_folder(args.model_dir):
             raise TextCNNError(f"{args.model_dir} is an image model: `predict` classifies texts "
                                "(use textcnn.load_image_model(...).predict(pixels))")
-        clf = TextClassifier.from_pretrained(args.model_dir)
+        clf = TextClassifier.from_pretrained(args.model_dir, backend=args.backend)
         texts = list(args.texts)
         if args.file:
             texts += _read_lines(args.file)

@@ -109,6 +109,7 @@ class OnnxClassifier(TextClassifier):
     def __init__(self, clf: TextClassifier, onnx_model: bytes | str | Path | None = None,
                  threads: int = 0):
         super().__init__(clf.model, clf.tokenizer, clf.config, clf.heads)
+        self.backend = "onnx"
         self.threads = threads
         self.min_len = widest_kernel(clf.model)
         self.session = session(onnx_model if onnx_model is not None else to_onnx(clf), threads)
@@ -123,7 +124,7 @@ class OnnxClassifier(TextClassifier):
         """Load a model folder; uses its ``model.onnx`` unless missing or older than the
         weights, in which case the graph is exported in memory (the folder is not written)."""
         path = Path(path)
-        clf = TextClassifier.from_pretrained(path)
+        clf = TextClassifier.from_pretrained(path, backend="torch")
         graph = path / ONNX
         fresh = graph.is_file() and graph.stat().st_mtime >= (path / WEIGHTS).stat().st_mtime
         try:
@@ -168,7 +169,7 @@ def export(model_dir: str | Path, output: str | Path | None = None, fmt: str = "
     probability difference to the torch model, which must be below ``PARITY_TOL``."""
     if fmt != "onnx":
         raise TextCNNError(f"unknown export format {fmt!r}; the only format is 'onnx'")
-    clf = TextClassifier.from_pretrained(model_dir)
+    clf = TextClassifier.from_pretrained(model_dir, backend="torch")
     data = to_onnx(clf, opset)
     diff = parity(clf, OnnxClassifier(clf, data, threads=1))
     if diff > PARITY_TOL:

@@ -77,6 +77,11 @@ class TextCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.heads = Heads(self.core.out_features, heads)
 
+    def input_table(self) -> torch.Tensor:
+        """(vocab, conv input channels): what the convolutions see for each token id at
+        inference (the folded backend precomputes the convolutions from it)."""
+        return self.embedding.weight
+
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.embedding(ids)  # (batch, time, embedding_dim)
         if self.training and self.word_dropout > 0:

@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 from tokenizers import Tokenizer
 
 from . import __version__
-from .config import Config, from_dict
+from .config import BACKENDS, Config, from_dict
 from .errors import ConfigError, ModelFolderError, TextCNNError
 from .fileio import atomic_write, write_json
 from .models import build_model
@@ -54,14 +54,41 @@ class TextClassifier:
     config : Config
     heads : dict
         ``{head name: [label names in id order]}``.
+    backend : str
+        How predictions run (see ``BACKENDS``); ``self.backend`` names the one in use.
+        ``self.model`` is always the trained torch model.
     """
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, config: Config,
-                 heads: dict[str, list[str]]):
+                 heads: dict[str, list[str]], backend: str = "torch"):
         self.model = model
         self.tokenizer = tokenizer
         self.config = config
         self.heads = heads
+        self.backend, self._forward = "torch", model
+        if backend != "torch":
+            self.set_backend(backend)
+
+    def set_backend(self, backend: str) -> str:
+        """Switch between "torch", "folded" and "auto" (for "onnx" load with
+        ``from_pretrained(path, backend="onnx")``); returns the backend now in use."""
+        from .folded import MAX_TABLE_BYTES, FoldedTextCNN, why_not_foldable
+
+        if backend not in ("auto", "folded", "torch"):
+            hint = " (load it with from_pretrained(path, backend='onnx'))" \
+                if backend == "onnx" else f"; choose one of {', '.join(BACKENDS)}"
+            raise InputError(f"cannot switch to backend {backend!r}{hint}")
+        forward = self.model
+        if backend != "torch":
+            reason = why_not_foldable(self.model, MAX_TABLE_BYTES if backend == "auto" else None)
+            if reason is None:
+                forward, backend = FoldedTextCNN(self.model), "folded"
+            elif backend == "folded":
+                raise InputError(f"backend 'folded' does not fit this model: {reason}")
+            else:
+                backend = "torch"
+        self.backend, self._forward = backend, forward
+        return backend
 
     # -- folder I/O ----------------------------------------------------------------------------
     def save_pretrained(self, path: str | Path) -> Path:
@@ -75,8 +102,23 @@ class TextClassifier:
         return path
 
     @classmethod
-    def from_pretrained(cls, path: str | Path) -> TextClassifier:
-        """Load a model folder onto the CPU; a missing or corrupt file is a ModelFolderError."""
+    def from_pretrained(cls, path: str | Path, backend: str = "auto",
+                        threads: int = 0) -> TextClassifier:
+        """Load a model folder onto the CPU; a missing or corrupt file is a ModelFolderError.
+
+        ``backend`` picks how predictions run (``BACKENDS``; "auto" is the fastest that keeps
+        the probabilities within 1e-5 of the trained model); ``threads`` is onnxruntime's
+        thread count (torch uses ``torch.set_num_threads``).
+        """
+        if backend == "onnx":
+            try:
+                from .export import OnnxClassifier
+            except ImportError as exc:
+                raise TextCNNError(f"backend 'onnx' needs onnxruntime ({exc}); "
+                                   "pip install 'textcnn[onnx]'") from None
+            return OnnxClassifier.from_pretrained(path, threads=threads)
+        if backend not in BACKENDS:
+            raise InputError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
         path = Path(path)
         if not path.is_dir():
             raise ModelFolderError(f"model folder not found: {path}")
@@ -104,7 +146,7 @@ class TextClassifier:
             first = str(exc).strip().splitlines()[0]
             raise ModelFolderError(f"{path / WEIGHTS} does not match {CONFIG}: {first}") from None
         model.eval()
-        return cls(model, tokenizer, config, heads)
+        return cls(model, tokenizer, config, heads, backend)
 
     # -- prediction ----------------------------------------------------------------------------
     def _check_texts(self, texts) -> list[str]:
@@ -141,7 +183,7 @@ class TextClassifier:
                 ) -> dict[str, np.ndarray]:
         """``{head: logits (n, classes)}`` in input order: the backend hook (export.py's
         onnxruntime predictor overrides it; tokenising, softmax and top-k stay here)."""
-        return predict_logits(self.model, Encoded(ids, lengths), batch_size)
+        return predict_logits(self._forward, Encoded(ids, lengths), batch_size)
 
     def predict(self, texts: list[str], top_k: int = 1, head: str | None = None,
                 batch_size: int | None = None) -> list[dict[str, list[dict]]]:

@@ -53,10 +53,10 @@ from pydantic import (
 )
 
 from . import __version__
+from .config import BACKENDS
 from .errors import TextCNNError
 
 log = logging.getLogger("textcnn.access")
-BACKENDS = ("torch", "onnx")
 
 
 @dataclass
@@ -65,7 +65,7 @@ class ServeSettings:
 
     host: str = "127.0.0.1"  # loopback: put a proxy or load balancer in front to expose it
     port: int = 8000
-    backend: str = "torch"  # "torch" or "onnx" (onnxruntime; the graph is exported if missing)
+    backend: str = "auto"  # pipeline.BACKENDS: auto = folded when the model folds, else torch
     max_batch_size: int = 64  # texts per forward pass; 1 turns micro-batching off
     max_wait_ms: float = 5.0  # longest a request waits for others to share its forward pass
     max_body_bytes: int = 1 << 20  # larger request bodies get 413
@@ -459,21 +459,15 @@ def _replay(body: bytes):
 
 # -- the app -----------------------------------------------------------------------------------
 def load_classifier(model_dir: str | Path, settings: ServeSettings):
-    """The predictor for ``settings.backend`` (both have TextClassifier's interface)."""
-    if settings.backend == "onnx":
-        try:
-            from .export import OnnxClassifier
-        except ImportError as exc:
-            raise TextCNNError(f"--backend onnx needs onnxruntime ({exc}); "
-                               "pip install 'textcnn[onnx]'") from None
-        return OnnxClassifier.from_pretrained(model_dir, threads=settings.threads)
+    """The predictor for ``settings.backend`` (every backend has TextClassifier's interface)."""
     from .pipeline import TextClassifier
 
-    if settings.threads:
+    if settings.threads and settings.backend != "onnx":
         import torch
 
         torch.set_num_threads(settings.threads)
-    return TextClassifier.from_pretrained(model_dir)
+    return TextClassifier.from_pretrained(model_dir, backend=settings.backend,
+                                          threads=settings.threads)
 
 
 def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
@@ -490,7 +484,7 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
         saved = {}
     info = ModelInfo(
         heads=clf.heads, model_version=saved.get("textcnn_version"),
-        textcnn_version=__version__, backend=settings.backend,
+        textcnn_version=__version__, backend=clf.backend,
         model=dict(clf.config.to_dict()["model"]),
         max_length=clf.config.tokenizer.max_length,
         limits={"max_body_bytes": settings.max_body_bytes, "max_texts": settings.max_texts,
