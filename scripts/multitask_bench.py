@@ -57,8 +57,8 @@ def main() -> None:
                 out = Path(tmp) / f"{variant}-{seed}"
                 start = time.perf_counter()
                 _, metrics = fit(cfg, raws, out,
-                                 log=lambda line: print(f"[{variant} seed {seed}] {line}",
-                                                        file=sys.stderr, flush=True))
+                                 log=lambda line, tag=f"[{variant} seed {seed}]":
+                                 print(tag, line, file=sys.stderr, flush=True))
                 row = {"variant": variant, "seed": seed, "threads": args.threads,
                        "seconds": round(time.perf_counter() - start, 1),
                        "bytes": folder_bytes(out),
