@@ -13,7 +13,7 @@ ort = pytest.importorskip("onnxruntime")
 
 from textcnn.cli import main  # noqa: E402
 from textcnn.errors import ModelFolderError, TextCNNError  # noqa: E402
-from textcnn.export import ONNX, OnnxClassifier, export, parity, session  # noqa: E402
+from textcnn.export import ONNX, OnnxClassifier, export, parity, session, to_onnx  # noqa: E402
 
 # empty, 1 token, 2 and 4 tokens (< the widest kernel, 5), unknown words, long, truncated
 TEXTS = ["", "good", "not good", "a b c d", "zzzqqq xxyyzz", "a gorgeous , witty film",
@@ -44,6 +44,8 @@ def test_export_cli_writes_a_graph_with_dynamic_axes(exported, capsys):
 
 def test_onnx_and_torch_give_the_same_probabilities(trained, exported):
     clf, _ = trained
+    to_onnx(clf)
+    assert not clf.model.training  # exporting leaves the model in eval mode (no dropout)
     if not (exported / ONNX).exists():
         export(exported)
     onnx = OnnxClassifier.from_pretrained(exported, threads=1)

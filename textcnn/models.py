@@ -54,6 +54,10 @@ class TextCNN(nn.Module):
     word_dropout : float
         In training, zero each token's whole embedding with this probability (a regulariser
         for small sentence sets; 0 = Kim).
+    embedding_mode : str
+        Kim's variants once :meth:`load_pretrained` has filled the table: "non-static" (the
+        table is trained), "static" (frozen) or "multichannel" (a frozen copy, ``self.static``,
+        and a trained one, concatenated along the channels the convolutions see).
     """
 
     def __init__(
@@ -65,25 +69,52 @@ class TextCNN(nn.Module):
         channels: int = 100,
         dropout: float = 0.5,
         word_dropout: float = 0.0,
+        embedding_mode: str = "non-static",
         **block_kwargs,
     ):
         super().__init__()
+        if embedding_mode not in ("non-static", "static", "multichannel"):
+            raise ValueError(f"unknown embedding_mode {embedding_mode!r}")
         self.word_dropout = word_dropout
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
         with torch.no_grad():  # Kim's CNN-rand init: U[-0.25, 0.25], about word2vec's variance
             self.embedding.weight.uniform_(-0.25, 0.25)
             self.embedding.weight[0].zero_()
-        self.core = ConvCore(1, embedding_dim, channels, kernel_sizes, **block_kwargs)
+        self.static = None
+        if embedding_mode == "static":
+            self.embedding.weight.requires_grad_(False)
+        elif embedding_mode == "multichannel":
+            self.static = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+            self.static.weight.requires_grad_(False)
+            with torch.no_grad():
+                self.static.weight.copy_(self.embedding.weight)
+        in_channels = embedding_dim * (2 if self.static is not None else 1)
+        self.core = ConvCore(1, in_channels, channels, kernel_sizes, **block_kwargs)
         self.dropout = nn.Dropout(dropout)
         self.heads = Heads(self.core.out_features, heads)
+
+    @torch.no_grad()
+    def load_pretrained(self, matrix: torch.Tensor) -> None:
+        """Copy a (vocab, embedding_dim) matrix into the table (and the static channel)."""
+        if tuple(matrix.shape) != tuple(self.embedding.weight.shape):
+            raise ValueError(f"pretrained matrix {tuple(matrix.shape)} does not match the "
+                             f"embedding table {tuple(self.embedding.weight.shape)}")
+        for table in (self.embedding, self.static):
+            if table is not None:
+                table.weight.copy_(matrix)
+                table.weight[0].zero_()  # [PAD]
 
     def input_table(self) -> torch.Tensor:
         """(vocab, conv input channels): what the convolutions see for each token id at
         inference (the folded backend precomputes the convolutions from it)."""
-        return self.embedding.weight
+        if self.static is None:
+            return self.embedding.weight
+        return torch.cat([self.embedding.weight, self.static.weight], dim=1)
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.embedding(ids)  # (batch, time, embedding_dim)
+        if self.static is not None:  # multichannel: (batch, time, 2 * embedding_dim)
+            x = torch.cat([x, self.static(ids)], dim=2)
         if self.training and self.word_dropout > 0:
             keep = torch.rand(ids.shape, device=ids.device) >= self.word_dropout  # (batch, time)
             x = x * keep.unsqueeze(-1)
@@ -153,10 +184,115 @@ class ImageCNN(nn.Module):
         return self.heads(self.dropout(self.features(images)))
 
 
+class DPCNN(nn.Module):
+    """Johnson & Zhang (2017), deep pyramid CNN: region embedding -> residual pairs of
+    pre-activation 3-wide convs, the length halved between pairs -> max over time -> heads.
+
+    Every conv is the shared :class:`~textcnn.core.ConvBlock` (1D, 3 wide, "same" padding)::
+
+        x = conv(embedding(ids))                 # region embedding, no activation
+        x = x + conv(relu(conv(relu(x))))        # the first stage
+        up to ``depth`` times, while the text is longer than one position:
+            x = maxpool(3, stride 2)(x)          # length L -> ceil(L / 2)
+            x = x + conv(relu(conv(relu(x))))
+        max over the remaining positions -> dropout -> heads
+
+    Halving the length halves each block's cost, so all the downsampling blocks together cost
+    less than the first stage, and ``depth`` blocks take ``2 ** depth`` tokens to one position.
+
+    ``lengths`` masks padding exactly: padded positions are zeroed before every conv (so "same"
+    padding sees the zeros an unpadded text would), set to -inf before every pool and the final
+    max, and a text of length ``L`` keeps ``ceil(L / 2)`` positions after a pool. A text already
+    down to one position skips the remaining blocks. So a text's logits never depend on how far
+    its batch was padded. Length 0 counts as one (padding) position, as in ConvCore.
+
+    Parameters
+    ----------
+    vocab_size, heads, embedding_dim, dropout, word_dropout
+        As :class:`TextCNN`.
+    channels : int
+        Width of every conv (the paper: 250).
+    depth : int
+        At most this many downsampling blocks (pool + two convs); 8 take 256 tokens to one.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = DPCNN(100, {"topic": 4}, embedding_dim=8, channels=6, depth=3).eval()
+    >>> model(torch.tensor([[5, 6, 7, 8, 9]]), torch.tensor([5]))["topic"].shape
+    torch.Size([1, 4])
+    """
+
+    def __init__(
+        self,
+        vocab_size: int,
+        heads: dict[str, int],
+        embedding_dim: int = 300,
+        channels: int = 250,
+        depth: int = 8,
+        dropout: float = 0.5,
+        word_dropout: float = 0.0,
+    ):
+        super().__init__()
+        if depth < 0:
+            raise ValueError(f"depth must be >= 0, got {depth}")
+        self.word_dropout = word_dropout
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        with torch.no_grad():  # as TextCNN: U[-0.25, 0.25], the padding row zero
+            self.embedding.weight.uniform_(-0.25, 0.25)
+            self.embedding.weight[0].zero_()
+        self.region = ConvBlock(1, embedding_dim, channels, 3, padding="same",
+                                activation=nn.Identity)
+
+        def pair() -> nn.ModuleList:  # ReLU before each conv; zero in -> zero into the conv
+            return nn.ModuleList(ConvBlock(1, channels, channels, 3, padding="same", preact=True)
+                                 for _ in range(2))
+
+        self.stage = pair()
+        self.pool = nn.MaxPool1d(3, stride=2, padding=1)  # one module: hooks see every call
+        self.pyramid = nn.ModuleList(pair() for _ in range(depth))
+        self.dropout = nn.Dropout(dropout)
+        self.heads = Heads(channels, heads)
+
+    @staticmethod
+    def _mask(x: torch.Tensor, n: torch.Tensor, value: float) -> torch.Tensor:
+        """``x`` (batch, channels, time) with positions at or past ``n`` (batch,) set to value."""
+        pos = torch.arange(x.shape[2], device=x.device)
+        return x.masked_fill(pos[None, None, :] >= n[:, None, None], value)
+
+    def _pair(self, pair: nn.ModuleList, x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        for block in pair:
+            x = block(self._mask(x, n, 0.0))
+        return x
+
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        if ids.shape[1] < 1:  # no positions at all: one padding position, as ConvCore
+            ids = nn.functional.pad(ids, (0, 1))
+        x = self.embedding(ids)  # (batch, time, embedding_dim)
+        if self.training and self.word_dropout > 0:
+            keep = torch.rand(ids.shape, device=ids.device) >= self.word_dropout  # (batch, time)
+            x = x * keep.unsqueeze(-1)
+        x = x.transpose(1, 2)  # (batch, embedding_dim, time)
+        n = lengths.to(x.device).clamp(min=1)  # valid positions per text
+        x = self.region(self._mask(x, n, 0.0))  # (batch, channels, time)
+        x = x + self._pair(self.stage, x, n)
+        for pair in self.pyramid:
+            if x.shape[2] == 1 and not torch.jit.is_tracing():
+                break  # every text is down to one position (a traced graph keeps all blocks)
+            longer = (n > 1).to(x.dtype)[:, None, None]  # texts down to one position skip
+            x = self.pool(self._mask(x, n, float("-inf")))  # (batch, channels, ceil(time / 2))
+            n = n - n // 2  # ceil(n / 2): what the text alone keeps, not what the pool touches
+            x = x + longer * self._pair(pair, x, n)
+        return self._mask(x, n, float("-inf")).amax(dim=2)  # (batch, channels)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.heads(self.dropout(self.features(ids, lengths)))
+
+
 def _textcnn(cfg: ModelConfig, vocab_size: int, heads: dict[str, int]) -> nn.Module:
     return TextCNN(
         vocab_size, heads, cfg.embedding_dim, cfg.kernel_sizes, cfg.channels, cfg.dropout,
-        cfg.word_dropout,
+        cfg.word_dropout, cfg.embedding_mode,
         norm=cfg.norm, residual=cfg.residual, separable=cfg.separable,
     )
 
@@ -168,12 +304,18 @@ def _imagecnn(cfg: ModelConfig, in_channels: int, heads: dict[str, int]) -> nn.M
     )
 
 
+def _dpcnn(cfg: ModelConfig, vocab_size: int, heads: dict[str, int]) -> nn.Module:
+    return DPCNN(vocab_size, heads, cfg.embedding_dim, cfg.channels, cfg.depth, cfg.dropout,
+                 cfg.word_dropout)
+
+
 # name -> builder(model config, input size, {head: n_classes}); the input size is the
 # vocabulary size for text models and the number of image channels for image models
 # (those named in config.IMAGE_MODELS)
 REGISTRY: dict[str, Callable[[ModelConfig, int, dict[str, int]], nn.Module]] = {
     "textcnn": _textcnn,
     "imagecnn": _imagecnn,
+    "dpcnn": _dpcnn,
 }
 
 

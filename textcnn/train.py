@@ -7,6 +7,7 @@ restores the best weights at the end.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -92,6 +93,62 @@ def epoch_plan(data: dict[str, dict[str, Encoded]], tc, rng: np.random.Generator
     return [plan[i] for i in rng.permutation(len(plan))]
 
 
+def steps_per_epoch(data: dict[str, dict[str, Encoded]], tc) -> int:
+    """``len(epoch_plan(data, tc, rng))`` without drawing from ``rng``: batches (steps) per epoch.
+
+    :func:`train_batches` cuts chunks of whole batches, so a task of ``n`` rows gives
+    ``ceil(n / batch_size)`` batches; temperature sampling re-splits that total as in
+    :func:`epoch_plan`.
+    """
+    tasks = list(data)
+    counts = [-(-len(data[t]["train"]) // tc.batch_size) for t in tasks]
+    if tc.sampling == "temperature" and len(tasks) > 1:
+        sizes = np.array([len(data[t]["train"]) for t in tasks], dtype=float)
+        p = sizes ** (1.0 / tc.temperature)
+        return int(np.maximum(1, np.round(sum(counts) * p / p.sum())).astype(int).sum())
+    return sum(counts)
+
+
+def _cos_anneal(start: float, end: float, pct: float) -> float:
+    """From ``start`` (``pct = 0``) to ``end`` (``pct = 1``) along half a cosine."""
+    return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1.0)
+
+
+def lr_factor(step: int, total: int, schedule: str = "constant", warmup: float = 0.0) -> float:
+    """The multiple of ``train.lr`` used by optimizer step ``step`` (0-based) of ``total``.
+
+    A pure function of the step count, so a resumed run continues the schedule exactly. The
+    first ``w = round(warmup * total)`` steps warm up, the peak (factor 1) is at step ``w``.
+
+    Parameters
+    ----------
+    step, total : int
+        The global optimizer step and the number of steps of all ``train.epochs`` epochs.
+    schedule : str
+        ``constant``: linear warm-up ``(step + 1) / (w + 1)``, then 1. ``cosine``: the same
+        warm-up, then half a cosine from 1 at step ``w`` toward 0 at step ``total`` (the last
+        step taken is small but not 0). ``onecycle``: ``torch.optim.lr_scheduler.OneCycleLR``
+        (cosine annealing, ``div_factor=25``, ``final_div_factor=1e4``) peaking at step ``w``:
+        a cosine up from 1/25 to 1, then down to 1/25e4 at the last step.
+    warmup : float
+        Fraction of ``total`` in [0, 1).
+
+    Returns
+    -------
+    float
+    """
+    w = min(round(warmup * total), max(total - 1, 0))
+    if schedule == "onecycle":
+        if step < w:
+            return _cos_anneal(1.0 / 25.0, 1.0, step / w)
+        return _cos_anneal(1.0, 1.0 / 25e4, min(1.0, (step - w) / max(total - 1 - w, 1)))
+    if step < w:
+        return (step + 1) / (w + 1)
+    if schedule == "cosine":
+        return _cos_anneal(1.0, 0.0, min(1.0, (step - w) / max(total - w, 1)))
+    return 1.0
+
+
 def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Batches of similar length for prediction (results are put back in input order)."""
     order = np.argsort(lengths, kind="stable")
@@ -157,6 +214,11 @@ class Trainer:
         torch.manual_seed(tc.seed)
         self.rng = np.random.default_rng(tc.seed)
         self.optimizer = self._make_optimizer()
+        # the lr is a function of the global optimizer step (checkpointed): resume is exact
+        self.step = 0
+        self.total_steps = steps_per_epoch(data, tc) * tc.epochs
+        # train.ema: a frozen copy holding the moving average; it is validated and kept as best
+        self.ema_model = copy.deepcopy(model).requires_grad_(False) if tc.ema > 0 else None
         self.history: list[dict] = []
         self.epoch = 0
         self.best_score = -math.inf
@@ -181,25 +243,52 @@ class Trainer:
         heads = getattr(self.model, "heads", None)
         self.model.train()
         total, count = 0.0, 0
+        scheduled = tc.schedule != "constant" or tc.warmup > 0  # else the lr is never touched
         for task, idx in epoch_plan(self.data, tc, self.rng):
             split = self.data[task]["train"]
             y = torch.from_numpy(split.labels[idx])
             logits = self.model(*split.batch(idx, self.min_len))[task]
-            loss = nn.functional.cross_entropy(logits, y)
+            loss = nn.functional.cross_entropy(logits, y, label_smoothing=tc.label_smoothing)
             self.optimizer.zero_grad(set_to_none=True)
             (loss * weights[task]).backward()
+            if scheduled:
+                lr = tc.lr * lr_factor(self.step, self.total_steps, tc.schedule, tc.warmup)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
             self.optimizer.step()
+            self.step += 1
             if tc.max_norm > 0 and heads is not None:
                 heads.apply_max_norm(tc.max_norm)
+            if self.ema_model is not None:
+                self._update_ema()
             total += loss.item() * len(idx)
             count += len(idx)
             if bar is not None:
                 bar.update(len(idx))
         return total / max(count, 1)
 
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """``ema = decay * ema + (1 - decay) * weights`` for float parameters and buffers
+        (BatchNorm statistics too); integer buffers (batch counters) are copied."""
+        decay = self.config.train.ema
+        ema, raw = self.ema_model.state_dict(), self.model.state_dict()
+        floats = [k for k, v in ema.items() if v.is_floating_point()]
+        torch._foreach_mul_([ema[k] for k in floats], decay)
+        torch._foreach_add_([ema[k] for k in floats], [raw[k] for k in floats], alpha=1.0 - decay)
+        for k, v in ema.items():
+            if not v.is_floating_point():
+                v.copy_(raw[k])
+
+    @property
+    def eval_model(self) -> nn.Module:
+        """The weights validated, kept as best and saved: the moving average when train.ema."""
+        return self.ema_model if self.ema_model is not None else self.model
+
     def validate(self) -> dict[str, dict]:
         bs = self.config.train.eval_batch_size
-        return {t: evaluate(self.model, self.data[t]["validation"], t, bs) for t in self.tasks}
+        return {t: evaluate(self.eval_model, self.data[t]["validation"], t, bs)
+                for t in self.tasks}
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> list[dict]:
@@ -228,7 +317,7 @@ class Trainer:
             if score > self.best_score:
                 self.best_score, self.best_epoch = score, self.epoch
                 self.best_state = {k: v.detach().clone()
-                                   for k, v in self.model.state_dict().items()}
+                                   for k, v in self.eval_model.state_dict().items()}
             bad_epochs = self.epoch - self.best_epoch
             self.log(
                 f"epoch {self.epoch}/{tc.epochs}  {row['seconds']:.1f}s  loss {train_loss:.4f}  "
@@ -244,6 +333,8 @@ class Trainer:
         """Write everything needed to resume into one file, atomically (temp file + rename)."""
         tensors = {f"model.{k}": v for k, v in self.model.state_dict().items()}
         tensors.update({f"best.{k}": v for k, v in self.best_state.items()})
+        if self.ema_model is not None:
+            tensors.update({f"ema.{k}": v for k, v in self.ema_model.state_dict().items()})
         tensors["rng.torch"] = torch.get_rng_state()
         opt = self.optimizer.state_dict()
         scalars = {}
@@ -254,8 +345,9 @@ class Trainer:
                 else:
                     scalars[f"{pid}.{key}"] = value
         meta = {
-            "epoch": self.epoch, "best_epoch": self.best_epoch, "best_score": self.best_score,
-            "history": self.history, "rng_numpy": self.rng.bit_generator.state,
+            "epoch": self.epoch, "optimizer_step": self.step, "best_epoch": self.best_epoch,
+            "best_score": self.best_score, "history": self.history,
+            "rng_numpy": self.rng.bit_generator.state,
             "param_groups": opt["param_groups"], "optim_scalars": scalars,
             "config": self.config.to_dict(), **self.extra_state,
         }
@@ -268,6 +360,9 @@ class Trainer:
         tensors, meta = read_checkpoint(path)
         self.model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         self.best_state = {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+        if self.ema_model is not None:
+            self.ema_model.load_state_dict(
+                {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")})
         torch.set_rng_state(tensors["rng.torch"])
         self.rng.bit_generator.state = meta["rng_numpy"]
         state: dict = {}
@@ -281,6 +376,9 @@ class Trainer:
         self.optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
         self.epoch, self.best_epoch = meta["epoch"], meta["best_epoch"]
         self.best_score, self.history = meta["best_score"], meta["history"]
+        # every epoch takes the same number of steps (older checkpoints lack the count)
+        per_epoch = steps_per_epoch(self.data, self.config.train)
+        self.step = meta.get("optimizer_step", self.epoch * per_epoch)
         return meta
 
 

@@ -1,0 +1,134 @@
+"""textcnn against the linear peers, side by side: one run, same splits, folds and threads.
+
+For every dataset it runs textcnn's config (``configs/<dataset><suffix>.yaml``, by default the
+``-best`` configs) and the peers of scripts/peers.py (TF-IDF + logistic regression, TF-IDF +
+LinearSVC, fastText with word bigrams; fastText needs the ``bench`` extra and is skipped
+without it). Sets with a test split: textcnn and fastText over --seeds, the deterministic sklearn
+peers once; cross-validated sets (MR, Subj): the 10 folds. Every system gets --threads threads.
+
+The table (accuracy and macro-F1 as mean ± std over seeds or folds, train seconds per run, and
+textcnn's margin over the best peer, which must exceed that peer's std, or 0.5 points where it
+has none) goes to stdout, to --output as JSON, and with --write into BENCHMARKS.md between
+``<!-- benchmark.py -->`` and ``<!-- /benchmark.py -->``.
+
+    python scripts/benchmark.py --threads 2 --write BENCHMARKS.md
+    python scripts/benchmark.py --datasets sst2 trec --suffix "" --peers tfidf_lr
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from peers import DATASETS, PEERS, _import_fasttext, run_peer  # noqa: E402
+from reproduce_kim import run_config  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- benchmark.py -->", "<!-- /benchmark.py -->"
+
+
+def textcnn_row(dataset: str, config: Path, seeds: list[int], threads: int) -> dict:
+    r = run_config(str(config), seeds, 10, threads, [])
+    runs = len(r["accuracy"])
+    f1_std = statistics.pstdev(r["macro_f1"]) if runs > 1 else 0.0
+    return {"system": f"textcnn {config.stem}", "dataset": dataset,
+            "protocol": "cv10" if "CV" in r["protocol"] else "test", "runs": runs,
+            "accuracy": {"mean": r["accuracy_mean"], "std": r["accuracy_std"]},
+            "macro_f1": {"mean": statistics.fmean(r["macro_f1"]), "std": f1_std},
+            "train_seconds": {"mean": r["seconds"] / runs, "std": 0.0}}
+
+
+def margin(rows: list[dict]) -> str:
+    """textcnn's lead over the best peer, and whether it clears the peer's spread."""
+    ours = [r for r in rows if r["system"].startswith("textcnn")]
+    peers = [r for r in rows if not r["system"].startswith("textcnn")]
+    if not ours or not peers:
+        return ""
+    best = max(peers, key=lambda r: r["accuracy"]["mean"])
+    lead = 100 * (ours[0]["accuracy"]["mean"] - best["accuracy"]["mean"])
+    need = max(100 * best["accuracy"]["std"], 0.0) or 0.5
+    verdict = "beats" if lead > need else "does not beat"
+    return (f"{lead:+.1f} over {best['system']} (needs > {need:.1f}): {verdict}")
+
+
+def fmt(stat: dict, scale: float = 100.0, digits: int = 1) -> str:
+    return f"{stat['mean'] * scale:.{digits}f} ± {stat['std'] * scale:.{digits}f}"
+
+
+def table(results: list[dict], threads: int) -> str:
+    lines = [f"Threads: {threads} per system. Accuracy and macro-F1 in %, mean ± std over seeds "
+             "(test sets) or the 10 folds (cv10).", "",
+             "| dataset | system | protocol | runs | accuracy | macro-F1 | train s / run |",
+             "|---|---|---|---|---|---|---|"]
+    verdicts = []
+    for dataset in dict.fromkeys(r["dataset"] for r in results):
+        rows = [r for r in results if r["dataset"] == dataset]
+        for r in rows:
+            lines.append(f"| {dataset} | {r['system']} | {r['protocol']} | {r['runs']} | "
+                         f"{fmt(r['accuracy'])} | {fmt(r['macro_f1'])} | "
+                         f"{fmt(r['train_seconds'], 1.0, 1)} |")
+        if margin(rows):
+            verdicts.append(f"- {dataset}: textcnn {margin(rows)}")
+    return "\n".join(lines + [""] + verdicts)
+
+
+def write_section(path: Path, text: str) -> None:
+    doc = path.read_text(encoding="utf-8") if path.exists() else ""
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in doc and END in doc:
+        doc = doc[:doc.index(BEGIN)] + block + doc[doc.index(END) + len(END):]
+    else:
+        doc = doc.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(doc, encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    ap.add_argument("--suffix", default="-best", help="textcnn config: configs/<dataset><suffix>"
+                                                       ".yaml (default -best)")
+    ap.add_argument("--peers", nargs="+", default=list(PEERS), choices=PEERS)
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data-dir", default=os.environ.get("TEXTCNN_DATA_DIR"))
+    ap.add_argument("--output", default="benchmark.json", help="all results as JSON")
+    ap.add_argument("--write", help="replace the benchmark.py section of this markdown file")
+    args = ap.parse_args(argv)
+    if not args.data_dir:
+        ap.error("set TEXTCNN_DATA_DIR or pass --data-dir")
+    os.environ["TEXTCNN_DATA_DIR"] = args.data_dir
+    peers = list(args.peers)
+    if "fasttext" in peers and _import_fasttext() is None:
+        print("fastText is not installed (pip install 'textcnn[bench]'): skipping it",
+              file=sys.stderr)
+        peers.remove("fasttext")
+    configs = {d: ROOT / "configs" / f"{d}{args.suffix}.yaml" for d in args.datasets}
+    missing = [str(c) for c in configs.values() if not c.is_file()]
+    if missing:
+        ap.error(f"no such config: {', '.join(missing)}")
+    results = []
+    for dataset in args.datasets:
+        results.append(textcnn_row(dataset, configs[dataset], args.seeds, args.threads))
+        for peer in peers:
+            row = run_peer(peer, args.data_dir, dataset, threads=args.threads,
+                           seeds=tuple(args.seeds))
+            results.append({**row, "system": row.pop("peer")})
+        for r in results[-1 - len(peers):]:
+            print(f"{dataset:>14} {r['system']:>24}: {100 * r['accuracy']['mean']:.1f} ± "
+                  f"{100 * r['accuracy']['std']:.1f}", file=sys.stderr, flush=True)
+    text = table(results, args.threads)
+    print(text)
+    Path(args.output).write_text(json.dumps({"threads": args.threads, "results": results},
+                                            indent=2) + "\n", encoding="utf-8")
+    if args.write:
+        write_section(Path(args.write), text)
+
+
+if __name__ == "__main__":
+    main()

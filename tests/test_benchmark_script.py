@@ -1,0 +1,42 @@
+"""scripts/benchmark.py: the verdict against the best peer and the BENCHMARKS.md section."""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+spec = importlib.util.spec_from_file_location("benchmark", ROOT / "scripts" / "benchmark.py")
+benchmark = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(benchmark)
+
+
+def row(system, mean, std, dataset="sst2"):
+    stat = {"mean": mean, "std": std}
+    return {"system": system, "dataset": dataset, "protocol": "test", "runs": 3,
+            "accuracy": stat, "macro_f1": stat, "train_seconds": {"mean": 12.0, "std": 0.0}}
+
+
+def test_margin_needs_more_than_the_best_peers_spread():
+    rows = [row("textcnn sst2-best", 0.830, 0.002), row("tfidf_lr", 0.812, 0.0),
+            row("fasttext", 0.820, 0.004)]
+    assert benchmark.margin(rows) == "+1.0 over fasttext (needs > 0.4): beats"
+    rows[0] = row("textcnn sst2-best", 0.8230, 0.0)
+    assert benchmark.margin(rows) == "+0.3 over fasttext (needs > 0.4): does not beat"
+    # a deterministic peer (std 0) must be beaten by 0.5 points
+    rows = [row("textcnn x", 0.816, 0.0), row("tfidf_svc", 0.812, 0.0)]
+    assert benchmark.margin(rows).endswith("(needs > 0.5): does not beat")
+
+
+def test_table_and_section_replacement(tmp_path):
+    results = [row("textcnn sst2-best", 0.83, 0.002), row("tfidf_lr", 0.812, 0.0)]
+    text = benchmark.table(results, threads=2)
+    assert "| sst2 | textcnn sst2-best | test | 3 | 83.0 ± 0.2 | 83.0 ± 0.2 | 12.0 ± 0.0 |" in text
+    assert "- sst2: textcnn +1.8 over tfidf_lr (needs > 0.5): beats" in text
+    doc = tmp_path / "BENCHMARKS.md"
+    doc.write_text("# Benchmarks\n\nintro\n", encoding="utf-8")
+    benchmark.write_section(doc, "first")
+    benchmark.write_section(doc, "second")
+    body = doc.read_text(encoding="utf-8")
+    assert body.count(benchmark.BEGIN) == 1 and "second" in body and "first" not in body
+    assert body.startswith("# Benchmarks\n\nintro\n")
