@@ -36,6 +36,9 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=["topic", "multi", "sentiment"],
                     help="multi, or the name of one task to train alone")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--single-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override for the single-task variants only (e.g. model.channels=100 "
+                         "when the shared core of the multi-task config is wider)")
     ap.add_argument("--output", help="append one JSON line per run here")
     args = ap.parse_args()
     config = load_config(args.config, [f"train.threads={args.threads}"])
@@ -43,14 +46,15 @@ def main() -> None:
     runs = []
     if args.output and Path(args.output).exists():
         runs = [json.loads(line) for line in Path(args.output).read_text().splitlines() if line]
-    done = {(r["variant"], r["seed"], r["threads"]) for r in runs}
+    done = {(r["variant"], r["seed"]) for r in runs}  # runs repeat exactly at any thread count
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             for variant in args.variants:
-                if (variant, seed, args.threads) in done:
+                if (variant, seed) in done:
                     continue
+                overrides = [] if variant == "multi" else args.single_set
                 cfg = load_config(args.config, [f"train.threads={args.threads}",
-                                                f"train.seed={seed}"])
+                                                f"train.seed={seed}", *overrides])
                 if variant != "multi":
                     cfg.tasks = {variant: cfg.tasks[variant]}
                 raws = {name: all_raws[name] for name in cfg.tasks}
@@ -60,6 +64,7 @@ def main() -> None:
                                  log=lambda line, tag=f"[{variant} seed {seed}]":
                                  print(tag, line, file=sys.stderr, flush=True))
                 row = {"variant": variant, "seed": seed, "threads": args.threads,
+                       "overrides": overrides,
                        "seconds": round(time.perf_counter() - start, 1),
                        "bytes": folder_bytes(out),
                        "test_accuracy": {h: m["test"]["accuracy"] for h, m in metrics.items()}}
@@ -68,17 +73,18 @@ def main() -> None:
                 if args.output:
                     with open(args.output, "a") as fh:
                         fh.write(json.dumps(row) + "\n")
-    print("\n| variant | head | test accuracy (mean ± std) | model folder MB |\n|---|---|---|---|")
+    print("\n| variant | head | seeds | test accuracy (mean ± std) | model folder MB | "
+          "train s (mean) |\n|---|---|---|---|---|---|")
     for variant in args.variants:
-        rows = [r for r in runs if r["variant"] == variant]
+        rows = [r for r in runs if r["variant"] == variant and r["seed"] in args.seeds]
         if not rows:
             continue
         for head in rows[0]["test_accuracy"]:
             accs = [r["test_accuracy"][head] for r in rows]
             std = statistics.pstdev(accs) if len(accs) > 1 else 0.0
-            print(f"| {variant} | {head} | {100 * statistics.mean(accs):.2f} ± {100 * std:.2f} | "
-                  f"{rows[0]['bytes'] / 1e6:.1f} |")
-
+            print(f"| {variant} | {head} | {len(rows)} | {100 * statistics.mean(accs):.2f} ± "
+                  f"{100 * std:.2f} | {rows[0]['bytes'] / 1e6:.1f} | "
+                  f"{statistics.mean(r['seconds'] for r in rows):.0f} |")
 
 if __name__ == "__main__":
     main()

@@ -8,7 +8,7 @@ Example
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import os
 import sys
 import time
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config, TrainConfig
+from .config import Config, from_dict
 from .data import RawDataset, load_raw, make_splits
 from .embeddings import folder_tokenizer, is_model_folder, pretrained_matrix, resolve_source
 from .errors import ConfigError, DataError
@@ -120,9 +120,11 @@ def prepare(config: Config, raws: dict[str, RawDataset], fold: int = 0,
 
 def _check_resume(config: Config, meta: dict) -> None:
     saved = meta.get("config")
-    if saved is not None and isinstance(saved.get("train"), dict):
-        # train keys added since the checkpoint was written (schedule, ema, ...) take defaults
-        saved = {**saved, "train": {**dataclasses.asdict(TrainConfig()), **saved["train"]}}
+    if saved is not None:
+        # keys added since the checkpoint was written (schedule, ema, depth...) take their
+        # defaults; a config this version cannot read at all simply differs
+        with contextlib.suppress(ConfigError):
+            saved = from_dict(saved).to_dict()
     if saved is not None and saved != config.to_dict():
         raise ConfigError("--resume: the config differs from the one the checkpoint was trained "
                           "with; resume with the same config or train into a new --output")
