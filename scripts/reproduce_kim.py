@@ -40,7 +40,8 @@ def run_config(path: str, seeds: list[int], folds: int, threads: int, overrides:
             f1s.append(metrics[head]["test"]["macro_f1"])
         protocol = f"test, {len(seeds)} seeds"
     return {
-        "config": path, "protocol": protocol, "accuracy": accs, "macro_f1": f1s,
+        "config": path, "overrides": overrides, "protocol": protocol, "accuracy": accs,
+        "macro_f1": f1s,
         "accuracy_mean": statistics.mean(accs),
         "accuracy_std": statistics.pstdev(accs) if len(accs) > 1 else 0.0,
         "macro_f1_mean": statistics.mean(f1s),
