@@ -73,14 +73,15 @@ class ModelConfig:
 # given explicitly, is a mistake and fails naming it (config.json of a model folder holds only
 # the keys of its kind, see Config.to_dict).
 IMAGE_MODELS = ("imagecnn",)
+TEXT_ONLY_MODEL_KEYS = ("embedding_dim", "kernel_sizes", "channels", "word_dropout",
+                        "pretrained", "embedding_mode", "depth")
+IMAGE_ONLY_MODEL_KEYS = ("blocks", "kernel_size", "pool")
+
 # how a trained model's forward pass runs (pipeline.TextClassifier, predict, serve): "torch" (the
 # trained convolutions), "folded" (the convolutions precomputed into the embedding table,
 # folded.py), "onnx" (onnxruntime, export.py) or "auto" (folded when the model folds within
 # folded.MAX_TABLE_BYTES, else torch)
 BACKENDS = ("auto", "folded", "torch", "onnx")
-TEXT_ONLY_MODEL_KEYS = ("embedding_dim", "kernel_sizes", "channels", "word_dropout",
-                        "pretrained", "embedding_mode", "depth")
-IMAGE_ONLY_MODEL_KEYS = ("blocks", "kernel_size", "pool")
 
 
 @dataclass
