@@ -74,3 +74,19 @@ def trec_slice(data_dir, tmp_path_factory) -> Path:
         write_jsonl(out / f"{split}.jsonl", rng.sample(rows, n))
     (out / "dataset.json").write_text((data_dir / "trec" / "dataset.json").read_text())
     return out
+
+
+def train_full_and_cut(config, raws, tmp_path):
+    """Train ``config`` uninterrupted into ``tmp_path/full`` and again into ``tmp_path/cut``,
+    killed (KeyboardInterrupt) when epoch 2 ends; returns the uninterrupted run's metrics."""
+    from textcnn.experiment import fit
+
+    _, full = fit(config, raws, tmp_path / "full", log=lambda line: None)
+
+    def die_at_epoch_2(line):
+        if line.startswith("epoch 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(config, raws, tmp_path / "cut", log=die_at_epoch_2)
+    return full

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import read_jsonl, tiny_config, write_jsonl
+from conftest import read_jsonl, tiny_config, train_full_and_cut, write_jsonl
 from safetensors.torch import load_file
 from torch import nn
 
@@ -247,14 +247,7 @@ def test_resume_with_every_switch_on_is_exact(small_slice, tmp_path):
     config = from_dict(tiny_config(small_slice, epochs=3, patience=5, schedule="cosine",
                                    warmup=0.2, ema=0.9, label_smoothing=0.1))
     raws = load_tasks(config)
-    _, full = fit(config, raws, tmp_path / "full", log=lambda line: None)
-
-    def die_at_epoch_2(line):
-        if line.startswith("epoch 2/"):
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        fit(config, raws, tmp_path / "cut", log=die_at_epoch_2)
+    full = train_full_and_cut(config, raws, tmp_path)
     ckpt = load_file(str(tmp_path / "cut" / "checkpoint.safetensors"))
     assert any(k.startswith("ema.") for k in ckpt)
     _, resumed = fit(config, raws, tmp_path / "cut", resume=True, log=lambda line: None)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
+from conftest import tiny_config, train_full_and_cut
 
 from textcnn.config import from_dict
 from textcnn.experiment import fit, load_tasks
@@ -58,14 +58,7 @@ def test_same_seed_same_metrics(sst2_slice):
 def test_resume_continues_an_interrupted_run(sst2_slice, tmp_path):
     config = from_dict(tiny_config(sst2_slice, epochs=3, patience=5))
     raws = load_tasks(config)
-    _, full = fit(config, raws, tmp_path / "full", log=lambda line: None)
-
-    def die_at_epoch_2(line):
-        if line.startswith("epoch 2/"):
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        fit(config, raws, tmp_path / "cut", log=die_at_epoch_2)
+    full = train_full_and_cut(config, raws, tmp_path)
     assert (tmp_path / "cut" / "checkpoint.safetensors").exists()
     assert not (tmp_path / "cut" / "model.safetensors").exists()
     _, resumed = fit(config, raws, tmp_path / "cut", resume=True, log=lambda line: None)

@@ -179,14 +179,14 @@ def fit(config: Config, raws: dict[str, RawDataset], output: str | Path | None =
 
 def load_pretrained(model, config: Config, tokenizer, log: Log) -> None:
     """Fill ``model``'s embedding table from ``config.model.pretrained`` (embeddings.py)."""
+    if not hasattr(model, "load_pretrained"):  # before reading a possibly large vector file
+        raise ConfigError(f"config key 'model.pretrained': model {config.model.name!r} does not "
+                          "take pretrained embeddings")
     matrix, report = pretrained_matrix(config.model.pretrained, tokenizer, config.train.seed)
     if matrix.shape[1] != config.model.embedding_dim:
         raise ConfigError(f"config key 'model.embedding_dim' is {config.model.embedding_dim} but "
                           f"the vectors of model.pretrained are {matrix.shape[1]}-dimensional; "
                           f"set model.embedding_dim: {matrix.shape[1]}")
-    if not hasattr(model, "load_pretrained"):
-        raise ConfigError(f"config key 'model.pretrained': model {config.model.name!r} does not "
-                          "take pretrained embeddings")
     model.load_pretrained(torch.from_numpy(matrix))
     log(f"{report}; embeddings {config.model.embedding_mode}")
 

@@ -79,34 +79,34 @@ def epoch_plan(data: dict[str, dict[str, Encoded]], tc, rng: np.random.Generator
     getting a share proportional to ``n_t ** (1 / T)`` (cycling through its batches as needed);
     ``T = 1`` is proportional, larger ``T`` flattens the mix toward uniform.
     """
-    tasks = list(data)
     per_task = {t: train_batches(data[t]["train"].lengths, tc.batch_size, tc.bucket_chunks, rng)
-                for t in tasks}
-    if tc.sampling == "temperature" and len(tasks) > 1:
-        total = sum(len(b) for b in per_task.values())
-        sizes = np.array([len(data[t]["train"]) for t in tasks], dtype=float)
-        p = sizes ** (1.0 / tc.temperature)
-        quota = np.maximum(1, np.round(total * p / p.sum())).astype(int)
-        for t, q in zip(tasks, quota):
+                for t in data}
+    if tc.sampling == "temperature" and len(data) > 1:
+        for t, q in batches_per_task(data, tc).items():
             per_task[t] = [per_task[t][i % len(per_task[t])] for i in range(q)]
-    plan = [(t, b) for t in tasks for b in per_task[t]]
+    plan = [(t, b) for t, batches in per_task.items() for b in batches]
     return [plan[i] for i in rng.permutation(len(plan))]
 
 
-def steps_per_epoch(data: dict[str, dict[str, Encoded]], tc) -> int:
-    """``len(epoch_plan(data, tc, rng))`` without drawing from ``rng``: batches (steps) per epoch.
+def batches_per_task(data: dict[str, dict[str, Encoded]], tc) -> dict[str, int]:
+    """How many batches each task gives one epoch of :func:`epoch_plan` (no ``rng`` needed).
 
-    :func:`train_batches` cuts chunks of whole batches, so a task of ``n`` rows gives
-    ``ceil(n / batch_size)`` batches; temperature sampling re-splits that total as in
-    :func:`epoch_plan`.
+    :func:`train_batches` cuts chunks of whole batches, so a task of ``n`` rows has
+    ``ceil(n / batch_size)`` batches; temperature sampling re-splits their total in proportion to
+    ``n_t ** (1 / T)``.
     """
-    tasks = list(data)
-    counts = [-(-len(data[t]["train"]) // tc.batch_size) for t in tasks]
-    if tc.sampling == "temperature" and len(tasks) > 1:
-        sizes = np.array([len(data[t]["train"]) for t in tasks], dtype=float)
+    counts = {t: -(-len(data[t]["train"]) // tc.batch_size) for t in data}
+    if tc.sampling == "temperature" and len(counts) > 1:
+        sizes = np.array([len(data[t]["train"]) for t in counts], dtype=float)
         p = sizes ** (1.0 / tc.temperature)
-        return int(np.maximum(1, np.round(sum(counts) * p / p.sum())).astype(int).sum())
-    return sum(counts)
+        quota = np.maximum(1, np.round(sum(counts.values()) * p / p.sum())).astype(int)
+        counts = {t: int(q) for t, q in zip(counts, quota)}
+    return counts
+
+
+def steps_per_epoch(data: dict[str, dict[str, Encoded]], tc) -> int:
+    """Batches (optimizer steps) per epoch: ``len(epoch_plan(data, tc, rng))`` without ``rng``."""
+    return sum(batches_per_task(data, tc).values())
 
 
 def _cos_anneal(start: float, end: float, pct: float) -> float:
