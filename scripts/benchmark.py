@@ -41,7 +41,8 @@ def textcnn_row(dataset: str, config: Path, seeds: list[int], threads: int) -> d
             "protocol": "cv10" if "CV" in r["protocol"] else "test", "runs": runs,
             "accuracy": {"mean": r["accuracy_mean"], "std": r["accuracy_std"]},
             "macro_f1": {"mean": statistics.fmean(r["macro_f1"]), "std": f1_std},
-            "train_seconds": {"mean": r["seconds"] / runs, "std": 0.0}}
+            "train_seconds": {"mean": statistics.fmean(r["run_seconds"]),
+                              "std": statistics.pstdev(r["run_seconds"])}}
 
 
 def margin(rows: list[dict]) -> str:

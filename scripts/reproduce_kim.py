@@ -30,12 +30,15 @@ def run_config(path: str, seeds: list[int], folds: int, threads: int, overrides:
         result = cross_validate(config, folds=folds, log=quiet, raws=raws)[head]
         accs = [f["accuracy"] for f in result["folds"]]
         f1s = [f["macro_f1"] for f in result["folds"]]
+        run_seconds = result["seconds"]
         protocol = f"{folds}-fold CV"
     else:
-        accs, f1s = [], []
+        accs, f1s, run_seconds = [], [], []
         for seed in seeds:
             config.train.seed = seed
+            run_start = time.perf_counter()
             _, metrics = fit(config, raws, log=quiet, write_folder=False)
+            run_seconds.append(round(time.perf_counter() - run_start, 1))
             accs.append(metrics[head]["test"]["accuracy"])
             f1s.append(metrics[head]["test"]["macro_f1"])
         protocol = f"test, {len(seeds)} seeds"
@@ -45,7 +48,8 @@ def run_config(path: str, seeds: list[int], folds: int, threads: int, overrides:
         "accuracy_mean": statistics.mean(accs),
         "accuracy_std": statistics.pstdev(accs) if len(accs) > 1 else 0.0,
         "macro_f1_mean": statistics.mean(f1s),
-        "seconds": round(time.perf_counter() - start, 1), "threads": threads,
+        "seconds": round(time.perf_counter() - start, 1), "run_seconds": run_seconds,
+        "threads": threads,
     }
 
 

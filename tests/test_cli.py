@@ -53,6 +53,7 @@ def test_cv_writes_cv_metrics(tmp_path, capsys):
     result = json.loads((tmp_path / "cv" / "cv_metrics.json").read_text())["sentiment"]
     assert len(result["folds"]) == 2 and set(result["mean"]) == {"accuracy", "macro_f1"}
     assert result["mean"]["accuracy"] > 0.9
+    assert len(result["seconds"]) == 2 and all(s > 0 for s in result["seconds"])
 
 
 @pytest.mark.parametrize(

@@ -245,12 +245,16 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
     if not 1 <= folds <= 10:
         raise ConfigError(f"--folds must be between 1 and 10, got {folds}")
     per_head: dict[str, list] = {h: [] for h in raws}
+    seconds = []
     for k in range(folds):
         log(f"fold {k + 1}/{folds}")
+        start = time.perf_counter()
         _, metrics = fit(config, raws, fold=k, log=log, write_folder=False)
+        seconds.append(round(time.perf_counter() - start, 1))
         for h in per_head:
             per_head[h].append(metrics[h]["test"])
-    result = {h: summarize_folds(rows) for h, rows in per_head.items()}
+    # per fold: the metrics (DESIGN.md) and the fold's wall-clock seconds (train + test)
+    result = {h: {**summarize_folds(rows), "seconds": seconds} for h, rows in per_head.items()}
     if output is not None:
         write_json(Path(output) / "cv_metrics.json", result)
     for h, r in result.items():
