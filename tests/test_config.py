@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from textcnn.config import from_dict, load_config
@@ -54,3 +56,10 @@ def test_yaml_file_overrides_and_duplicate_keys(tmp_path):
         load_config(path)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    cfg = load_config(path)
+    assert cfg.tasks and all(task.dataset for task in cfg.tasks.values())
