@@ -6,8 +6,10 @@ models, writes their folders, and records test accuracy per head and folder size
 
     python scripts/multitask_bench.py --seeds 0 1 2 --threads 2 --output multitask.jsonl
 
-Runs already recorded in --output (same variant, seed and thread count) are not trained again,
-so an interrupted benchmark picks up where it stopped; the table covers every recorded run.
+Runs already recorded in --output (same variant, seed and overrides) are not trained again,
+so an interrupted benchmark picks up where it stopped; the table covers every recorded run of
+this setting. ``--set`` changes every variant (an ablation), ``--single-set`` only the
+single-task ones.
 """
 
 from __future__ import annotations
@@ -36,23 +38,30 @@ def main() -> None:
     ap.add_argument("--variants", nargs="+", default=["topic", "multi", "sentiment"],
                     help="multi, or the name of one task to train alone")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="config override for every variant (e.g. model.channels=200)")
     ap.add_argument("--single-set", action="append", default=[], metavar="KEY=VALUE",
                     help="override for the single-task variants only (e.g. model.channels=100 "
                          "when the shared core of the multi-task config is wider)")
     ap.add_argument("--output", help="append one JSON line per run here")
     args = ap.parse_args()
-    config = load_config(args.config, [f"train.threads={args.threads}"])
+    config = load_config(args.config, [f"train.threads={args.threads}", *args.overrides])
     all_raws = load_tasks(config)
     runs = []
     if args.output and Path(args.output).exists():
         runs = [json.loads(line) for line in Path(args.output).read_text().splitlines() if line]
+
+    def overrides_of(variant: str) -> list[str]:
+        return [*args.overrides, *([] if variant == "multi" else args.single_set)]
+
+    runs = [r for r in runs if r.get("overrides", []) == overrides_of(r["variant"])]
     done = {(r["variant"], r["seed"]) for r in runs}  # runs repeat exactly at any thread count
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             for variant in args.variants:
                 if (variant, seed) in done:
                     continue
-                overrides = [] if variant == "multi" else args.single_set
+                overrides = overrides_of(variant)
                 cfg = load_config(args.config, [f"train.threads={args.threads}",
                                                 f"train.seed={seed}", *overrides])
                 if variant != "multi":
