@@ -64,7 +64,8 @@ def fmt(stat: dict, scale: float = 100.0, digits: int = 1) -> str:
 
 def table(results: list[dict], threads: int) -> str:
     lines = [f"Threads: {threads} per system. Accuracy and macro-F1 in %, mean ± std over seeds "
-             "(test sets) or the 10 folds (cv10).", "",
+             "(test sets) or the 10 folds (cv10); textcnn's seconds include its test-set "
+             "evaluation.", "",
              "| dataset | system | protocol | runs | accuracy | macro-F1 | train s / run |",
              "|---|---|---|---|---|---|---|"]
     verdicts = []
