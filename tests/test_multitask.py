@@ -82,9 +82,69 @@ def test_bad_task_configs(tasks, key):
         from_dict({"tasks": tasks})
 
 
+@pytest.mark.parametrize("model", [{"private_channels": -1},
+                                   {"name": "dpcnn", "private_channels": 8},
+                                   {"name": "imagecnn", "private_channels": 8}])
+def test_bad_private_channels(model):
+    with pytest.raises(ConfigError, match="model.private_channels"):
+        from_dict({"tasks": {"a": {"dataset": "sst2"}}, "model": model})
+
+
 def test_task_dataset_without_its_label_column(sst2_slice, tmp_path):
     data = tiny_config(sst2_slice)
     data["tasks"]["topic"] = {"dataset": str(sst2_slice), "label_column": "topic"}
     with pytest.raises(DataError, match=r"tasks.topic.dataset: .*no column 'topic'.*"
                                         r"tasks.topic.label_column"):
         load_tasks(from_dict(data))
+
+
+def test_private_filters_get_only_their_own_tasks_gradient():
+    torch = pytest.importorskip("torch")
+    from textcnn.models import TextCNN, private_columns
+
+    assert private_columns(1, 2, 1, 2) == [[0, 1, 2], [0, 1, 3]]
+    assert private_columns(2, 1, 1, 2) == [[0, 1, 3, 4], [0, 2, 3, 5]]
+    torch.manual_seed(0)
+    model = TextCNN(40, {"a": 2, "b": 3}, embedding_dim=8, kernel_sizes=(2, 3), channels=3,
+                    private_channels=2, dropout=0.0)
+    assert [b.conv.out_channels for b in model.core.blocks] == [3 + 2 * 2] * 2
+    assert model.heads.layers["a"].in_features == 2 * (3 + 2)
+    with torch.no_grad():  # no filter starts dead under the ReLU
+        for block in model.core.blocks:
+            block.conv.bias.fill_(1.0)
+    ids, lengths = torch.randint(1, 40, (6, 9)), torch.full((6,), 9)
+    model(ids, lengths)["a"].sum().backward()
+    for block in model.core.blocks:  # filters: 3 shared, then 2 of a's, then 2 of b's
+        norms = block.conv.weight.grad.flatten(1).norm(dim=1)
+        assert (norms[:5] > 0).all() and (norms[5:] == 0).all()
+    with torch.no_grad():  # changing a's private filters leaves b's answers alone
+        before = model(ids, lengths)
+        for block in model.core.blocks:
+            block.conv.weight[3:5] += 1.0
+        after = model(ids, lengths)
+    torch.testing.assert_close(after["b"], before["b"])
+    assert not torch.allclose(after["a"], before["a"])
+
+
+def test_shared_private_model_round_trip_and_backends(sst2_slice, trec_slice, tmp_path):
+    data = tiny_config(sst2_slice, epochs=1)
+    data["tasks"]["question"] = {"dataset": str(trec_slice)}
+    data["model"]["private_channels"] = 4
+    out = tmp_path / "model"
+    clf = train(from_dict(data), output=out, log=lambda line: None)
+    assert json.loads((out / "config.json").read_text())["model"]["private_channels"] == 4
+    texts = ["", "who wrote hamlet ?", "a gorgeous , witty film", "dull " * 80]
+    want = clf.predict_proba(texts)
+    loaded = TextClassifier.from_pretrained(out)
+    for backend in ("torch", "folded"):
+        assert loaded.set_backend(backend) == backend
+        got = loaded.predict_proba(texts)
+        for head in ("sentiment", "question"):
+            np.testing.assert_allclose(got[head], want[head], atol=1e-5)
+    pytest.importorskip("onnxruntime")
+    from textcnn.export import OnnxClassifier, export
+
+    export(out)
+    got = OnnxClassifier.from_pretrained(out, threads=1).predict_proba(texts)
+    for head in ("sentiment", "question"):
+        np.testing.assert_allclose(got[head], want[head], atol=1e-5)

@@ -48,6 +48,10 @@ class ModelConfig:
     embedding_dim: int = 300  # Kim: 300 (word2vec size)
     kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])  # n-gram widths
     channels: int = 100  # filters per kernel size
+    # multi-task: filters per kernel size that each task keeps to itself, beside the shared
+    # `channels` (a shared-private core: only that task's loss trains them, only its head reads
+    # them); 0 = every filter shared
+    private_channels: int = 0
     dropout: float = 0.5  # on the pooled features, before the heads
     word_dropout: float = 0.0  # text: chance a token's whole embedding is zeroed in training
     # pretrained embeddings (embeddings.py): a word2vec .bin / .txt / .vec / GloVe file, a Hugging
@@ -73,8 +77,8 @@ class ModelConfig:
 # given explicitly, is a mistake and fails naming it (config.json of a model folder holds only
 # the keys of its kind, see Config.to_dict).
 IMAGE_MODELS = ("imagecnn",)
-TEXT_ONLY_MODEL_KEYS = ("embedding_dim", "kernel_sizes", "channels", "word_dropout",
-                        "pretrained", "embedding_mode", "depth")
+TEXT_ONLY_MODEL_KEYS = ("embedding_dim", "kernel_sizes", "channels", "private_channels",
+                        "word_dropout", "pretrained", "embedding_mode", "depth")
 IMAGE_ONLY_MODEL_KEYS = ("blocks", "kernel_size", "pool")
 
 # how a trained model's forward pass runs (pipeline.TextClassifier, predict, serve): "torch" (the
@@ -143,7 +147,7 @@ _POSITIVE = {
 }
 _NON_NEGATIVE = {
     "train.max_norm", "train.weight_decay", "train.threads", "tokenizer.min_frequency",
-    "model.depth",
+    "model.depth", "model.private_channels",
 }
 
 
@@ -268,6 +272,9 @@ def _check_values(cfg: Config) -> None:
         if cfg.tokenizer.kind == "pretrained":
             raise ConfigError("config key 'tokenizer.kind' 'pretrained' takes the tokenizer of "
                               "model.pretrained (a model folder): set model.pretrained")
+    if cfg.model.private_channels and cfg.model.name != "textcnn":
+        raise ConfigError(f"config key 'model.private_channels' applies to model 'textcnn', not "
+                          f"{cfg.model.name!r}: remove it")
     if any(k <= 0 for k in cfg.model.kernel_sizes) or not cfg.model.kernel_sizes:
         raise ConfigError("config key 'model.kernel_sizes' must be a non-empty list of sizes > 0")
 

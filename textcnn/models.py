@@ -24,20 +24,45 @@ from .core import ConvBlock, ConvCore
 
 
 class Heads(nn.Module):
-    """One linear softmax head per task, on shared features."""
+    """One linear softmax head per task, on shared features.
 
-    def __init__(self, in_features: int, heads: dict[str, int]):
+    ``select`` (optional) gives each head the feature columns it reads, one equal-length list per
+    head in ``heads`` order (TextCNN's task-private filters); by default every head reads all.
+    """
+
+    def __init__(self, in_features: int, heads: dict[str, int],
+                 select: Sequence[Sequence[int]] | None = None):
         super().__init__()
+        # rebuilt from the config on load, so not part of the saved weights
+        self.register_buffer("select", None if select is None else
+                             torch.tensor(select, dtype=torch.long), persistent=False)
+        if self.select is not None:
+            in_features = self.select.shape[1]
         self.layers = nn.ModuleDict({name: nn.Linear(in_features, n) for name, n in heads.items()})
 
     def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {name: layer(features) for name, layer in self.layers.items()}
+        if self.select is None:
+            return {name: layer(features) for name, layer in self.layers.items()}
+        return {name: layer(features[:, self.select[i]])
+                for i, (name, layer) in enumerate(self.layers.items())}
 
     @torch.no_grad()
     def apply_max_norm(self, max_norm: float) -> None:
         """Kim's constraint: rescale each class's weight vector to L2 norm <= ``max_norm``."""
         for layer in self.layers.values():
             layer.weight.copy_(torch.renorm(layer.weight, p=2, dim=0, maxnorm=max_norm))
+
+
+def private_columns(n_kernels: int, shared: int, private: int, n_heads: int) -> list[list[int]]:
+    """Feature columns each head reads when every kernel size has ``shared`` filters followed by
+    ``private`` filters per head (head order), e.g. 1 kernel, 2 shared, 1 private, 2 heads:
+    ``[[0, 1, 2], [0, 1, 3]]``."""
+    per_kernel = shared + private * n_heads
+    return [
+        [k * per_kernel + c for k in range(n_kernels)
+         for c in [*range(shared), *range(shared + h * private, shared + (h + 1) * private)]]
+        for h in range(n_heads)
+    ]
 
 
 class TextCNN(nn.Module):
@@ -58,6 +83,9 @@ class TextCNN(nn.Module):
         Kim's variants once :meth:`load_pretrained` has filled the table: "non-static" (the
         table is trained), "static" (frozen) or "multichannel" (a frozen copy, ``self.static``,
         and a trained one, concatenated along the channels the convolutions see).
+    private_channels : int
+        Filters per kernel size that each head has to itself, beside the ``channels`` all heads
+        share (multi-task); 0 = all shared.
     """
 
     def __init__(
@@ -70,6 +98,7 @@ class TextCNN(nn.Module):
         dropout: float = 0.5,
         word_dropout: float = 0.0,
         embedding_mode: str = "non-static",
+        private_channels: int = 0,
         **block_kwargs,
     ):
         super().__init__()
@@ -89,9 +118,13 @@ class TextCNN(nn.Module):
             with torch.no_grad():
                 self.static.weight.copy_(self.embedding.weight)
         in_channels = embedding_dim * (2 if self.static is not None else 1)
-        self.core = ConvCore(1, in_channels, channels, kernel_sizes, **block_kwargs)
+        self.core = ConvCore(1, in_channels, channels + private_channels * len(heads),
+                             kernel_sizes, **block_kwargs)
         self.dropout = nn.Dropout(dropout)
-        self.heads = Heads(self.core.out_features, heads)
+        select = None
+        if private_channels:
+            select = private_columns(len(kernel_sizes), channels, private_channels, len(heads))
+        self.heads = Heads(self.core.out_features, heads, select)
 
     @torch.no_grad()
     def load_pretrained(self, matrix: torch.Tensor) -> None:
@@ -292,7 +325,7 @@ class DPCNN(nn.Module):
 def _textcnn(cfg: ModelConfig, vocab_size: int, heads: dict[str, int]) -> nn.Module:
     return TextCNN(
         vocab_size, heads, cfg.embedding_dim, cfg.kernel_sizes, cfg.channels, cfg.dropout,
-        cfg.word_dropout, cfg.embedding_mode,
+        cfg.word_dropout, cfg.embedding_mode, cfg.private_channels,
         norm=cfg.norm, residual=cfg.residual, separable=cfg.separable,
     )
 
