@@ -116,7 +116,8 @@ def test_unknown_words_get_the_vectors_variance():
 
 
 # -- static and multichannel -------------------------------------------------------------------
-def test_frozen_tables_stay_frozen_in_training(sst2_slice, tmp_path):
+@pytest.mark.parametrize("model_name", ["textcnn", "dpcnn"])
+def test_frozen_tables_stay_frozen_in_training(sst2_slice, tmp_path, model_name):
     vectors = tmp_path / "vectors.txt"
     rng = np.random.default_rng(0)
     words = ["the", "a", "film", "good", "bad", "movie", "is", "and", "of", "it"]
@@ -125,7 +126,9 @@ def test_frozen_tables_stay_frozen_in_training(sst2_slice, tmp_path):
     results = {}
     for mode in ("static", "multichannel", "non-static"):
         cfg = tiny_config(sst2_slice, epochs=1, weight_decay=0.01)
-        cfg["model"].update(pretrained=str(vectors), embedding_mode=mode)
+        cfg["model"].update(pretrained=str(vectors), embedding_mode=mode, name=model_name)
+        if model_name == "dpcnn":
+            cfg["model"]["depth"] = 2
         config = from_dict(cfg)
         lines = []
         clf, _ = fit(config, load_tasks(config), log=lines.append, write_folder=False)
@@ -143,7 +146,8 @@ def test_frozen_tables_stay_frozen_in_training(sst2_slice, tmp_path):
         if mode == "multichannel":
             torch.testing.assert_close(model.static.weight[film], want, atol=1e-4, rtol=0)
             assert (trained_row - want).abs().max() > 1e-3  # the other channel learned
-            assert model.core.blocks[0].conv.in_channels == 64
+            first = model.region if model_name == "dpcnn" else model.core.blocks[0]
+            assert first.conv.in_channels == 64
         if mode == "non-static":
             assert (trained_row - want).abs().max() > 1e-3
 

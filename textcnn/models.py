@@ -65,7 +65,60 @@ def private_columns(n_kernels: int, shared: int, private: int, n_heads: int) -> 
     ]
 
 
-class TextCNN(nn.Module):
+class TokenInput(nn.Module):
+    """The token side every text model shares: an embedding table (id 0 = padding, kept at
+    zero), Kim's embedding modes once :meth:`load_pretrained` fills it, and word dropout."""
+
+    def _init_input(self, vocab_size: int, embedding_dim: int, embedding_mode: str,
+                    word_dropout: float) -> int:
+        """Create the table(s); returns the channels the first convolution sees."""
+        if embedding_mode not in ("non-static", "static", "multichannel"):
+            raise ValueError(f"unknown embedding_mode {embedding_mode!r}")
+        self.word_dropout = word_dropout
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        with torch.no_grad():  # Kim's CNN-rand init: U[-0.25, 0.25], about word2vec's variance
+            self.embedding.weight.uniform_(-0.25, 0.25)
+            self.embedding.weight[0].zero_()
+        self.static = None
+        if embedding_mode == "static":
+            self.embedding.weight.requires_grad_(False)
+        elif embedding_mode == "multichannel":
+            self.static = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+            self.static.weight.requires_grad_(False)
+            with torch.no_grad():
+                self.static.weight.copy_(self.embedding.weight)
+        return embedding_dim * (2 if self.static is not None else 1)
+
+    @torch.no_grad()
+    def load_pretrained(self, matrix: torch.Tensor) -> None:
+        """Copy a (vocab, embedding_dim) matrix into the table (and the static channel)."""
+        if tuple(matrix.shape) != tuple(self.embedding.weight.shape):
+            raise ValueError(f"pretrained matrix {tuple(matrix.shape)} does not match the "
+                             f"embedding table {tuple(self.embedding.weight.shape)}")
+        for table in (self.embedding, self.static):
+            if table is not None:
+                table.weight.copy_(matrix)
+                table.weight[0].zero_()  # [PAD]
+
+    def input_table(self) -> torch.Tensor:
+        """(vocab, conv input channels): what the convolutions see for each token id at
+        inference (the folded backend precomputes the convolutions from it)."""
+        if self.static is None:
+            return self.embedding.weight
+        return torch.cat([self.embedding.weight, self.static.weight], dim=1)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """(batch, time) ids -> (batch, conv input channels, time)."""
+        x = self.embedding(ids)  # (batch, time, embedding_dim)
+        if self.static is not None:  # multichannel: (batch, time, 2 * embedding_dim)
+            x = torch.cat([x, self.static(ids)], dim=2)
+        if self.training and self.word_dropout > 0:
+            keep = torch.rand(ids.shape, device=ids.device) >= self.word_dropout  # (batch, time)
+            x = x * keep.unsqueeze(-1)
+        return x.transpose(1, 2)
+
+
+class TextCNN(TokenInput):
     """Kim (2014): embedding -> parallel 1D convs of several widths -> max over time -> heads.
 
     Parameters
@@ -102,22 +155,7 @@ class TextCNN(nn.Module):
         **block_kwargs,
     ):
         super().__init__()
-        if embedding_mode not in ("non-static", "static", "multichannel"):
-            raise ValueError(f"unknown embedding_mode {embedding_mode!r}")
-        self.word_dropout = word_dropout
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
-        with torch.no_grad():  # Kim's CNN-rand init: U[-0.25, 0.25], about word2vec's variance
-            self.embedding.weight.uniform_(-0.25, 0.25)
-            self.embedding.weight[0].zero_()
-        self.static = None
-        if embedding_mode == "static":
-            self.embedding.weight.requires_grad_(False)
-        elif embedding_mode == "multichannel":
-            self.static = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
-            self.static.weight.requires_grad_(False)
-            with torch.no_grad():
-                self.static.weight.copy_(self.embedding.weight)
-        in_channels = embedding_dim * (2 if self.static is not None else 1)
+        in_channels = self._init_input(vocab_size, embedding_dim, embedding_mode, word_dropout)
         self.core = ConvCore(1, in_channels, channels + private_channels * len(heads),
                              kernel_sizes, **block_kwargs)
         self.dropout = nn.Dropout(dropout)
@@ -126,33 +164,8 @@ class TextCNN(nn.Module):
             select = private_columns(len(kernel_sizes), channels, private_channels, len(heads))
         self.heads = Heads(self.core.out_features, heads, select)
 
-    @torch.no_grad()
-    def load_pretrained(self, matrix: torch.Tensor) -> None:
-        """Copy a (vocab, embedding_dim) matrix into the table (and the static channel)."""
-        if tuple(matrix.shape) != tuple(self.embedding.weight.shape):
-            raise ValueError(f"pretrained matrix {tuple(matrix.shape)} does not match the "
-                             f"embedding table {tuple(self.embedding.weight.shape)}")
-        for table in (self.embedding, self.static):
-            if table is not None:
-                table.weight.copy_(matrix)
-                table.weight[0].zero_()  # [PAD]
-
-    def input_table(self) -> torch.Tensor:
-        """(vocab, conv input channels): what the convolutions see for each token id at
-        inference (the folded backend precomputes the convolutions from it)."""
-        if self.static is None:
-            return self.embedding.weight
-        return torch.cat([self.embedding.weight, self.static.weight], dim=1)
-
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        x = self.embedding(ids)  # (batch, time, embedding_dim)
-        if self.static is not None:  # multichannel: (batch, time, 2 * embedding_dim)
-            x = torch.cat([x, self.static(ids)], dim=2)
-        if self.training and self.word_dropout > 0:
-            keep = torch.rand(ids.shape, device=ids.device) >= self.word_dropout  # (batch, time)
-            x = x * keep.unsqueeze(-1)
-        x = x.transpose(1, 2)  # (batch, embedding_dim, time)
-        return self.core(x, lengths)  # (batch, channels * n_kernel_sizes)
+        return self.core(self.embed(ids), lengths)  # (batch, out features)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.heads(self.dropout(self.features(ids, lengths)))
@@ -217,7 +230,7 @@ class ImageCNN(nn.Module):
         return self.heads(self.dropout(self.features(images)))
 
 
-class DPCNN(nn.Module):
+class DPCNN(TokenInput):
     """Johnson & Zhang (2017), deep pyramid CNN: region embedding -> residual pairs of
     pre-activation 3-wide convs, the length halved between pairs -> max over time -> heads.
 
@@ -241,8 +254,8 @@ class DPCNN(nn.Module):
 
     Parameters
     ----------
-    vocab_size, heads, embedding_dim, dropout, word_dropout
-        As :class:`TextCNN`.
+    vocab_size, heads, embedding_dim, dropout, word_dropout, embedding_mode
+        As :class:`TextCNN` (pretrained vectors feed the region embedding).
     channels : int
         Width of every conv (the paper: 250).
     depth : int
@@ -265,16 +278,13 @@ class DPCNN(nn.Module):
         depth: int = 8,
         dropout: float = 0.5,
         word_dropout: float = 0.0,
+        embedding_mode: str = "non-static",
     ):
         super().__init__()
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
-        self.word_dropout = word_dropout
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
-        with torch.no_grad():  # as TextCNN: U[-0.25, 0.25], the padding row zero
-            self.embedding.weight.uniform_(-0.25, 0.25)
-            self.embedding.weight[0].zero_()
-        self.region = ConvBlock(1, embedding_dim, channels, 3, padding="same",
+        in_channels = self._init_input(vocab_size, embedding_dim, embedding_mode, word_dropout)
+        self.region = ConvBlock(1, in_channels, channels, 3, padding="same",
                                 activation=nn.Identity)
 
         def pair() -> nn.ModuleList:  # ReLU before each conv; zero in -> zero into the conv
@@ -301,11 +311,7 @@ class DPCNN(nn.Module):
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         if ids.shape[1] < 1:  # no positions at all: one padding position, as ConvCore
             ids = nn.functional.pad(ids, (0, 1))
-        x = self.embedding(ids)  # (batch, time, embedding_dim)
-        if self.training and self.word_dropout > 0:
-            keep = torch.rand(ids.shape, device=ids.device) >= self.word_dropout  # (batch, time)
-            x = x * keep.unsqueeze(-1)
-        x = x.transpose(1, 2)  # (batch, embedding_dim, time)
+        x = self.embed(ids)  # (batch, embedding channels, time)
         n = lengths.to(x.device).clamp(min=1)  # valid positions per text
         x = self.region(self._mask(x, n, 0.0))  # (batch, channels, time)
         x = x + self._pair(self.stage, x, n)
@@ -339,7 +345,7 @@ def _imagecnn(cfg: ModelConfig, in_channels: int, heads: dict[str, int]) -> nn.M
 
 def _dpcnn(cfg: ModelConfig, vocab_size: int, heads: dict[str, int]) -> nn.Module:
     return DPCNN(vocab_size, heads, cfg.embedding_dim, cfg.channels, cfg.depth, cfg.dropout,
-                 cfg.word_dropout)
+                 cfg.word_dropout, cfg.embedding_mode)
 
 
 # name -> builder(model config, input size, {head: n_classes}); the input size is the
