@@ -6,10 +6,13 @@ models, writes their folders, and records test accuracy per head and folder size
 
     python scripts/multitask_bench.py --seeds 0 1 2 --threads 2 --output multitask.jsonl
 
-Runs already recorded in --output (same variant, seed and overrides) are not trained again,
-so an interrupted benchmark picks up where it stopped; the table covers every recorded run of
-this setting. ``--set`` changes every variant (an ablation), ``--single-set`` only the
-single-task ones.
+Runs already recorded in --output with the same resolved config (thread count aside) are not
+trained again, so an interrupted benchmark picks up where it stopped, and editing the config file
+never reuses a stale run; the table covers the recorded runs of this setting. ``--set`` changes
+every variant (an ablation), ``--single-set`` only the single-task ones. A single-task variant
+has no other task to keep filters from, so its ``model.private_channels`` become ordinary
+filters (``channels + private_channels`` per kernel size, the width its head reads in the
+multi-task model).
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ def folder_bytes(path: Path) -> int:
                if p.name in ("model.safetensors", "tokenizer.json", "config.json"))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/multitask.yaml")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -44,28 +47,31 @@ def main() -> None:
                     help="override for the single-task variants only (e.g. model.channels=100 "
                          "when the shared core of the multi-task config is wider)")
     ap.add_argument("--output", help="append one JSON line per run here")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     config = load_config(args.config, [f"train.threads={args.threads}", *args.overrides])
     all_raws = load_tasks(config)
-    runs = []
+    recorded = []
     if args.output and Path(args.output).exists():
-        runs = [json.loads(line) for line in Path(args.output).read_text().splitlines() if line]
-
-    def overrides_of(variant: str) -> list[str]:
-        return [*args.overrides, *([] if variant == "multi" else args.single_set)]
-
-    runs = [r for r in runs if r.get("overrides", []) == overrides_of(r["variant"])]
-    done = {(r["variant"], r["seed"]) for r in runs}  # runs repeat exactly at any thread count
+        recorded = [json.loads(line) for line in Path(args.output).read_text().splitlines()
+                    if line]
+    runs = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
             for variant in args.variants:
-                if (variant, seed) in done:
-                    continue
-                overrides = overrides_of(variant)
+                overrides = [*args.overrides, *([] if variant == "multi" else args.single_set)]
                 cfg = load_config(args.config, [f"train.threads={args.threads}",
                                                 f"train.seed={seed}", *overrides])
                 if variant != "multi":
                     cfg.tasks = {variant: cfg.tasks[variant]}
+                    cfg.model.channels += cfg.model.private_channels
+                    cfg.model.private_channels = 0
+                resolved = cfg.to_dict()
+                del resolved["train"]["threads"]  # a seed's run repeats at any thread count
+                same = [r for r in recorded
+                        if r["variant"] == variant and r.get("config") == resolved]
+                if same:
+                    runs.append(same[0])
+                    continue
                 raws = {name: all_raws[name] for name in cfg.tasks}
                 out = Path(tmp) / f"{variant}-{seed}"
                 start = time.perf_counter()
@@ -76,7 +82,8 @@ def main() -> None:
                        "overrides": overrides,
                        "seconds": round(time.perf_counter() - start, 1),
                        "bytes": folder_bytes(out),
-                       "test_accuracy": {h: m["test"]["accuracy"] for h, m in metrics.items()}}
+                       "test_accuracy": {h: m["test"]["accuracy"] for h, m in metrics.items()},
+                       "config": resolved}
                 runs.append(row)
                 print(json.dumps(row), flush=True)
                 if args.output:
@@ -85,15 +92,17 @@ def main() -> None:
     print("\n| variant | head | seeds | test accuracy (mean ± std) | model folder MB | "
           "train s (mean) |\n|---|---|---|---|---|---|")
     for variant in args.variants:
-        rows = [r for r in runs if r["variant"] == variant and r["seed"] in args.seeds]
+        rows = [r for r in runs if r["variant"] == variant]
         if not rows:
             continue
         for head in rows[0]["test_accuracy"]:
             accs = [r["test_accuracy"][head] for r in rows]
             std = statistics.pstdev(accs) if len(accs) > 1 else 0.0
+            each = ", ".join(f"{100 * a:.2f}" for a in accs)
             print(f"| {variant} | {head} | {len(rows)} | {100 * statistics.mean(accs):.2f} ± "
-                  f"{100 * std:.2f} | {rows[0]['bytes'] / 1e6:.1f} | "
+                  f"{100 * std:.2f} ({each}) | {rows[0]['bytes'] / 1e6:.1f} | "
                   f"{statistics.mean(r['seconds'] for r in rows):.0f} |")
+
 
 if __name__ == "__main__":
     main()
