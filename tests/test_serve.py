@@ -38,7 +38,7 @@ def post(c, body: bytes, content_type: str = "application/json"):
 
 # -- endpoints ---------------------------------------------------------------------------------
 def test_classify_matches_predict(client, trained):
-    clf, _ = trained
+    clf = TextClassifier.from_pretrained(trained[1])  # as the server loads it (same backend)
     for top_k in (1, 2, 5):
         r = client.post("/v1/classify", json={"texts": TEXTS, "top_k": top_k})
         assert r.status_code == 200 and r.headers["content-type"] == "application/json"
