@@ -6,13 +6,13 @@ models, writes their folders, and records test accuracy per head and folder size
 
     python scripts/multitask_bench.py --seeds 0 1 2 --threads 2 --output multitask.jsonl
 
-Runs already recorded in --output with the same resolved config (thread count aside) are not
-trained again, so an interrupted benchmark picks up where it stopped, and editing the config file
-never reuses a stale run; the table covers the recorded runs of this setting. ``--set`` changes
-every variant (an ablation), ``--single-set`` only the single-task ones. A single-task variant
-has no other task to keep filters from, so its ``model.private_channels`` become ordinary
-filters (``channels + private_channels`` per kernel size, the width its head reads in the
-multi-task model).
+Runs already recorded in --output with the same resolved config (seed and thread count
+included) are not trained again, so an interrupted benchmark picks up where it stopped, and
+editing the config file never reuses a stale run; the table covers the recorded runs of this
+setting. ``--set`` changes every variant (an ablation), ``--single-set`` only the single-task
+ones. A single-task variant has no other task to keep filters from, so its
+``model.private_channels`` become ordinary filters (``channels + private_channels`` per kernel
+size, the width its head reads in the multi-task model).
 """
 
 from __future__ import annotations
@@ -65,8 +65,7 @@ def main(argv: list[str] | None = None) -> None:
                     cfg.tasks = {variant: cfg.tasks[variant]}
                     cfg.model.channels += cfg.model.private_channels
                     cfg.model.private_channels = 0
-                resolved = cfg.to_dict()
-                del resolved["train"]["threads"]  # a seed's run repeats at any thread count
+                resolved = cfg.to_dict()  # with the seed and thread count: both change a run
                 same = [r for r in recorded
                         if r["variant"] == variant and r.get("config") == resolved]
                 if same:
