@@ -2,12 +2,14 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from conftest import tiny_config
 
 from textcnn.cli import main
 from textcnn.config import from_dict
 from textcnn.errors import ConfigError, DataError
 from textcnn.experiment import load_tasks, prepare, train
+from textcnn.models import TextCNN, private_columns
 from textcnn.pipeline import TextClassifier
 from textcnn.train import epoch_plan
 
@@ -99,9 +101,6 @@ def test_task_dataset_without_its_label_column(sst2_slice, tmp_path):
 
 
 def test_private_filters_get_only_their_own_tasks_gradient():
-    torch = pytest.importorskip("torch")
-    from textcnn.models import TextCNN, private_columns
-
     assert private_columns(1, 2, 1, 2) == [[0, 1, 2], [0, 1, 3]]
     assert private_columns(2, 1, 1, 2) == [[0, 1, 3, 4], [0, 2, 3, 5]]
     torch.manual_seed(0)
