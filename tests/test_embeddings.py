@@ -4,9 +4,11 @@ Hugging Face model folders (tiny files written by the tests)."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import struct
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -15,6 +17,7 @@ from conftest import tiny_config
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
+import textcnn.embeddings
 from textcnn.config import from_dict
 from textcnn.embeddings import (
     match_vocabulary,
@@ -23,6 +26,7 @@ from textcnn.embeddings import (
     read_vectors,
     read_word2vec_binary,
     resolve_source,
+    split_zip_parts,
 )
 from textcnn.errors import ConfigError, DataError
 from textcnn.experiment import fit, load_tasks
@@ -230,6 +234,63 @@ def test_installed_package_names_resolve_to_their_folder(tmp_path, monkeypatch):
     assert resolve_source("fake-vectors-pkg") == pkg / "model"
     with pytest.raises(ConfigError, match="neither a file, a folder nor an installed package"):
         resolve_source("no-such-vectors-anywhere")
+
+
+class FakeDist:
+    """An installed distribution as importlib.metadata shows it: a name and files to locate."""
+
+    def __init__(self, name, paths):
+        self.metadata = {"Name": name}
+        self.files = [FakeFile(p) for p in paths]
+
+
+class FakeFile:
+    def __init__(self, path):
+        self.path = path
+
+    def __str__(self):
+        return f"{self.path.parent.name}/{self.path.name}"
+
+    def locate(self):
+        return self.path
+
+
+def test_split_zip_packages_unpack_once_into_the_cache(sst2_slice, tmp_path, monkeypatch):
+    texts = [json.loads(line)["text"] for line in (sst2_slice / "train.jsonl").open()]
+    tok, matrix = write_model_folder(tmp_path / "hf" / "tiny-model", texts[:500])
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:  # stored, as the published parts are
+        for file in (tmp_path / "hf" / "tiny-model").iterdir():
+            zf.write(file, f"tiny-model/{file.name}")
+    data = archive.getvalue()
+    cut = [0, len(data) // 3, 2 * len(data) // 3, len(data)]
+    dists = []
+    for i in range(3):
+        part = tmp_path / "site" / f"tiny-model-pypi-part_00{i + 1}" / f"tiny-model.zip.00{i + 1}"
+        part.parent.mkdir(parents=True)
+        part.write_bytes(data[cut[i]:cut[i + 1]])
+        dists.append(FakeDist(f"tiny-model-pypi-part-00{i + 1}", [part]))
+    dists.append(FakeDist("unrelated", [tmp_path / "other.zip.001"]))
+    monkeypatch.setattr(textcnn.embeddings.importlib.metadata, "distributions",
+                        lambda: iter(dists[::-1]))
+    monkeypatch.setenv("TEXTCNN_CACHE", str(tmp_path / "cache"))
+    assert [p.name for p in split_zip_parts("tiny-model")] == [
+        "tiny-model.zip.001", "tiny-model.zip.002", "tiny-model.zip.003"]
+    folder = resolve_source("tiny-model")
+    assert folder == tmp_path / "cache" / "tiny-model"
+    assert sorted(p.name for p in folder.iterdir()) == ["embeddings.safetensors", "tokenizer.json"]
+    got, report = pretrained_matrix("tiny-model", tok)
+    np.testing.assert_array_equal(got[1:], matrix[1:])
+    assert f"{tok.get_vocab_size():,} x 24 input embeddings" in report
+    # a second use reads the cache (the parts may be gone)
+    for part in (tmp_path / "site").rglob("*.zip.*"):
+        part.unlink()
+    assert resolve_source("tiny-model") == folder
+    # a missing part is named
+    monkeypatch.setattr(textcnn.embeddings.importlib.metadata, "distributions",
+                        lambda: iter([dists[0], dists[2]]))
+    with pytest.raises(ConfigError, match=r"part\(s\) 002 are not installed"):
+        split_zip_parts("tiny-model")
 
 
 def test_config_errors_name_the_key(sst2_slice, tmp_path):
