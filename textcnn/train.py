@@ -26,6 +26,7 @@ from .config import Config
 from .errors import ModelFolderError
 from .fileio import atomic_write
 from .metrics import classification_metrics
+from .models import min_input_length
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -209,7 +210,7 @@ class Trainer:
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self.extra_state = extra_state or {}
         self.tasks = list(data)
-        self.min_len = max(getattr(getattr(model, "core", None), "kernel_sizes", (1,)))
+        self.min_len = min_input_length(model)
         tc = config.train
         torch.manual_seed(tc.seed)
         self.rng = np.random.default_rng(tc.seed)
