@@ -34,9 +34,10 @@ from .errors import DataError
 from .experiment import fit, prepare
 from .fileio import write_json, write_text
 from .images import load_images
+from .inference import predict_logits, set_threads
 from .models import min_input_length
 from .parity import TOLERANCE, parity_checks
-from .train import predict_logits, set_threads, train_batches
+from .training import train_batches
 
 # The same core settings on both sides where the two can share them: the conv block, width 3
 # first, 64 channels into the global max-pool, dropout 0.5, AdamW 1e-3, batch 50, max-norm 3.

@@ -30,7 +30,7 @@ from .errors import ModelFolderError, TextCNNError
 from .fileio import atomic_write
 from .models import min_input_length
 from .pipeline import WEIGHTS, TextClassifier, _softmax
-from .train import sorted_batches
+from .training import sorted_batches
 
 ONNX = "model.onnx"
 OPSET = 17  # onnxruntime >= 1.17 runs it; nothing newer is needed
