@@ -22,10 +22,11 @@ from torch import nn
 
 from textcnn.config import from_dict
 from textcnn.data import load_raw, make_splits
+from textcnn.inference import set_threads
 from textcnn.models import build_model
 from textcnn.pipeline import TextClassifier
 from textcnn.tokenizer import encode, train_tokenizer
-from textcnn.train import Encoded, Trainer, set_threads
+from textcnn.training import Encoded, Trainer
 
 
 class PlainTextCNN(nn.Module):
@@ -103,7 +104,7 @@ def main() -> None:
                 times[label].append(plain_epoch(plain, plain_opt, ids, lengths, labels, rng))
             else:
                 start = time.perf_counter()
-                trainer._train_epoch(None)
+                trainer.train_epoch()
                 times[label].append(time.perf_counter() - start)
 
     # batched prediction, raw strings -> probabilities (test split, length-sorted batches)

@@ -296,8 +296,9 @@ def inprocess_bench(args, texts: list[str]) -> dict:
     import numpy as np
     import torch
 
+    from textcnn.inference import predict_logits, set_threads
     from textcnn.pipeline import TextClassifier, _softmax
-    from textcnn.train import Encoded, predict_logits, set_threads, sorted_batches, to_tensors
+    from textcnn.training import Encoded, sorted_batches, to_tensors
 
     threads = set_threads(args.threads)
     clf = TextClassifier.from_pretrained(args.model, backend="torch")

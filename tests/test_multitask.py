@@ -11,7 +11,7 @@ from textcnn.errors import ConfigError, DataError
 from textcnn.experiment import load_tasks, prepare, train
 from textcnn.models import TextCNN, private_columns
 from textcnn.pipeline import TextClassifier
-from textcnn.train import epoch_plan
+from textcnn.training import epoch_plan
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from textcnn.config import from_dict
 from textcnn.errors import ConfigError
 from textcnn.experiment import _check_resume, fit, load_tasks
 from textcnn.metrics import classification_metrics
-from textcnn.train import Encoded, Trainer, epoch_plan, lr_factor, steps_per_epoch
+from textcnn.training import Encoded, Trainer, epoch_plan, lr_factor, steps_per_epoch
 
 # -- the lr schedule as a pure function of the step ------------------------------------------
 
@@ -169,7 +169,7 @@ def test_label_smoothing_changes_the_training_loss_only():
             logits = trainer.model(*split.batch(np.arange(10)))["t"]
         y = torch.from_numpy(split.labels)
         expected = nn.functional.cross_entropy(logits, y, label_smoothing=ls).item()
-        losses[ls] = trainer._train_epoch(None)
+        losses[ls] = trainer.train_epoch()
         assert losses[ls] == pytest.approx(expected, rel=1e-6)
     assert losses[0.3] != pytest.approx(losses[0.0], rel=1e-3)
     assert vals[0.0] == vals[0.3]
@@ -187,7 +187,7 @@ def test_ema_is_the_decay_weighted_average_of_the_steps():
     trainer = tiny_trainer(ema=decay, epochs=1)  # 4 steps
     start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     _, weights = record_steps(trainer)
-    trainer._train_epoch(None)
+    trainer.train_epoch()
     assert len(weights) == 4
     # ema_4 = d^4 w_0 + sum_t d^(4-t) (1-d) w_t
     for name in ("lin.weight", "lin.bias", "running"):

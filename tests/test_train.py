@@ -8,7 +8,7 @@ from conftest import tiny_config, train_full_and_cut
 from textcnn.config import from_dict
 from textcnn.experiment import fit, load_tasks
 from textcnn.pipeline import TextClassifier
-from textcnn.train import train_batches
+from textcnn.training import train_batches
 
 
 def test_tiny_sst2_run_beats_chance_and_writes_the_folder(trained):

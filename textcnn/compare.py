@@ -34,8 +34,10 @@ from .errors import DataError
 from .experiment import fit, prepare
 from .fileio import write_json, write_text
 from .images import load_images
+from .inference import predict_logits, set_threads
+from .models import min_input_length
 from .parity import TOLERANCE, parity_checks
-from .train import predict_logits, set_threads, train_batches
+from .training import train_batches
 
 # The same core settings on both sides where the two can share them: the conv block, width 3
 # first, 64 channels into the global max-pool, dropout 0.5, AdamW 1e-3, batch 50, max-norm 3.
@@ -76,7 +78,7 @@ def train_speed(model: nn.Module, split, head: str, seconds: float | None = None
     """Training examples/second (forward, backward, AdamW step) on a copy of ``model``."""
     model = copy.deepcopy(model).train()
     opt = torch.optim.AdamW(model.parameters(), lr=TRAIN["lr"], fused=True)  # as the Trainer
-    min_len = max(getattr(getattr(model, "core", None), "kernel_sizes", (1,)))
+    min_len = min_input_length(model)
     batches = train_batches(split.lengths, TRAIN["batch_size"], 50, np.random.default_rng(0))
     seen, start = 0, time.perf_counter()
     for idx in batches:

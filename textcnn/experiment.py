@@ -31,19 +31,12 @@ from .images import (
     is_image_folder,
     load_images,
 )
+from .inference import evaluate, predict_logits, set_threads
 from .metrics import plot_confusion, plot_curves, summarize_folds
 from .models import build_model
 from .pipeline import TextClassifier
 from .tokenizer import encode, train_tokenizer
-from .train import (
-    CHECKPOINT,
-    Encoded,
-    Trainer,
-    evaluate,
-    predict_logits,
-    read_checkpoint,
-    set_threads,
-)
+from .training import CHECKPOINT, Encoded, Trainer, read_checkpoint
 
 Log = Callable[[str], None]
 

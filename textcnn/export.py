@@ -28,17 +28,13 @@ from torch import nn
 
 from .errors import ModelFolderError, TextCNNError
 from .fileio import atomic_write
+from .models import min_input_length
 from .pipeline import WEIGHTS, TextClassifier, _softmax
-from .train import sorted_batches
+from .training import sorted_batches
 
 ONNX = "model.onnx"
 OPSET = 17  # onnxruntime >= 1.17 runs it; nothing newer is needed
 PARITY_TOL = 1e-5  # max |p_onnx - p_torch| that export() accepts (tested in tests/test_export.py)
-
-
-def widest_kernel(model: nn.Module) -> int:
-    """The widest conv kernel along time (1 for models without a Kim-style core)."""
-    return max(getattr(getattr(model, "core", None), "kernel_sizes", (1,)))
 
 
 class _Ordered(nn.Module):
@@ -56,7 +52,7 @@ class _Ordered(nn.Module):
 def to_onnx(clf: TextClassifier, opset: int = OPSET) -> bytes:
     """The classifier's model as a serialized ONNX graph with dynamic batch and time axes."""
     heads = list(clf.heads)
-    width = widest_kernel(clf.model) + 3  # wider than every kernel: no padding branch traced
+    width = min_input_length(clf.model) + 3  # wider than every kernel: no padding branch traced
     vocab = clf.tokenizer.get_vocab_size()
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(1, max(vocab, 2), (2, width), generator=gen)
@@ -112,7 +108,7 @@ class OnnxClassifier(TextClassifier):
         super().__init__(clf.model, clf.tokenizer, clf.config, clf.heads)
         self.backend = "onnx"
         self.threads = threads
-        self.min_len = widest_kernel(clf.model)
+        self.min_len = min_input_length(clf.model)
         self.session = session(onnx_model if onnx_model is not None else to_onnx(clf), threads)
         names = [o.name for o in self.session.get_outputs()]
         if sorted(names) != sorted(self.heads):

@@ -40,8 +40,8 @@ from .config import Config, TaskConfig, from_dict
 from .data import RawDataset, data_dir_from, make_splits
 from .errors import ConfigError, DataError, ModelFolderError
 from .fileio import atomic_write, write_json
+from .inference import predict_logits
 from .metrics import classification_metrics
-from .train import predict_logits
 
 MNIST_FOLDER = "mnist-t10k"  # what the name ``mnist`` resolves to in the data dir
 NAMES = ("digits", "mnist", "mnist-t10k")

@@ -366,3 +366,29 @@ def build_model(cfg: ModelConfig, vocab_size: int, heads: dict[str, int]) -> nn.
             f"config key 'model.name': unknown model {cfg.name!r} (known: {', '.join(REGISTRY)})"
         )
     return REGISTRY[cfg.name](cfg, vocab_size, heads)
+
+
+def min_input_length(model: nn.Module) -> int:
+    """The fewest positions an input must have: the widest kernel of a Kim-style core.
+
+    Shorter inputs are padded to this length before the forward pass.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any model; only a ``core`` with ``kernel_sizes`` (:class:`~textcnn.core.ConvCore`)
+        asks for more than one position.
+
+    Returns
+    -------
+    int
+        ``max(model.core.kernel_sizes)``, else 1.
+
+    Examples
+    --------
+    >>> min_input_length(TextCNN(vocab_size=10, heads={"t": 2}, kernel_sizes=(3, 5)))
+    5
+    >>> min_input_length(nn.Linear(4, 2))
+    1
+    """
+    return max(getattr(getattr(model, "core", None), "kernel_sizes", (1,)))

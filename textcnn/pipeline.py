@@ -26,9 +26,10 @@ from . import __version__
 from .config import BACKENDS, Config, from_dict
 from .errors import ConfigError, ModelFolderError, TextCNNError
 from .fileio import atomic_write, write_json
+from .inference import predict_logits
 from .models import build_model
 from .tokenizer import encode, load_tokenizer
-from .train import Encoded, predict_logits
+from .training import Encoded
 
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 

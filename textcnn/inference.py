@@ -1,0 +1,84 @@
+"""Inference: batched, length-sorted forward passes of a model and their metrics.
+
+Used by the classifiers, serving and the trainer's validation.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from .metrics import classification_metrics
+from .training.batching import Encoded, sorted_batches
+
+
+def set_threads(n: int) -> int:
+    """Use ``n`` intra-op threads (0 = one per core); returns the count in force.
+
+    Parameters
+    ----------
+    n : int
+        Threads wanted; 0 means one per core.
+
+    Returns
+    -------
+    int
+        The number of threads set.
+    """
+    n = n or os.cpu_count() or 1
+    torch.set_num_threads(n)
+    return n
+
+
+@torch.inference_mode()
+def predict_logits(model: nn.Module, data: Encoded, batch_size: int = 500) -> dict[str, np.ndarray]:
+    """Logits per head, in input order, from length-sorted batches.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Maps ``(ids, lengths)`` to ``{head: logits (b, classes)}``; put in eval mode.
+    data : Encoded
+        The rows (or any split with ``len``, ``lengths`` and ``batch(idx)``).
+    batch_size : int
+        Rows per forward pass.
+
+    Returns
+    -------
+    dict
+        ``{head: (n, classes) float32 logits}``.
+    """
+    model.eval()
+    out: dict[str, np.ndarray] = {}
+    for idx in sorted_batches(data.lengths, batch_size):
+        for head, logits in model(*data.batch(idx)).items():  # logits: (b, classes)
+            if head not in out:
+                out[head] = np.empty((len(data), logits.shape[1]), dtype=np.float32)
+            out[head][idx] = logits.float().numpy()
+    return out
+
+
+def evaluate(model: nn.Module, data: Encoded, head: str, batch_size: int = 500) -> dict:
+    """Classification metrics of ``head`` on a labelled split.
+
+    Parameters
+    ----------
+    model : nn.Module
+        As for :func:`predict_logits`.
+    data : Encoded
+        The rows, with ``labels``.
+    head : str
+        The head scored.
+    batch_size : int
+        Rows per forward pass.
+
+    Returns
+    -------
+    dict
+        :func:`textcnn.metrics.classification_metrics` of its predictions.
+    """
+    logits = predict_logits(model, data, batch_size)[head]
+    return classification_metrics(data.labels, logits)

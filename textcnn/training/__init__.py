@@ -1,0 +1,31 @@
+"""Training: fit a model on one or more tasks, with early stopping and exact resume.
+
+``batching`` cuts length-bucketed batches and plans each epoch, ``schedule`` gives the learning
+rate of every step, ``checkpoint`` writes and reads the resume file, and ``trainer`` runs the
+loop.
+"""
+
+from .batching import (
+    Encoded,
+    batches_per_task,
+    epoch_plan,
+    sorted_batches,
+    steps_per_epoch,
+    to_tensors,
+    train_batches,
+)
+from .checkpoint import (
+    CHECKPOINT,
+    TrainingState,
+    read_checkpoint,
+    unpack_checkpoint,
+    write_checkpoint,
+)
+from .schedule import lr_factor
+from .trainer import Trainer
+
+__all__ = [
+    "CHECKPOINT", "Encoded", "Trainer", "TrainingState", "batches_per_task", "epoch_plan",
+    "lr_factor", "read_checkpoint", "sorted_batches", "steps_per_epoch", "to_tensors",
+    "train_batches", "unpack_checkpoint", "write_checkpoint",
+]

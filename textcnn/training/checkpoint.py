@@ -1,0 +1,168 @@
+"""The checkpoint file: everything needed to resume a training run, in one safetensors file.
+
+Tensors are stored under prefixes (``model.``, ``best.``, ``ema.``, ``optim.<param>.<name>``,
+``rng.torch``); the rest (epoch counters, history, the numpy generator's state, optimizer
+scalars, the config and any extra entries) is one JSON object in the header's ``state`` field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from ..errors import ModelFolderError
+from ..fileio import atomic_write
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint holds: a run's state after a whole epoch.
+
+    Attributes
+    ----------
+    model, best, ema : dict
+        ``state_dict``s of the live weights, of the best epoch's weights and of the moving
+        average (empty without ``train.ema``).
+    optimizer : dict
+        The optimizer's ``state_dict()``.
+    torch_rng : torch.Tensor
+        ``torch.get_rng_state()``.
+    numpy_rng : dict
+        The numpy generator's ``bit_generator.state``.
+    epoch, best_epoch : int
+        Epochs done, and the one whose weights are ``best``.
+    best_score : float
+        Its mean validation accuracy.
+    history : list of dict
+        One row per epoch done.
+    optimizer_step : int or None
+        Optimizer steps taken; None when read from a checkpoint that predates the count.
+    """
+
+    model: dict[str, torch.Tensor]
+    best: dict[str, torch.Tensor]
+    ema: dict[str, torch.Tensor]
+    optimizer: dict
+    torch_rng: torch.Tensor
+    numpy_rng: dict
+    epoch: int
+    best_epoch: int
+    best_score: float
+    history: list[dict]
+    optimizer_step: int | None = None
+
+
+def write_checkpoint(path: str | Path, state: TrainingState, extra: dict | None = None) -> Path:
+    """Write ``state`` to ``path`` atomically (temp file + rename).
+
+    Parameters
+    ----------
+    path : path
+        The file to write (usually ``<output>/checkpoint.safetensors``).
+    state : TrainingState
+        The run's state.
+    extra : dict, optional
+        More JSON entries for the header (the config, the tokenizer...), returned again by
+        :func:`read_checkpoint`.
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
+    tensors = {f"model.{k}": v for k, v in state.model.items()}
+    tensors.update({f"best.{k}": v for k, v in state.best.items()})
+    tensors.update({f"ema.{k}": v for k, v in state.ema.items()})
+    tensors["rng.torch"] = state.torch_rng
+    scalars = {}
+    for pid, param_state in state.optimizer["state"].items():
+        for key, value in param_state.items():
+            if torch.is_tensor(value):
+                tensors[f"optim.{pid}.{key}"] = value
+            else:
+                scalars[f"{pid}.{key}"] = value
+    meta = {
+        "epoch": state.epoch, "optimizer_step": state.optimizer_step,
+        "best_epoch": state.best_epoch, "best_score": state.best_score, "history": state.history,
+        "rng_numpy": state.numpy_rng,
+        "param_groups": state.optimizer["param_groups"], "optim_scalars": scalars,
+        **(extra or {}),
+    }
+    tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+    return atomic_write(Path(path), lambda tmp: save_file(
+        tensors, tmp, metadata={"state": json.dumps(meta)}))
+
+
+def read_checkpoint(path: str | Path, tensors: bool = True
+                    ) -> tuple[dict[str, torch.Tensor] | None, dict]:
+    """``(tensors, metadata)`` of a checkpoint; ``tensors=False`` reads only the small header.
+
+    Parameters
+    ----------
+    path : path
+        A file written by :func:`write_checkpoint`.
+    tensors : bool
+        Also load the tensors (else None is returned for them).
+
+    Returns
+    -------
+    tuple
+        ``({name: tensor} or None, header dict)``.
+
+    Raises
+    ------
+    ModelFolderError
+        When the file is missing or cannot be read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFolderError(f"no checkpoint to resume from: {path} does not exist")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads(fh.metadata()["state"])
+        return (load_file(str(path)) if tensors else None), meta
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as exc:
+        raise ModelFolderError(f"corrupt checkpoint {path}: {exc}") from None
+    except Exception as exc:  # safetensors raises its own error type on bad headers
+        raise ModelFolderError(f"corrupt checkpoint {path}: {exc}") from None
+
+
+def unpack_checkpoint(tensors: dict[str, torch.Tensor], meta: dict) -> TrainingState:
+    """The :class:`TrainingState` stored in what :func:`read_checkpoint` returned.
+
+    Parameters
+    ----------
+    tensors : dict
+        ``{name: tensor}`` of the file.
+    meta : dict
+        Its header.
+
+    Returns
+    -------
+    TrainingState
+    """
+    optimizer_state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, pid, name = key.split(".", 2)
+            optimizer_state.setdefault(int(pid), {})[name] = value
+    for key, value in meta["optim_scalars"].items():
+        pid, name = key.split(".", 1)
+        optimizer_state.setdefault(int(pid), {})[name] = value
+    return TrainingState(
+        model={k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
+        best={k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
+        ema={k[4:]: v for k, v in tensors.items() if k.startswith("ema.")},
+        optimizer={"state": optimizer_state, "param_groups": meta["param_groups"]},
+        torch_rng=tensors["rng.torch"], numpy_rng=meta["rng_numpy"],
+        epoch=meta["epoch"], best_epoch=meta["best_epoch"], best_score=meta["best_score"],
+        history=meta["history"], optimizer_step=meta.get("optimizer_step"),
+    )
