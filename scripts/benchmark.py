@@ -1,10 +1,11 @@
 """textcnn against the linear peers, side by side: one run, same splits, folds and threads.
 
 For every dataset it runs textcnn's config (``configs/<dataset><suffix>.yaml``, by default the
-``-best`` configs) and the peers of scripts/peers.py (TF-IDF + logistic regression, TF-IDF +
-LinearSVC, fastText with word bigrams; fastText needs the ``bench`` extra and is skipped
-without it). Sets with a test split: textcnn and fastText over --seeds, the deterministic sklearn
-peers once; cross-validated sets (MR, Subj): the 10 folds. Every system gets --threads threads.
+``-best`` configs; :mod:`textcnn.studies.reproduce`) and the peers of
+:mod:`textcnn.studies.peers` (TF-IDF + logistic regression, TF-IDF + LinearSVC, fastText with
+word bigrams; fastText needs the ``bench`` extra and is skipped without it). Sets with a test
+split: textcnn and fastText over --seeds, the deterministic sklearn peers once; cross-validated
+sets (MR, Subj): the 10 folds. Every system gets --threads threads.
 
 The table (accuracy and macro-F1 as mean ± std over seeds or folds, train seconds per run, and
 textcnn's margin over the best peer, which must exceed that peer's std, or 0.5 points where it
@@ -24,10 +25,8 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from peers import DATASETS, PEERS, _import_fasttext, run_peer  # noqa: E402
-from reproduce_kim import run_config  # noqa: E402
+from textcnn.studies.peers import DATASETS, PEERS, fasttext_available, format_mean_std, run_peer
+from textcnn.studies.reproduce import run_config
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- benchmark.py -->", "<!-- /benchmark.py -->"
@@ -58,10 +57,6 @@ def margin(rows: list[dict]) -> str:
     return (f"{lead:+.1f} over {best['system']} (needs > {need:.1f}): {verdict}")
 
 
-def fmt(stat: dict, scale: float = 100.0, digits: int = 1) -> str:
-    return f"{stat['mean'] * scale:.{digits}f} ± {stat['std'] * scale:.{digits}f}"
-
-
 def table(results: list[dict], threads: int) -> str:
     lines = [f"Threads: {threads} per system. Accuracy and macro-F1 in %, mean ± std over seeds "
              "(test sets) or the 10 folds (cv10); textcnn's seconds include its test-set "
@@ -73,8 +68,8 @@ def table(results: list[dict], threads: int) -> str:
         rows = [r for r in results if r["dataset"] == dataset]
         for r in rows:
             lines.append(f"| {dataset} | {r['system']} | {r['protocol']} | {r['runs']} | "
-                         f"{fmt(r['accuracy'])} | {fmt(r['macro_f1'])} | "
-                         f"{fmt(r['train_seconds'], 1.0, 1)} |")
+                         f"{format_mean_std(r['accuracy'])} | {format_mean_std(r['macro_f1'])} | "
+                         f"{format_mean_std(r['train_seconds'], 1.0, 1)} |")
         if margin(rows):
             verdicts.append(f"- {dataset}: textcnn {margin(rows)}")
     return "\n".join(lines + [""] + verdicts)
@@ -106,7 +101,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("set TEXTCNN_DATA_DIR or pass --data-dir")
     os.environ["TEXTCNN_DATA_DIR"] = args.data_dir
     peers = list(args.peers)
-    if "fasttext" in peers and _import_fasttext() is None:
+    if "fasttext" in peers and not fasttext_available():
         print("fastText is not installed (pip install 'textcnn[bench]'): skipping it",
               file=sys.stderr)
         peers.remove("fasttext")

