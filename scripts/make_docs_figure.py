@@ -35,7 +35,8 @@ def side(report: Path, name: str) -> dict | None:
     results = json.loads((report / "results.json").read_text())
     return {"history": read_history(folder), "head": next(iter(config["heads"])),
             "dataset": results["sides"][name]["dataset"],
-            "config": from_dict({k: v for k, v in config.items() if k != "image"})}
+            "config": from_dict({k: v for k, v in config.items() if k != "image"},
+                                saved=True)}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,9 +1,30 @@
+"""Config: defaults, per-model settings, field checks, saved configs, every shipped config."""
+
+import dataclasses
+import inspect
+import json
 from pathlib import Path
 
 import pytest
+import torch
 
-from textcnn.config import from_dict, load_config
+from textcnn.config import (
+    MODEL_CONFIGS,
+    Config,
+    DPCNNConfig,
+    TokenizerConfig,
+    from_dict,
+    load_config,
+    model_arguments,
+)
+from textcnn.embeddings import folder_embeddings, is_model_folder, read_vectors, resolve_source
 from textcnn.errors import ConfigError
+from textcnn.experiment import _check_resume
+from textcnn.models import DPCNN, REGISTRY, build_model
+from textcnn.pipeline import TextClassifier
+from textcnn.tokenizer import train_tokenizer
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def base(**over):
@@ -37,6 +58,11 @@ def test_defaults_and_values():
         ({"tasks": {"sentiment": {"dataset": "sst2", "loss_weight": -1}}},
          "tasks.sentiment.loss_weight"),
         ({"model": {}}, "tasks"),
+        (base(train={"lr": float("nan")}), "train.lr"),
+        (base(model={"nope": 1}), "config.model.nope"),
+        (base(model={"name": "rnn"}), "model.name"),
+        (base(model={"name": 3}), "config.model.name"),
+        ({"tasks": {"1x": {"dataset": "sst2"}}}, "tasks.1x"),
     ],
 )
 def test_bad_config_names_the_dotted_key(data, key):
@@ -58,8 +84,125 @@ def test_yaml_file_overrides_and_duplicate_keys(tmp_path):
         load_config(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("path", sorted(Path(__file__).resolve().parents[1].glob("configs/*.yaml")),
-                         ids=lambda p: p.name)
-def test_every_shipped_config_loads(path):
+def test_each_model_has_its_own_settings():
+    assert type(Config().model).name == "textcnn"
+    for name in ("textcnn", "dpcnn", "imagecnn"):
+        cfg = from_dict(base(model={"name": name}))
+        assert type(cfg.model) is MODEL_CONFIGS[name] and cfg.model.name == name
+        assert cfg.to_dict()["model"] == {"name": name, **dataclasses.asdict(cfg.model)}
+    dpcnn = from_dict(base(model={"name": "dpcnn"})).to_dict()["model"]
+    assert dpcnn == {"name": "dpcnn", "embedding_dim": 300, "channels": 100, "depth": 8,
+                     "dropout": 0.5, "word_dropout": 0.0, "pretrained": "",
+                     "embedding_mode": "non-static"}
+    assert "depth" not in from_dict(base()).to_dict()["model"]
+
+
+@pytest.mark.parametrize("model, key, owners", [
+    ({"name": "dpcnn", "kernel_sizes": [3]}, "kernel_sizes", "textcnn"),
+    ({"name": "dpcnn", "norm": "none"}, "norm", "textcnn, imagecnn"),
+    ({"blocks": [8]}, "blocks", "imagecnn"),
+    ({"name": "textcnn", "depth": 3}, "depth", "dpcnn"),
+    ({"name": "imagecnn", "pretrained": "x"}, "pretrained", "textcnn, dpcnn"),
+])
+def test_a_key_of_another_model_names_the_key_the_model_and_the_fix(model, key, owners):
+    with pytest.raises(ConfigError) as err:
+        from_dict(base(model=model))
+    message = str(err.value)
+    name = model.get("name", "textcnn")
+    assert message.startswith(f"config key 'model.{key}' does not apply to model '{name}' "
+                              f"(only to {owners}): remove it, or set model.name: ")
+    assert len(message.splitlines()) == 1
+
+
+def test_the_registry_pairs_each_config_with_the_model_taking_its_fields():
+    assert {name: entry.config for name, entry in REGISTRY.items()} == MODEL_CONFIGS
+    for name, entry in REGISTRY.items():
+        assert entry.config.name == name and entry.config.input_kind in ("text", "image")
+        assert all(f.metadata["why"] for f in dataclasses.fields(entry.config))
+        keywords = {p.name for p in inspect.signature(entry.model).parameters.values()
+                    if p.kind is p.KEYWORD_ONLY}
+        assert set(model_arguments(entry.config())) == keywords
+    assert "pretrained" not in model_arguments(DPCNNConfig())  # the trainer reads it
+
+
+# config.json as the code before per-model settings wrote it: every text key for every text
+# model (kernel_sizes, private_channels, norm, residual, separable for dpcnn; depth for textcnn)
+_TRAIN = {"epochs": 15, "batch_size": 50, "optimizer": "adamw", "lr": 0.001, "weight_decay": 0.0,
+          "max_norm": 3.0, "seed": 0, "patience": 5, "threads": 0, "bucket_chunks": 50,
+          "sampling": "proportional", "temperature": 2.0, "eval_batch_size": 500,
+          "schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0, "ema": 0.0}
+_EARLIER_TEXT_MODEL = {"embedding_dim": 32, "kernel_sizes": [3, 4, 5], "channels": 16,
+                       "private_channels": 0, "dropout": 0.5, "word_dropout": 0.0,
+                       "pretrained": "", "embedding_mode": "non-static", "norm": "none",
+                       "residual": False, "separable": False, "depth": 8}
+EARLIER_CONFIG_JSON = {
+    name: {"tasks": {"topic": {"dataset": "20newsgroups", "text_column": "text",
+                               "label_column": "label", "loss_weight": 1.0}},
+           "tokenizer": {"kind": "word", "lowercase": True, "min_frequency": 2,
+                         "vocab_size": 30000, "max_length": 256},
+           "model": {"name": name, **_EARLIER_TEXT_MODEL}, "train": _TRAIN,
+           "heads": {"topic": ["a", "b"]}, "textcnn_version": "0.1.0"}
+    for name in ("dpcnn", "textcnn")
+}
+
+
+@pytest.mark.parametrize("name, dropped", [
+    ("dpcnn", {"kernel_sizes", "private_channels", "norm", "residual", "separable"}),
+    ("textcnn", {"depth"}),
+])
+def test_config_json_of_earlier_versions_reads_back(name, dropped):
+    written = EARLIER_CONFIG_JSON[name]
+    cfg = from_dict(written, saved=True)
+    model = cfg.to_dict()["model"]
+    assert model == {k: v for k, v in written["model"].items() if k not in dropped}
+    assert from_dict(cfg.to_dict()) == cfg  # today's config.json reads back without saved
+    with pytest.raises(ConfigError, match=f"'model.{sorted(dropped)[0]}' does not apply"):
+        from_dict(written)  # only a saved config may carry another model's keys
+    checkpoint = {k: v for k, v in written.items() if k not in ("heads", "textcnn_version")}
+    _check_resume(cfg, {"config": checkpoint})  # a checkpoint written then resumes
+    with pytest.raises(ConfigError, match="config.model.colour"):  # still strict otherwise
+        from_dict({**written, "model": {**written["model"], "colour": 1}}, saved=True)
+
+
+def test_a_dpcnn_model_folder_written_before_per_model_settings_loads(tmp_path):
+    cfg = from_dict(EARLIER_CONFIG_JSON["dpcnn"], saved=True)
+    tokenizer = train_tokenizer(["a good film", "a bad film", "the plot"], TokenizerConfig())
+    torch.manual_seed(0)
+    model = build_model(cfg.model, tokenizer.get_vocab_size(), {"topic": 2}).eval()
+    TextClassifier(model, tokenizer, cfg, {"topic": ["a", "b"]}).save_pretrained(tmp_path)
+    (tmp_path / "config.json").write_text(json.dumps(EARLIER_CONFIG_JSON["dpcnn"]))
+    loaded = TextClassifier.from_pretrained(tmp_path, backend="torch")
+    assert isinstance(loaded.model, DPCNN) and loaded.config == cfg
+    assert loaded.predict(["a good film"]) == TextClassifier(
+        model, tokenizer, cfg, {"topic": ["a", "b"]}).predict(["a good film"])
+
+
+def _vector_width(source: str) -> int:
+    """The size of the vectors ``source`` (model.pretrained) names; skips when not installed."""
+    try:
+        path = resolve_source(source)
+    except ConfigError as exc:
+        pytest.skip(f"model.pretrained {source!r} is not installed here: {exc}")
+    if is_model_folder(path):
+        return folder_embeddings(path, 1).shape[1]
+    return read_vectors(path, set())[1]
+
+
+@pytest.mark.parametrize("path", sorted(ROOT.glob("configs/*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_builds_its_model(path):
     cfg = load_config(path)
     assert cfg.tasks and all(task.dataset for task in cfg.tasks.values())
+    heads = {name: 3 for name in cfg.tasks}
+    torch.manual_seed(0)
+    if cfg.model.input_kind == "image":
+        model = build_model(cfg.model, 1, heads).eval()  # grey-scale, as digits and MNIST
+        out = model(torch.rand(2, 1, 16, 16))
+    else:
+        model = build_model(cfg.model, 50, heads).eval()  # a small vocabulary
+        out = model(torch.randint(1, 50, (2, 12)), torch.tensor([12, 5]))
+    assert {h: tuple(o.shape) for h, o in out.items()} == {h: (2, 3) for h in heads}
+    assert all(torch.isfinite(o).all() for o in out.values())
+    if cfg.model.input_kind == "text" and cfg.model.pretrained:
+        width = _vector_width(cfg.model.pretrained)
+        assert width == cfg.model.embedding_dim, (
+            f"{path.name}: model.embedding_dim {cfg.model.embedding_dim}, vectors {width}-d")

@@ -130,8 +130,9 @@ def test_frozen_tables_stay_frozen_in_training(sst2_slice, tmp_path, model_name)
     for mode in ("static", "multichannel", "non-static"):
         cfg = tiny_config(sst2_slice, epochs=1, weight_decay=0.01)
         cfg["model"].update(pretrained=str(vectors), embedding_mode=mode, name=model_name)
-        if model_name == "dpcnn":
+        if model_name == "dpcnn":  # kernel_sizes is a textcnn key
             cfg["model"]["depth"] = 2
+            del cfg["model"]["kernel_sizes"]
         config = from_dict(cfg)
         lines = []
         clf, _ = fit(config, load_tasks(config), log=lines.append, write_folder=False)

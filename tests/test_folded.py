@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from textcnn import folded
-from textcnn.config import ModelConfig
+from textcnn.config import TextCNNConfig
 from textcnn.folded import FoldedTextCNN, table_bytes, why_not_foldable
 from textcnn.models import TextCNN, build_model
 from textcnn.pipeline import InputError, TextClassifier, _softmax
@@ -78,7 +78,7 @@ def test_table_size_is_what_the_buffers_take():
 
 def test_models_that_do_not_fold_fall_back_or_say_why(trained, monkeypatch):
     clf, _ = trained
-    normed = build_model(ModelConfig(embedding_dim=8, channels=4, norm="batch"), 50,
+    normed = build_model(TextCNNConfig(embedding_dim=8, channels=4, norm="batch"), 50,
                          {"sentiment": 2}).eval()
     assert "norm" in why_not_foldable(normed)
     with pytest.raises(ValueError, match="cannot fold this model"):

@@ -268,7 +268,7 @@ def test_checkpoints_from_before_the_new_keys_still_resume():
     saved = config.to_dict()
     for key in ("schedule", "warmup", "label_smoothing", "ema"):
         del saved["train"][key]
-    for key in ("pretrained", "embedding_mode", "depth"):
+    for key in ("pretrained", "embedding_mode"):
         del saved["model"][key]
     _check_resume(config, {"config": saved})
     saved["train"]["lr"] = 1.0

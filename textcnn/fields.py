@@ -1,0 +1,81 @@
+"""Dataclass fields that carry their default, their constraint and a one-line why.
+
+Declare a field with :func:`param` and a :class:`Rule` (``positive``, ``non_negative``,
+``fraction``, ``one_of(...)``, ``positive_list(...)``); :func:`check_fields` walks any such
+dataclass and applies every field's rule, naming the dotted key of the first that fails.
+
+Example
+-------
+>>> from dataclasses import dataclass
+>>> @dataclass
+... class Train:
+...     lr: float = param(1e-3, "step size", positive)
+>>> check_fields(Train(lr=0.0), "train")
+Traceback (most recent call last):
+    ...
+textcnn.errors.ConfigError: config key 'train.lr' must be > 0, got 0.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import ConfigError
+
+
+# -- field constraints -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Rule:
+    """A constraint on one field's value: ``holds(value)`` is true, else the key ``must ...``."""
+
+    holds: Callable[[Any], bool]
+    must: str  # completes "config key '<key>' must ...", e.g. "be > 0"
+
+
+positive = Rule(lambda value: value > 0, "be > 0")  # NaN fails every comparison, so fails here
+non_negative = Rule(lambda value: value >= 0, "be >= 0")
+fraction = Rule(lambda value: 0 <= value < 1, "be in [0, 1)")
+
+
+def one_of(*choices: str) -> Rule:
+    """The value must be one of ``choices``."""
+    return Rule(lambda value: value in choices, f"be one of {choices}")
+
+
+def positive_list(what: str) -> Rule:
+    """A non-empty list of numbers > 0 (``what`` names them in the error: sizes, channels)."""
+    return Rule(lambda value: bool(value) and all(x > 0 for x in value),
+                f"be a non-empty list of {what} > 0")
+
+
+def param(default: Any, why: str, check: Rule | None = None, *,
+          model_argument: bool = True) -> Any:
+    """A dataclass field with its ``default``, its constraint ``check`` and a one-line ``why``.
+
+    ``model_argument=False`` marks a model setting its model class does not take (it is read
+    elsewhere, e.g. ``pretrained`` by the trainer); see :func:`textcnn.config.model_arguments`.
+    """
+    metadata = {"why": why, "check": check, "model_argument": model_argument}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+# -- checks ----------------------------------------------------------------------------------------
+def check_fields(obj: Any, prefix: str = "") -> None:
+    """Apply the ``check`` every field of the dataclass ``obj`` declares, and walk into fields
+    holding dataclasses (or dicts of them); the error names the dotted key."""
+    for f in dataclasses.fields(obj):
+        value, key = getattr(obj, f.name), f"{prefix}.{f.name}" if prefix else f.name
+        rule = f.metadata.get("check")
+        if rule is not None and not rule.holds(value):
+            raise ConfigError.for_key(key, f"must {rule.must}, got {value!r}")
+        if dataclasses.is_dataclass(value):
+            check_fields(value, key)
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                if dataclasses.is_dataclass(item):
+                    check_fields(item, f"{key}.{name}")
