@@ -20,11 +20,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from textcnn.classifier import TextClassifier
 from textcnn.config import from_dict
 from textcnn.data import load_raw, make_splits
 from textcnn.inference import set_threads
 from textcnn.models import build_model
-from textcnn.pipeline import TextClassifier
 from textcnn.tokenizer import encode, train_tokenizer
 from textcnn.training import Encoded, Trainer
 

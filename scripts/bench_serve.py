@@ -296,8 +296,9 @@ def inprocess_bench(args, texts: list[str]) -> dict:
     import numpy as np
     import torch
 
+    from textcnn.classifier import TextClassifier, softmax
+    from textcnn.folder import load
     from textcnn.inference import predict_logits, set_threads
-    from textcnn.pipeline import TextClassifier, _softmax
     from textcnn.training import Encoded, sorted_batches, to_tensors
 
     threads = set_threads(args.threads)
@@ -357,13 +358,13 @@ def inprocess_bench(args, texts: list[str]) -> dict:
     out["torch_bf16_conv_gflops"] = round(executed / t / 1e9, 1)
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
         logits = predict_logits(model, Encoded(ids, lengths), bs)
-    out["torch_bf16_max_abs_diff"] = max(float(np.abs(_softmax(logits[h]) - ref[h]).max())
+    out["torch_bf16_max_abs_diff"] = max(float(np.abs(softmax(logits[h]) - ref[h]).max())
                                          for h in ref)
 
     fold = TextClassifier.from_pretrained(args.model, backend="folded")
     t = timed(lambda: fold.predict_proba(texts), args.min_seconds)
     out["folded_predict_sentences_per_s"] = round(n / t)
-    t = timed(lambda: forward(model=fold._forward), args.min_seconds)
+    t = timed(lambda: forward(model=fold.engine.module), args.min_seconds)
     out["folded_forward_sentences_per_s"] = round(n / t)
     got = fold.predict_proba(texts)
     out["folded_max_abs_diff"] = max(float(np.abs(got[h] - ref[h]).max()) for h in ref)
@@ -371,11 +372,10 @@ def inprocess_bench(args, texts: list[str]) -> dict:
     out["tokenize_sentences_per_s"] = round(n / t)
 
     try:
-        from textcnn.export import OnnxClassifier
+        onnx = load(args.model, backend="onnx", threads=threads)
     except ImportError as exc:  # no onnxruntime
         out["onnx_error"] = str(exc)
         return out
-    onnx = OnnxClassifier(clf, threads=threads)
     t = timed(lambda: onnx.predict_proba(texts), args.min_seconds)
     out["onnx_predict_sentences_per_s"] = round(n / t)
     feeds = []
@@ -383,7 +383,7 @@ def inprocess_bench(args, texts: list[str]) -> dict:
         if x.shape[1] < widest:
             x = torch.nn.functional.pad(x, (0, widest - x.shape[1]))
         feeds.append({"ids": x.numpy(), "lengths": lens.numpy()})
-    t = timed(lambda: [onnx.session.run(None, f) for f in feeds], args.min_seconds)
+    t = timed(lambda: [onnx.engine.session.run(None, f) for f in feeds], args.min_seconds)
     out["onnx_forward_sentences_per_s"] = round(n / t)
     out["onnx_conv_gflops"] = round(executed / t / 1e9, 1)
     got = onnx.predict_proba(texts)

@@ -26,7 +26,8 @@ import time
 from pathlib import Path
 
 from textcnn.config import load_config
-from textcnn.experiment import fit, load_tasks
+from textcnn.modality import load_datasets
+from textcnn.runs import train_and_evaluate
 
 
 def folder_bytes(path: Path) -> int:
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--output", help="append one JSON line per run here")
     args = ap.parse_args(argv)
     config = load_config(args.config, [f"train.threads={args.threads}", *args.overrides])
-    all_raws = load_tasks(config)
+    all_raws = load_datasets(config)
     recorded = []
     if args.output and Path(args.output).exists():
         recorded = [json.loads(line) for line in Path(args.output).read_text().splitlines()
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
                 raws = {name: all_raws[name] for name in cfg.tasks}
                 out = Path(tmp) / f"{variant}-{seed}"
                 start = time.perf_counter()
-                _, metrics = fit(cfg, raws, out,
+                _, metrics = train_and_evaluate(cfg, raws, out,
                                  log=lambda line, tag=f"[{variant} seed {seed}]":
                                  print(tag, line, file=sys.stderr, flush=True))
                 row = {"variant": variant, "seed": seed, "threads": args.threads,

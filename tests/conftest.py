@@ -57,7 +57,7 @@ def tiny_config(dataset: str | Path, **train) -> dict:
 def trained(sst2_slice, tmp_path_factory):
     """(classifier, model folder) of one tiny SST-2 run shared by the tests."""
     from textcnn.config import from_dict
-    from textcnn.experiment import train
+    from textcnn.runs import train
 
     out = tmp_path_factory.mktemp("run") / "model"
     clf = train(from_dict(tiny_config(sst2_slice)), output=out, log=lambda line: None)
@@ -79,14 +79,14 @@ def trec_slice(data_dir, tmp_path_factory) -> Path:
 def train_full_and_cut(config, raws, tmp_path):
     """Train ``config`` uninterrupted into ``tmp_path/full`` and again into ``tmp_path/cut``,
     killed (KeyboardInterrupt) when epoch 2 ends; returns the uninterrupted run's metrics."""
-    from textcnn.experiment import fit
+    from textcnn.runs import train_and_evaluate
 
-    _, full = fit(config, raws, tmp_path / "full", log=lambda line: None)
+    _, full = train_and_evaluate(config, raws, tmp_path / "full", log=lambda line: None)
 
     def die_at_epoch_2(line):
         if line.startswith("epoch 2/"):
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        fit(config, raws, tmp_path / "cut", log=die_at_epoch_2)
+        train_and_evaluate(config, raws, tmp_path / "cut", log=die_at_epoch_2)
     return full

@@ -3,8 +3,8 @@ import subprocess
 import sys
 
 import pytest
-from conftest import tiny_config
 
+from conftest import tiny_config
 from textcnn.cli import main
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from textcnn.classifier import TextClassifier
 from textcnn.config import (
     MODEL_CONFIGS,
     Config,
@@ -19,9 +20,8 @@ from textcnn.config import (
 )
 from textcnn.embeddings import folder_embeddings, is_model_folder, read_vectors, resolve_source
 from textcnn.errors import ConfigError
-from textcnn.experiment import _check_resume
 from textcnn.models import DPCNN, REGISTRY, build_model
-from textcnn.pipeline import TextClassifier
+from textcnn.runs import check_saved_config
 from textcnn.tokenizer import train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -159,7 +159,7 @@ def test_config_json_of_earlier_versions_reads_back(name, dropped):
     with pytest.raises(ConfigError, match=f"'model.{sorted(dropped)[0]}' does not apply"):
         from_dict(written)  # only a saved config may carry another model's keys
     checkpoint = {k: v for k, v in written.items() if k not in ("heads", "textcnn_version")}
-    _check_resume(cfg, {"config": checkpoint})  # a checkpoint written then resumes
+    check_saved_config(cfg, checkpoint)  # a checkpoint written then resumes
     with pytest.raises(ConfigError, match="config.model.colour"):  # still strict otherwise
         from_dict({**written, "model": {**written["model"], "colour": 1}}, saved=True)
 
@@ -169,7 +169,7 @@ def test_a_dpcnn_model_folder_written_before_per_model_settings_loads(tmp_path):
     tokenizer = train_tokenizer(["a good film", "a bad film", "the plot"], TokenizerConfig())
     torch.manual_seed(0)
     model = build_model(cfg.model, tokenizer.get_vocab_size(), {"topic": 2}).eval()
-    TextClassifier(model, tokenizer, cfg, {"topic": ["a", "b"]}).save_pretrained(tmp_path)
+    TextClassifier(model, tokenizer, cfg, {"topic": ["a", "b"]}).save(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps(EARLIER_CONFIG_JSON["dpcnn"]))
     loaded = TextClassifier.from_pretrained(tmp_path, backend="torch")
     assert isinstance(loaded.model, DPCNN) and loaded.config == cfg

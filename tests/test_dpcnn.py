@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from types import SimpleNamespace
 
 import pytest
 import torch
 
+from textcnn.backends.folded import why_not_foldable
 from textcnn.config import from_dict, load_config
 from textcnn.core import ConvBlock
 from textcnn.errors import ConfigError
-from textcnn.folded import why_not_foldable
 from textcnn.models import DPCNN, REGISTRY, build_model, min_input_length
 
 HEADS = {"sentiment": 2, "topic": 5, "question": 3}
@@ -180,12 +179,10 @@ def test_onnx_export_keeps_every_block():
     """The traced graph cannot stop early, so it runs every block; texts already at one position
     pass through unchanged, and the graph matches torch at widths other than the traced one."""
     pytest.importorskip("onnxruntime")
-    from textcnn.export import session, to_onnx
+    from textcnn.backends.onnx import session, to_onnx
 
     m = model(depth=4)
-    clf = SimpleNamespace(model=m, heads={h: [str(i) for i in range(n)] for h, n in HEADS.items()},
-                          tokenizer=SimpleNamespace(get_vocab_size=lambda: 50))
-    sess = session(to_onnx(clf), threads=1)
+    sess = session(to_onnx(m, list(HEADS)), threads=1)
     m.eval()  # torch.onnx.export restores its (training) wrapper's mode onto the model
     names = [o.name for o in sess.get_outputs()]
     gen = torch.Generator().manual_seed(3)

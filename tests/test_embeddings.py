@@ -13,11 +13,13 @@ import zipfile
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
 from safetensors.numpy import save_file
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
 import textcnn.sources
+from conftest import tiny_config
+from textcnn.backends.folded import FoldedTextCNN
+from textcnn.classifier import TextClassifier
 from textcnn.config import from_dict
 from textcnn.embeddings import (
     match_vocabulary,
@@ -27,10 +29,9 @@ from textcnn.embeddings import (
     read_word2vec_binary,
 )
 from textcnn.errors import ConfigError, DataError
-from textcnn.experiment import fit, load_tasks
-from textcnn.folded import FoldedTextCNN
+from textcnn.modality import load_datasets
 from textcnn.models import TextCNN
-from textcnn.pipeline import TextClassifier
+from textcnn.runs import train_and_evaluate
 from textcnn.sources import resolve_source, split_zip_parts
 
 WORDS = {"good": [1.0, 2.0, 3.0], "Film": [0.5, -0.5, 0.25], "film": [9.0, 9.0, 9.0],
@@ -135,7 +136,8 @@ def test_frozen_tables_stay_frozen_in_training(sst2_slice, tmp_path, model_name)
             del cfg["model"]["kernel_sizes"]
         config = from_dict(cfg)
         lines = []
-        clf, _ = fit(config, load_tasks(config), log=lines.append, write_folder=False)
+        clf, _ = train_and_evaluate(config, load_datasets(config), log=lines.append,
+                                    write_folder=False)
         report = next(line for line in lines if line.startswith("pretrained"))
         assert "10 of" in report and f"embeddings {mode}" in report
         tok = clf.tokenizer
@@ -166,7 +168,7 @@ def test_multichannel_round_trip_and_folding(trained, tmp_path):
     model.load_pretrained(torch.randn(clf.tokenizer.get_vocab_size(), 32))
     with torch.no_grad():
         model.embedding.weight[5:] += 0.1  # the channels differ, as after training
-    folder = TextClassifier(model, clf.tokenizer, cfg, clf.heads).save_pretrained(tmp_path / "m")
+    folder = TextClassifier(model, clf.tokenizer, cfg, clf.heads).save(tmp_path / "m")
     back = TextClassifier.from_pretrained(folder, backend="torch")
     texts = ["a gorgeous , witty film", "", "dull"]
     np.testing.assert_array_equal(back.predict_proba(texts)["sentiment"],
@@ -204,7 +206,8 @@ def test_model_folder_supplies_tokenizer_and_embeddings(sst2_slice, tmp_path):
                         embedding_dim=24)
     config = from_dict(cfg)
     lines = []
-    clf, metrics = fit(config, load_tasks(config), output=tmp_path / "run", log=lines.append)
+    clf, metrics = train_and_evaluate(config, load_datasets(config), output=tmp_path / "run",
+                                      log=lines.append)
     assert any("input embeddings (its tokenizer)" in line for line in lines)
     assert clf.tokenizer.get_vocab() == tok.get_vocab()
     ids, lengths = clf.encode(["a gorgeous , witty film " * 10, ""])
@@ -221,7 +224,7 @@ def test_model_folder_supplies_tokenizer_and_embeddings(sst2_slice, tmp_path):
     cfg["tokenizer"] = {"kind": "word", "max_length": 16}
     config = from_dict(cfg)
     with pytest.raises(ConfigError, match="set tokenizer.kind: pretrained"):
-        fit(config, load_tasks(config), write_folder=False, log=lambda line: None)
+        train_and_evaluate(config, load_datasets(config), write_folder=False, log=lambda line: None)
 
 
 def test_installed_package_names_resolve_to_their_folder(tmp_path, monkeypatch):
@@ -313,7 +316,7 @@ def test_config_errors_name_the_key(sst2_slice, tmp_path):
     config = from_dict(cfg)
     with pytest.raises(ConfigError, match="'model.embedding_dim' is 32 but the vectors .* are "
                                           "3-dimensional; set model.embedding_dim: 3"):
-        fit(config, load_tasks(config), write_folder=False, log=lambda line: None)
+        train_and_evaluate(config, load_datasets(config), write_folder=False, log=lambda line: None)
 
 
 def test_pretrained_matrix_reports_hits(tmp_path, trained):

@@ -11,9 +11,10 @@ import pytest
 
 ort = pytest.importorskip("onnxruntime")
 
+from textcnn.backends.onnx import ONNX, export, parity, session, to_onnx  # noqa: E402
 from textcnn.cli import main  # noqa: E402
 from textcnn.errors import ModelFolderError, TextCNNError  # noqa: E402
-from textcnn.export import ONNX, OnnxClassifier, export, parity, session, to_onnx  # noqa: E402
+from textcnn.folder import load  # noqa: E402
 
 # empty, 1 token, 2 and 4 tokens (< the widest kernel, 5), unknown words, long, truncated
 TEXTS = ["", "good", "not good", "a b c d", "zzzqqq xxyyzz", "a gorgeous , witty film",
@@ -44,11 +45,12 @@ def test_export_cli_writes_a_graph_with_dynamic_axes(exported, capsys):
 
 def test_onnx_and_torch_give_the_same_probabilities(trained, exported):
     clf, _ = trained
-    to_onnx(clf)
+    to_onnx(clf.model, list(clf.heads))
     assert not clf.model.training  # exporting leaves the model in eval mode (no dropout)
     if not (exported / ONNX).exists():
         export(exported)
-    onnx = OnnxClassifier.from_pretrained(exported, threads=1)
+    onnx = load(exported, backend="onnx", threads=1)
+    assert onnx.backend == "onnx"
     _, lengths = clf.encode(TEXTS)
     assert lengths[:4].tolist() == [0, 1, 2, 4] and lengths.max() == 64  # truncated
     want, got = clf.predict_proba(TEXTS), onnx.predict_proba(TEXTS)
@@ -63,7 +65,8 @@ def test_onnx_and_torch_give_the_same_probabilities(trained, exported):
     assert [p["sentiment"][0]["label"] for p in onnx.predict(TEXTS)] == \
         [p["sentiment"][0]["label"] for p in clf.predict(TEXTS)]
     assert onnx.predict([]) == [] and onnx.predict_proba([])["sentiment"].shape == (0, 2)
-    assert parity(clf, onnx, n=32) < 1e-5  # random ids of lengths 0..40
+    vocab = clf.tokenizer.get_vocab_size()
+    assert parity(clf.engine, onnx.engine, ["sentiment"], vocab, n=32) < 1e-5  # lengths 0..40
     with pytest.raises(TypeError):
         onnx.predict("a single string")
 
@@ -74,11 +77,11 @@ def test_stale_or_corrupt_graph(trained, exported, tmp_path):
     shutil.copytree(exported, folder)
     (folder / ONNX).write_bytes(b"not an onnx graph")
     os.utime(folder / ONNX, (1, 1))  # older than the weights: ignored, exported in memory
-    onnx = OnnxClassifier.from_pretrained(folder)
+    onnx = load(folder, backend="onnx")
     np.testing.assert_allclose(onnx.predict_proba(TEXTS)["sentiment"],
                                clf.predict_proba(TEXTS)["sentiment"], atol=1e-5, rtol=0)
     os.utime(folder / ONNX)  # newer: used, and it is corrupt
     with pytest.raises(ModelFolderError, match="cannot load"):
-        OnnxClassifier.from_pretrained(folder)
+        load(folder, backend="onnx")
     with pytest.raises(TextCNNError, match="format"):
         export(folder, fmt="tflite")

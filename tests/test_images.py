@@ -9,15 +9,17 @@ import torch
 import yaml
 from sklearn.model_selection import StratifiedKFold
 
+from textcnn.classifier import TextClassifier
 from textcnn.cli import main
 from textcnn.config import TaskConfig, from_dict
 from textcnn.core import ConvBlock
 from textcnn.data import cv_folds, make_splits
 from textcnn.errors import ConfigError, DataError, ModelFolderError
-from textcnn.experiment import evaluate_folder, fit, load_tasks
-from textcnn.images import load_idx_folder, load_image_model, load_images, read_idx
+from textcnn.folder import load
+from textcnn.images import load_idx_folder, load_images, read_idx
+from textcnn.modality import load_datasets
 from textcnn.models import ImageCNN, build_model
-from textcnn.pipeline import TextClassifier
+from textcnn.runs import evaluate_folder, train_and_evaluate
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -182,7 +184,7 @@ def test_image_cnn_is_built_from_the_shared_block():
 def digits_run(tmp_path_factory):
     config = from_dict(image_config())
     out = tmp_path_factory.mktemp("digits") / "model"
-    clf, metrics = fit(config, load_tasks(config), out, log=lambda line: None)
+    clf, metrics = train_and_evaluate(config, load_datasets(config), out, log=lambda line: None)
     return clf, metrics, out
 
 
@@ -202,7 +204,8 @@ def test_digits_train_writes_the_shared_model_folder(digits_run):
 
 def test_image_folder_round_trip_and_evaluate(digits_run, capsys):
     clf, metrics, out = digits_run
-    loaded = load_image_model(out)
+    loaded = load(out)
+    assert loaded.kind == "image" and loaded.backend == "torch"
     from sklearn.datasets import load_digits
 
     pixels = load_digits().images[:50]  # raw 0..16 pixels
@@ -211,7 +214,7 @@ def test_image_folder_round_trip_and_evaluate(digits_run, capsys):
     top = loaded.predict(pixels[:2], top_k=2)
     assert len(top) == 2 and len(top[0]["digit"]) == 2
     assert evaluate_folder(out, "digits")["digit"]["test"] == metrics["digit"]["test"]
-    with pytest.raises(ModelFolderError, match="tokenizer.json"):
+    with pytest.raises(ModelFolderError, match="kind 'image', not 'text'"):
         TextClassifier.from_pretrained(out)
     assert main(["predict", str(out), "a text"]) == 2
     assert "is an image model" in capsys.readouterr().err

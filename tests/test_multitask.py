@@ -3,14 +3,17 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config
 
+from conftest import tiny_config
+from textcnn.classifier import TextClassifier
 from textcnn.cli import main
 from textcnn.config import from_dict
 from textcnn.errors import ConfigError, DataError
-from textcnn.experiment import load_tasks, prepare, train
-from textcnn.models import TextCNN, private_columns
-from textcnn.pipeline import TextClassifier
+from textcnn.folder import load
+from textcnn.layers import private_columns
+from textcnn.modality import load_datasets, modality_for
+from textcnn.models import TextCNN
+from textcnn.runs import train
 from textcnn.training import epoch_plan
 
 
@@ -59,13 +62,13 @@ def test_batches_come_from_one_task_and_sampling_rules(sst2_slice, trec_slice):
     data = tiny_config(sst2_slice)
     data["tasks"]["question"] = {"dataset": str(trec_slice)}
     config = from_dict(data)
-    prep = prepare(config, load_tasks(config))
-    n = {t: len(prep.data[t]["train"]) for t in prep.data}  # 4000 and 1350
+    prep = modality_for(config).prepare(config, load_datasets(config))
+    n = {t: len(prep.splits[t]["train"]) for t in prep.splits}  # 4000 and 1350
     for sampling, expected in (("proportional", np.ceil(n["sentiment"] / 50) /
                                 np.ceil(n["question"] / 50)),
                                ("temperature", np.sqrt(n["sentiment"] / n["question"]))):
         config.train.sampling = sampling
-        plan = epoch_plan(prep.data, config.train, np.random.default_rng(0))
+        plan = epoch_plan(prep.splits, config.train, np.random.default_rng(0))
         for task, idx in plan:  # every batch is drawn from a single task's rows
             assert idx.max() < n[task]
         counts = {t: sum(1 for task, _ in plan if task == t) for t in n}
@@ -97,7 +100,7 @@ def test_task_dataset_without_its_label_column(sst2_slice, tmp_path):
     data["tasks"]["topic"] = {"dataset": str(sst2_slice), "label_column": "topic"}
     with pytest.raises(DataError, match=r"tasks.topic.dataset: .*no column 'topic'.*"
                                         r"tasks.topic.label_column"):
-        load_tasks(from_dict(data))
+        load_datasets(from_dict(data))
 
 
 def test_private_filters_get_only_their_own_tasks_gradient():
@@ -141,9 +144,9 @@ def test_shared_private_model_round_trip_and_backends(sst2_slice, trec_slice, tm
         for head in ("sentiment", "question"):
             np.testing.assert_allclose(got[head], want[head], atol=1e-5)
     pytest.importorskip("onnxruntime")
-    from textcnn.export import OnnxClassifier, export
+    from textcnn.backends.onnx import export
 
     export(out)
-    got = OnnxClassifier.from_pretrained(out, threads=1).predict_proba(texts)
+    got = load(out, backend="onnx", threads=1).predict_proba(texts)
     for head in ("sentiment", "question"):
         np.testing.assert_allclose(got[head], want[head], atol=1e-5)

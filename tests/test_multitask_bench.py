@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import yaml
+
 from conftest import tiny_config
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,8 +1,8 @@
 """``textcnn.studies.reproduce.run_config``: a config over seeds on a test split."""
 
 import yaml
-from conftest import tiny_config
 
+from conftest import tiny_config
 from textcnn.studies.reproduce import run_config
 
 

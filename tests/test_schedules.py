@@ -7,14 +7,15 @@ import random
 import numpy as np
 import pytest
 import torch
-from conftest import read_jsonl, tiny_config, train_full_and_cut, write_jsonl
 from safetensors.torch import load_file
 from torch import nn
 
+from conftest import read_jsonl, tiny_config, train_full_and_cut, write_jsonl
 from textcnn.config import from_dict
 from textcnn.errors import ConfigError
-from textcnn.experiment import _check_resume, fit, load_tasks
 from textcnn.metrics import classification_metrics
+from textcnn.modality import load_datasets
+from textcnn.runs import check_saved_config, train_and_evaluate
 from textcnn.training import Encoded, Trainer, epoch_plan, lr_factor, steps_per_epoch
 
 # -- the lr schedule as a pure function of the step ------------------------------------------
@@ -246,11 +247,12 @@ def small_slice(sst2_slice, tmp_path_factory):
 def test_resume_with_every_switch_on_is_exact(small_slice, tmp_path):
     config = from_dict(tiny_config(small_slice, epochs=3, patience=5, schedule="cosine",
                                    warmup=0.2, ema=0.9, label_smoothing=0.1))
-    raws = load_tasks(config)
+    raws = load_datasets(config)
     full = train_full_and_cut(config, raws, tmp_path)
     ckpt = load_file(str(tmp_path / "cut" / "checkpoint.safetensors"))
     assert any(k.startswith("ema.") for k in ckpt)
-    _, resumed = fit(config, raws, tmp_path / "cut", resume=True, log=lambda line: None)
+    _, resumed = train_and_evaluate(config, raws, tmp_path / "cut", resume=True,
+                                    log=lambda line: None)
     assert resumed == full
     a = load_file(str(tmp_path / "full" / "model.safetensors"))
     b = load_file(str(tmp_path / "cut" / "model.safetensors"))
@@ -270,10 +272,10 @@ def test_checkpoints_from_before_the_new_keys_still_resume():
         del saved["train"][key]
     for key in ("pretrained", "embedding_mode"):
         del saved["model"][key]
-    _check_resume(config, {"config": saved})
+    check_saved_config(config, saved)
     saved["train"]["lr"] = 1.0
     with pytest.raises(ConfigError, match="config differs"):
-        _check_resume(config, {"config": saved})
+        check_saved_config(config, saved)
 
 
 # -- config ------------------------------------------------------------------------------------

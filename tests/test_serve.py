@@ -16,9 +16,9 @@ pytest.importorskip("fastapi")
 httpx = pytest.importorskip("httpx")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from textcnn.classifier import TextClassifier  # noqa: E402
 from textcnn.cli import main  # noqa: E402
 from textcnn.models import build_model  # noqa: E402
-from textcnn.pipeline import TextClassifier  # noqa: E402
 from textcnn.serve import MicroBatcher, ServeSettings, ShuttingDown, create_app  # noqa: E402
 
 TEXTS = ["a gorgeous, witty film", "", "dull", "a b", "not good at all , and far too long",
@@ -241,7 +241,7 @@ def multitask_folder(trained, tmp_path_factory):
     model = build_model(clf.config.model, clf.tokenizer.get_vocab_size(),
                         {h: len(v) for h, v in heads.items()}).eval()
     folder = tmp_path_factory.mktemp("multitask") / "model"
-    TextClassifier(model, clf.tokenizer, clf.config, heads).save_pretrained(folder)
+    TextClassifier(model, clf.tokenizer, clf.config, heads).save(folder)
     return folder
 
 

@@ -3,11 +3,12 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_config, train_full_and_cut
 
+from conftest import tiny_config, train_full_and_cut
+from textcnn.classifier import TextClassifier
 from textcnn.config import from_dict
-from textcnn.experiment import fit, load_tasks
-from textcnn.pipeline import TextClassifier
+from textcnn.modality import load_datasets
+from textcnn.runs import train_and_evaluate
 from textcnn.training import train_batches
 
 
@@ -48,20 +49,22 @@ def test_round_trip_gives_identical_logits(trained):
 
 def test_same_seed_same_metrics(sst2_slice):
     config = from_dict(tiny_config(sst2_slice, epochs=2))
-    raws = load_tasks(config)
-    runs = [fit(config, raws, log=lambda line: None, write_folder=False) for _ in range(2)]
+    raws = load_datasets(config)
+    quiet = lambda line: None  # noqa: E731
+    runs = [train_and_evaluate(config, raws, log=quiet, write_folder=False) for _ in range(2)]
     assert runs[0][1] == runs[1][1]
     other = from_dict(tiny_config(sst2_slice, epochs=2, seed=1))
-    assert fit(other, raws, log=lambda line: None, write_folder=False)[1] != runs[0][1]
+    assert train_and_evaluate(other, raws, log=quiet, write_folder=False)[1] != runs[0][1]
 
 
 def test_resume_continues_an_interrupted_run(sst2_slice, tmp_path):
     config = from_dict(tiny_config(sst2_slice, epochs=3, patience=5))
-    raws = load_tasks(config)
+    raws = load_datasets(config)
     full = train_full_and_cut(config, raws, tmp_path)
     assert (tmp_path / "cut" / "checkpoint.safetensors").exists()
     assert not (tmp_path / "cut" / "model.safetensors").exists()
-    _, resumed = fit(config, raws, tmp_path / "cut", resume=True, log=lambda line: None)
+    _, resumed = train_and_evaluate(config, raws, tmp_path / "cut", resume=True,
+                                    log=lambda line: None)
     assert resumed == full
     history = (tmp_path / "cut" / "history.jsonl").read_text().splitlines()
     assert len(history) == 3

@@ -1,4 +1,9 @@
-"""The ``textcnn`` command. Exit codes: 0 success, 2 bad usage or bad input, 1 otherwise."""
+"""The ``textcnn`` command line. Exit codes: 0 success, 2 bad usage or bad input, 1 otherwise.
+
+Each verb has a function that declares its arguments (``_<verb>_arguments``) and one that runs
+it (``VERBS``); errors a user can fix (:class:`~textcnn.errors.TextCNNError`) print one
+``error: ...`` line.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from .config import BACKENDS
+from .backends import BACKENDS
 from .errors import TextCNNError
 
 EXAMPLES = {
@@ -32,16 +37,7 @@ def _verb(sub, name: str, help_: str) -> argparse.ArgumentParser:
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="textcnn", description="Train, evaluate and use convolutional text classifiers.",
-        epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values()),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    from . import __version__
-
-    parser.add_argument("--version", action="version", version=f"textcnn {__version__}")
-    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-
+def _train_arguments(sub) -> None:
     p = _verb(sub, "train", "train a model from a YAML config and write its model folder")
     p.add_argument("config", help="YAML config (see configs/)")
     _data_dir(p)
@@ -51,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from OUTPUT/checkpoint.safetensors")
 
+
+def _evaluate_arguments(sub) -> None:
     p = _verb(sub, "evaluate", "score a saved model on a dataset split")
     p.add_argument("model_dir")
     p.add_argument("--dataset", required=True, help="known name, Hub id or path")
@@ -58,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--head", help="head to score (needed when the model has several)")
     _data_dir(p)
 
+
+def _cv_arguments(sub) -> None:
     p = _verb(sub, "cv", "k-fold cross-validation on a dataset with an 'all' split")
     p.add_argument("config")
     p.add_argument("--folds", type=int, default=10, help="how many of the 10 folds to run")
@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", help="folder for cv_metrics.json (default: runs/<config>-cv)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
 
+
+def _predict_arguments(sub) -> None:
     p = _verb(sub, "predict", "classify texts; prints one JSON object per text")
     p.add_argument("model_dir")
     p.add_argument("texts", nargs="*", metavar="TEXT")
@@ -74,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="how the forward pass runs (as for serve; default: auto)")
 
+
+def _serve_arguments(sub) -> None:
     p = _verb(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, GET /healthz, "
                             "GET /v1/model, /openapi.json)")
     p.add_argument("model_dir")
@@ -95,11 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-body-bytes", type=int, default=1 << 20,
                    help="request body size (413 beyond; default: 1 MiB)")
 
+
+def _export_arguments(sub) -> None:
     p = _verb(sub, "export", "export a model folder's network to ONNX (writes model.onnx)")
     p.add_argument("model_dir")
     p.add_argument("--format", default="onnx", choices=["onnx"])
     p.add_argument("--output", help="file to write (default: MODEL_DIR/model.onnx)")
 
+
+def _compare_arguments(sub) -> None:
     p = _verb(sub, "compare", "train a text and an image model on one conv core; write a report")
     p.add_argument("--output", default="compare-report",
                    help="report folder (default: compare-report)")
@@ -113,6 +121,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the text model on a random sample of N sentences (0: all)")
     p.add_argument("--text-epochs", type=int, default=4, help="at most (default: 4)")
     p.add_argument("--image-epochs", type=int, default=12, help="at most (default: 12)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="textcnn", description="Train, evaluate and use convolutional text classifiers.",
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values()),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"textcnn {__version__}")
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for add_arguments in (_train_arguments, _evaluate_arguments, _cv_arguments,
+                          _predict_arguments, _serve_arguments, _export_arguments,
+                          _compare_arguments):
+        add_arguments(sub)
     return parser
 
 
@@ -126,64 +149,87 @@ def _read_lines(path: str) -> list[str]:
         raise TextCNNError(f"cannot read --file {path}: {exc}") from None
 
 
-def run(args: argparse.Namespace, argv: list[str]) -> int:
-    from . import experiment
+def _train(args: argparse.Namespace) -> None:
     from .config import load_config
+    from .runs import train
 
-    if args.verb == "train":
-        config = load_config(args.config, args.overrides)
-        output = args.output or str(Path("runs") / Path(args.config).stem)
-        experiment.train(config, args.data_dir, output, resume=args.resume)
-    elif args.verb == "cv":
-        config = load_config(args.config, args.overrides)
-        output = args.output or str(Path("runs") / f"{Path(args.config).stem}-cv")
-        experiment.cross_validate(config, args.folds, args.data_dir, output)
-    elif args.verb == "evaluate":
-        result = experiment.evaluate_folder(args.model_dir, args.dataset, args.split,
-                                            args.data_dir, args.head)
-        print(json.dumps(result))
-    elif args.verb == "predict":
-        from .images import is_image_folder
-        from .pipeline import TextClassifier
+    config = load_config(args.config, args.overrides)
+    train(config, args.data_dir, args.output or str(Path("runs") / Path(args.config).stem),
+          resume=args.resume)
 
-        if is_image_folder(args.model_dir):
-            raise TextCNNError(f"{args.model_dir} is an image model: `predict` classifies texts "
-                               "(use textcnn.load_image_model(...).predict(pixels))")
-        clf = TextClassifier.from_pretrained(args.model_dir, backend=args.backend)
-        texts = list(args.texts)
-        if args.file:
-            texts += _read_lines(args.file)
-        if not args.texts and not args.file and not sys.stdin.isatty():
-            texts = _read_lines("-")
-        if not texts:
-            raise TextCNNError("predict: give texts as arguments, with --file, or on stdin")
-        for row in clf.predict(texts, top_k=args.top_k, head=args.head):
-            print(json.dumps(row, ensure_ascii=False))
-    elif args.verb == "serve":
-        from .serve import ServeSettings, serve
 
-        serve(args.model_dir, ServeSettings(
-            host=args.host, port=args.port, backend=args.backend,
-            max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-            threads=args.threads, max_texts=args.max_texts, max_chars=args.max_chars,
-            max_body_bytes=args.max_body_bytes))
-    elif args.verb == "compare":
-        from .studies import compare
+def _cross_validate(args: argparse.Namespace) -> None:
+    from .config import load_config
+    from .runs import cross_validate
 
-        return compare.main(args, command=" ".join(["textcnn", *argv]))
-    elif args.verb == "export":
-        from .export import export
+    config = load_config(args.config, args.overrides)
+    output = args.output or str(Path("runs") / f"{Path(args.config).stem}-cv")
+    cross_validate(config, args.folds, args.data_dir, output)
 
-        path, diff = export(args.model_dir, args.output, args.format)
-        print(json.dumps({"path": str(path), "format": args.format, "max_abs_diff": diff}))
-    return 0
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from .runs import evaluate_folder
+
+    print(json.dumps(evaluate_folder(args.model_dir, args.dataset, args.split, args.data_dir,
+                                     args.head)))
+
+
+def _predict(args: argparse.Namespace) -> None:
+    from .folder import load
+
+    clf = load(args.model_dir, backend=args.backend)
+    if clf.kind != "text":
+        raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `predict` classifies texts "
+                           "(use textcnn.load(path).predict(pixels))")
+    texts = list(args.texts)
+    if args.file:
+        texts += _read_lines(args.file)
+    if not args.texts and not args.file and not sys.stdin.isatty():
+        texts = _read_lines("-")
+    if not texts:
+        raise TextCNNError("predict: give texts as arguments, with --file, or on stdin")
+    for row in clf.predict(texts, top_k=args.top_k, head=args.head):
+        print(json.dumps(row, ensure_ascii=False))
+
+
+def _serve(args: argparse.Namespace) -> None:
+    from .serve import ServeSettings, serve
+
+    serve(args.model_dir, ServeSettings(
+        host=args.host, port=args.port, backend=args.backend,
+        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+        threads=args.threads, max_texts=args.max_texts, max_chars=args.max_chars,
+        max_body_bytes=args.max_body_bytes))
+
+
+def _export(args: argparse.Namespace) -> None:
+    from .backends.onnx import export
+
+    path, diff = export(args.model_dir, args.output, args.format)
+    print(json.dumps({"path": str(path), "format": args.format, "max_abs_diff": diff}))
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from .studies import compare
+
+    return compare.main(args, command=args.command_line)
+
+
+VERBS = {"train": _train, "cv": _cross_validate, "evaluate": _evaluate, "predict": _predict,
+         "serve": _serve, "export": _export, "compare": _compare}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the verb ``args.verb``; returns the exit code."""
+    return VERBS[args.verb](args) or 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:
-        return run(args, argv)
+        args.command_line = " ".join(["textcnn", *argv])  # shown in reports
+        return run(args)
     except TextCNNError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
+from .config_files import apply_overrides, read_yaml
 from .errors import ConfigError
 from .fields import check_fields, fraction, non_negative, one_of, param, positive, positive_list
 
@@ -125,12 +124,6 @@ MODEL_CONFIGS: dict[str, type[AnyModelConfig]] = {
     cls.name: cls for cls in (TextCNNConfig, DPCNNConfig, ImageCNNConfig)
 }
 
-# how a trained model's forward pass runs (pipeline.TextClassifier, predict, serve): "torch" (the
-# trained convolutions), "folded" (the convolutions precomputed into the embedding table,
-# folded.py), "onnx" (onnxruntime, export.py) or "auto" (folded when the model folds within
-# folded.MAX_TABLE_BYTES, else torch)
-BACKENDS = ("auto", "folded", "torch", "onnx")
-
 
 @dataclass
 class TrainConfig:
@@ -164,7 +157,17 @@ class TrainConfig:
 
 @dataclass
 class Config:
-    """A whole run: its tasks, the tokenizer (text models), the model and the training."""
+    """A whole run: its tasks, the tokenizer (text models), the model and the training.
+
+    Examples
+    --------
+    >>> config = from_dict({"tasks": {"sentiment": {"dataset": "sst2"}},
+    ...                     "model": {"name": "dpcnn", "depth": 4}})
+    >>> type(config.model).__name__, config.model.depth, config.train.optimizer
+    ('DPCNNConfig', 4, 'adamw')
+    >>> sorted(config.to_dict())
+    ['model', 'tasks', 'tokenizer', 'train']
+    """
 
     tasks: dict[str, TaskConfig] = field(default_factory=dict)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
@@ -339,67 +342,14 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     return cfg
 
 
-# -- YAML files and --set overrides ----------------------------------------------------------------
-def _parse_override(item: str) -> tuple[list[str], Any]:
-    if "=" not in item:
-        raise ConfigError(f"--set expects key.sub=value, got {item!r}")
-    key, raw = item.split("=", 1)
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {exc}") from None
-    return key.strip().split("."), value
-
-
-def apply_overrides(data: dict, overrides: list[str]) -> dict:
-    """Apply ``--set a.b=value`` items (values parsed as YAML) to raw config data."""
-    for item in overrides or ():
-        path, value = _parse_override(item)
-        node = data
-        for part in path[:-1]:
-            nxt = node.setdefault(part, {})
-            if not isinstance(nxt, dict):
-                raise ConfigError(f"--set {'.'.join(path)}: '{part}' is not a mapping")
-            node = nxt
-        node[path[-1]] = value
-    return data
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """A YAML loader that rejects a key given twice in one mapping (e.g. two tasks named alike)."""
-
-    def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                line = key_node.start_mark.line + 1
-                raise ConfigError.for_key(f"{key}", f"is given twice (line {line})")
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
-def read_yaml(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from None
-    try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
-    return data if data is not None else {}
-
-
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     """Read a YAML config file, apply ``--set`` overrides and validate it.
 
     Examples
     --------
-    >>> cfg = load_config("configs/sst2.yaml", ["train.epochs=2"])  # doctest: +SKIP
+    >>> cfg = load_config("configs/sst2.yaml", ["train.epochs=2"])
+    >>> cfg.train.epochs, cfg.tasks["sentiment"].dataset
+    (2, 'sst2')
     """
     data = apply_overrides(read_yaml(path), overrides or [])
     try:

@@ -25,6 +25,23 @@ _LAYERS = {
 }
 
 
+def mask_positions(x: torch.Tensor, n_valid: torch.Tensor, value: float, dim: int = 2
+                   ) -> torch.Tensor:
+    """``x`` with every position at or past ``n_valid`` (one count per row) along ``dim`` set to
+    ``value``: how padding is kept out of a max-pool (``-inf``) or a convolution (``0``).
+
+    Examples
+    --------
+    >>> mask_positions(torch.ones(2, 1, 3), torch.tensor([1, 3]), 0.0).tolist()
+    [[[1.0, 0.0, 0.0]], [[1.0, 1.0, 1.0]]]
+    """
+    shape = [1] * x.dim()
+    shape[dim] = -1
+    positions = torch.arange(x.shape[dim], device=x.device).view(shape)
+    past = positions >= n_valid.view(-1, *[1] * (x.dim() - 1))
+    return x.masked_fill(past, value)
+
+
 def layers(dim: int) -> dict[str, type[nn.Module]]:
     if dim not in _LAYERS:
         raise ValueError(f"dim must be 1 (text) or 2 (images), got {dim}")
@@ -123,6 +140,16 @@ class ConvCore(nn.Module):
     was padded. Inputs shorter than the widest kernel are padded here.
 
     Returns ``(batch, channels * len(kernel_sizes))``.
+
+    Examples
+    --------
+    >>> core = ConvCore(dim=1, in_channels=8, channels=4, kernel_sizes=(3, 5))
+    >>> x = torch.randn(2, 8, 9)  # (batch, channels, time)
+    >>> x[1, :, 2:] = 0  # the second text is 2 positions long, zero-padded (as embedded [PAD])
+    >>> batched = core(x, lengths=torch.tensor([9, 2]))
+    >>> alone = core(x[1:, :, :2], lengths=torch.tensor([2]))
+    >>> batched.shape, bool(torch.allclose(batched[1:], alone, atol=1e-6))
+    (torch.Size([2, 8]), True)
     """
 
     def __init__(
@@ -158,8 +185,7 @@ class ConvCore(nn.Module):
         for k, block in zip(self.kernel_sizes, self.blocks):
             y = block(x).flatten(2)  # (batch, channels, positions); 2D: width axis is 1 wide
             if lengths is not None:
-                n_valid = (lengths - k + 1).clamp(min=1)  # (batch,)
-                pos = torch.arange(y.shape[2], device=y.device)
-                y = y.masked_fill(pos[None, None, :] >= n_valid[:, None, None], float("-inf"))
+                n_valid = (lengths - k + 1).clamp(min=1)  # (batch,) windows inside the text
+                y = mask_positions(y, n_valid, float("-inf"))
             pooled.append(y.amax(dim=2))  # (batch, channels)
         return torch.cat(pooled, dim=1)

@@ -1,6 +1,6 @@
 """Find a dataset, load it with `datasets`, and cut it into train / validation / test.
 
-Resolution order for a task's ``dataset`` (DESIGN.md):
+Resolution order for a task's ``dataset``:
 
 1. a path: a folder (``dataset.json`` beside ``<split>.jsonl``, or bare split files) or one
    ``.jsonl`` / ``.csv`` / ``.tsv`` / ``.parquet`` file (an ``all`` split, CV folds assigned);
@@ -171,7 +171,7 @@ def _load_files(files: dict[str, Path], task: TaskConfig, label_names, source: s
         if split == "all":
             folds = np.asarray(ds["fold"]) if "fold" in ds.column_names else None
         splits[split] = (ds[task.text_column], ds[task.label_column], path)
-    return _finish(source, splits, label_names, folds)
+    return _labels_to_ids(source, splits, label_names, folds)
 
 
 def _is_blank(path: Path) -> bool:
@@ -223,7 +223,9 @@ def _check_nulls(ds, path: Path, task: TaskConfig) -> None:
                 raise DataError(f"{_row_line(path, i)}: {what} field '{col}' is not a string")
 
 
-def _finish(source: str, raw: dict, label_names, folds) -> RawDataset:
+def _labels_to_ids(source: str, raw: dict, label_names, folds) -> RawDataset:
+    """The dataset with every split's labels as ids into ``label_names`` (sorted values when
+    the dataset names none); a label outside them fails naming its file and line."""
     all_labels = [v for _, labels, _ in raw.values() for v in labels]
     if label_names is None:
         uniq = sorted(set(all_labels), key=lambda v: (isinstance(v, str), v))
@@ -278,7 +280,7 @@ def _load_hub(spec: str, task: TaskConfig, local: Path | None) -> RawDataset:
         if label_names is None and hasattr(feature, "names"):
             label_names = list(feature.names)
         raw[name] = (ds[text_col], ds[label_col], Path(f"hub:{hub_id}/{split}"))
-    return _finish(f"hub:{hub_id}", raw, label_names, None)
+    return _labels_to_ids(f"hub:{hub_id}", raw, label_names, None)
 
 
 def cv_folds(raw: RawDataset) -> np.ndarray:
@@ -323,3 +325,13 @@ def make_splits(raw: RawDataset, seed: int = 0, fold: int = 0) -> dict[str, Spli
     if "validation" not in out:
         out["train"], out["validation"] = carve_validation(out["train"], seed)
     return out
+
+
+def select_split(raw: RawDataset, split: str, seed: int = 0) -> Split:
+    """The ``split`` a trained model is scored on: ``train`` / ``validation`` as a run with
+    ``seed`` cut them, ``test`` as shipped (fold 0 for a CV dataset)."""
+    parts = make_splits(raw, seed) if split in ("train", "validation") or raw.is_cv \
+        else raw.splits
+    if split not in parts:
+        raise DataError(f"{raw.source} has no split '{split}' (has: {', '.join(parts)})")
+    return parts[split]

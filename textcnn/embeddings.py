@@ -19,9 +19,15 @@ names how many vocabulary entries were found.
 
 Example
 -------
->>> matrix, report = pretrained_matrix("vectors/glove.6B.300d.txt", tok)  # doctest: +SKIP
->>> report
-'pretrained vectors/glove.6B.300d.txt: 14,102 of 16,187 vocabulary entries found (87.1%); ...'
+>>> from textcnn.config import TokenizerConfig
+>>> from textcnn.tokenizer import train_tokenizer
+>>> tok = train_tokenizer(["a good film", "a bad film"], TokenizerConfig())
+>>> _ = (tmp_dir / "vectors.txt").write_text("good 1.0 0.0\\nfilm 0.0 1.0\\n")  # word2vec text
+>>> matrix, report = pretrained_matrix(str(tmp_dir / "vectors.txt"), tok)
+>>> matrix.shape  # (vocabulary, vector size)
+(6, 2)
+>>> report.split(": ")[1]
+'2 of 5 vocabulary entries found (40.0%); 3 drawn from U[-0.866, 0.866]'
 """
 
 from __future__ import annotations

@@ -7,11 +7,31 @@ from __future__ import annotations
 
 
 class TextCNNError(Exception):
-    """Bad input from the user (config, data, model folder, request)."""
+    """Bad input from the user (config, data, model folder, request).
+
+    Every error below is one; catch this to handle them all.
+
+    Examples
+    --------
+    >>> import textcnn
+    >>> try:
+    ...     textcnn.load_config("no-such-config.yaml")
+    ... except textcnn.TextCNNError as exc:
+    ...     print(f"error: {exc}")
+    error: config file not found: no-such-config.yaml
+    """
 
 
 class ConfigError(TextCNNError, ValueError):
-    """A config key is unknown, missing or has a wrong type or value."""
+    """A config key is unknown, missing or has a wrong type or value.
+
+    Examples
+    --------
+    >>> from textcnn.config import from_dict
+    >>> from_dict({"tasks": {"s": {"dataset": "sst2"}}, "train": {"lr": 0}})
+    Traceback (most recent call last):
+    textcnn.errors.ConfigError: config key 'train.lr' must be > 0, got 0.0
+    """
 
     @classmethod
     def for_key(cls, key: str, problem: str) -> ConfigError:
@@ -26,8 +46,25 @@ class ConfigError(TextCNNError, ValueError):
 
 
 class DataError(TextCNNError, ValueError):
-    """A dataset cannot be found or a file in it is malformed."""
+    """A dataset cannot be found or a file in it is malformed.
+
+    Examples
+    --------
+    >>> from textcnn.config import TaskConfig
+    >>> from textcnn.data import load_raw
+    >>> load_raw(TaskConfig(dataset="no/such/file.jsonl"))
+    Traceback (most recent call last):
+    textcnn.errors.DataError: dataset path not found: no/such/file.jsonl
+    """
 
 
 class ModelFolderError(TextCNNError, OSError):
-    """A model folder is missing a file or holds a corrupt one."""
+    """A model folder is missing a file or holds a corrupt one.
+
+    Examples
+    --------
+    >>> import textcnn
+    >>> textcnn.load("no-such-folder")
+    Traceback (most recent call last):
+    textcnn.errors.ModelFolderError: model folder not found: no-such-folder
+    """

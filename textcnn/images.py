@@ -1,4 +1,4 @@
-"""Image datasets for the 2D path, and the image model folder.
+"""Image datasets for the 2D path: scikit-learn's digits, MNIST and folders of IDX files.
 
 Datasets (a task's ``dataset`` in an image config, ``model.name: imagecnn``):
 
@@ -13,9 +13,8 @@ Like the text sets, an ``all`` split is cross-validated on folds from
 ``StratifiedKFold(10, shuffle=True, random_state=0)`` (``data.cv_folds``), so ``textcnn train``
 tests on fold 0 and ``textcnn cv`` on every fold. Pixels are scaled to [0, 1].
 
-An image model folder holds ``config.json`` (with ``heads``, ``textcnn_version`` and ``image``:
-shape and pixel scale), ``model.safetensors``, ``metrics.json`` and ``history.jsonl``; there is no
-tokenizer. Load it with :func:`load_image_model` (``TextClassifier`` is for text folders).
+Image models are trained, saved and loaded like text models (``textcnn.load`` opens either
+folder); their classifier, :class:`~textcnn.ImageClassifier`, takes raw pixels.
 
 Example
 -------
@@ -36,16 +35,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Config, TaskConfig, from_dict
-from .data import RawDataset, data_dir_from, make_splits
-from .errors import ConfigError, DataError, ModelFolderError
-from .fileio import atomic_write, write_json
-from .inference import predict_logits
-from .metrics import classification_metrics
+from .config import TaskConfig
+from .data import RawDataset, data_dir_from
+from .errors import DataError
 
 MNIST_FOLDER = "mnist-t10k"  # what the name ``mnist`` resolves to in the data dir
 NAMES = ("digits", "mnist", "mnist-t10k")
-CONFIG, WEIGHTS = "config.json", "model.safetensors"
 
 # IDX type codes (third magic byte) -> big-endian numpy dtype
 _IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -210,112 +205,3 @@ def image_format(raws: dict[str, RawDataset]) -> tuple[tuple[int, int, int], flo
         raise DataError(f"tasks have different image shapes or pixel scales {formats}; one "
                         "model takes one kind of image")
     return next(iter(formats.values()))
-
-
-# -- the image model folder ---------------------------------------------------------------------
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
-
-
-class ImageClassifier:
-    """A trained image model with its label names, image shape and pixel scale.
-
-    ``predict_proba`` / ``predict`` take raw pixels as in the dataset files ((n, H, W) or
-    (n, C, H, W); digits 0-16, MNIST 0-255) and answer in the shape of ``TextClassifier``.
-    """
-
-    def __init__(self, model: torch.nn.Module, config: Config, heads: dict[str, list[str]],
-                 shape: tuple[int, int, int], scale: float = 255.0):
-        self.model = model
-        self.config = config
-        self.heads = heads
-        self.shape = tuple(shape)
-        self.scale = scale
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        from safetensors.torch import save_file
-
-        from . import __version__
-
-        path = Path(path)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
-        atomic_write(path / WEIGHTS, lambda tmp: save_file(state, tmp))
-        write_json(path / CONFIG, {**self.config.to_dict(), "heads": self.heads,
-                                   "image": {"shape": list(self.shape), "scale": self.scale},
-                                   "textcnn_version": __version__})
-        return path
-
-    def predict_proba(self, images: np.ndarray, head: str | None = None) -> dict[str, np.ndarray]:
-        images = np.asarray(images, dtype=np.float32)
-        if images.ndim == 3:
-            images = images[:, None]
-        if images.shape[1:] != self.shape:
-            raise DataError(f"images of shape {images.shape[1:]}; this model takes {self.shape}")
-        data = ImageSplit(np.ascontiguousarray(images / self.scale))
-        logits = predict_logits(self.model, data, self.config.train.eval_batch_size)
-        return {h: _softmax(v) for h, v in logits.items() if head in (None, h)}
-
-    def predict(self, images: np.ndarray, top_k: int = 1) -> list[dict[str, list[dict]]]:
-        probs = self.predict_proba(images)
-        out: list[dict] = [{} for _ in range(len(images))]
-        for h, p in probs.items():
-            top = np.argsort(-p, axis=1, kind="stable")[:, :top_k]
-            for row, ranks in enumerate(top):
-                out[row][h] = [{"label": self.heads[h][j], "score": round(float(p[row, j]), 6)}
-                               for j in ranks]
-        return out
-
-
-def is_image_folder(path: str | Path) -> bool:
-    """True when ``path/config.json`` describes an image model."""
-    try:
-        raw = json.loads((Path(path) / CONFIG).read_text(encoding="utf-8"))
-        return isinstance(raw, dict) and "image" in raw
-    except (OSError, ValueError):
-        return False
-
-
-def load_image_model(path: str | Path) -> ImageClassifier:
-    """Load an image model folder onto the CPU (the image twin of ``from_pretrained``)."""
-    from safetensors.torch import load_file
-
-    from .models import build_model
-
-    path = Path(path)
-    for name in (CONFIG, WEIGHTS):
-        if not (path / name).is_file():
-            raise ModelFolderError(f"model folder {path} is missing {name}")
-    try:
-        raw = json.loads((path / CONFIG).read_text(encoding="utf-8"))
-        image, heads = raw.pop("image"), raw["heads"]
-        config = from_dict(raw, saved=True)
-        shape, scale = tuple(image["shape"]), float(image["scale"])
-    except (ValueError, KeyError, TypeError, ConfigError) as exc:
-        raise ModelFolderError(f"corrupt {path / CONFIG}: {exc}") from None
-    model = build_model(config.model, shape[0], {h: len(n) for h, n in heads.items()})
-    try:
-        model.load_state_dict(load_file(str(path / WEIGHTS), device="cpu"))
-    except Exception as exc:  # safetensors / shape mismatch
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelFolderError(f"{path / WEIGHTS}: {first}") from None
-    model.eval()
-    return ImageClassifier(model, config, heads, shape, scale)
-
-
-def evaluate_image_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
-                          head: str | None = None) -> dict:
-    """Metrics of a saved image model on ``split`` of an image dataset (``textcnn evaluate``)."""
-    clf = load_image_model(model_dir)
-    head = head or next(iter(clf.heads))
-    if head not in clf.heads:
-        raise ConfigError(f"--head {head!r}: this model has {', '.join(clf.heads)}")
-    raw = load_images(TaskConfig(dataset=dataset), data_dir)
-    parts = make_splits(raw, clf.config.train.seed) if split in ("train", "validation") \
-        or raw.is_cv else raw.splits
-    if split not in parts:
-        raise DataError(f"{raw.source} has no split '{split}' (has: {', '.join(parts)})")
-    if raw.label_names != clf.heads[head]:
-        raise DataError(f"{raw.source}: labels {raw.label_names} do not match head '{head}'")
-    logits = predict_logits(clf.model, parts[split], clf.config.train.eval_batch_size)[head]
-    return {head: {split: classification_metrics(parts[split].labels, logits)}}

@@ -80,10 +80,6 @@ def encode(tok: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return ids, lengths
 
 
-def save_tokenizer(tok: Tokenizer, path: str | Path) -> None:
-    tok.save(str(path))
-
-
 def load_tokenizer(path: str | Path) -> Tokenizer:
     path = Path(path)
     if not path.is_file():

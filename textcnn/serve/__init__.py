@@ -26,10 +26,11 @@ front: body limit, UTF-8, the classify fast path, access log), ``app`` (:func:`c
 
 Example
 -------
->>> from fastapi.testclient import TestClient  # doctest: +SKIP
->>> with TestClient(create_app("runs/sst2")) as client:  # doctest: +SKIP
-...     client.post("/v1/classify", json={"texts": ["a gorgeous, witty film"]}).json()
-{'predictions': [{'sentiment': [{'label': 'positive', 'score': 0.97}]}]}
+>>> from fastapi.testclient import TestClient
+>>> with TestClient(create_app(model_dir)) as client:
+...     answer = client.post("/v1/classify", json={"texts": ["a gorgeous, witty film"]}).json()
+>>> [list(row) for row in answer["predictions"]]  # {head: top-k labels with scores} per text
+[['sentiment']]
 """
 
 from .app import create_app, serve

@@ -69,7 +69,7 @@ class ClassifyEndpoint:
 
 def load_classifier(model_dir: str | Path, settings: ServeSettings):
     """The predictor for ``settings.backend`` (every backend has TextClassifier's interface)."""
-    from ..pipeline import TextClassifier
+    from ..classifier import TextClassifier
 
     if settings.threads and settings.backend != "onnx":
         import torch

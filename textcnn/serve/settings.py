@@ -2,7 +2,7 @@
 
 from dataclasses import dataclass
 
-from ..config import BACKENDS
+from ..backends import BACKENDS
 from ..errors import TextCNNError
 
 
@@ -12,7 +12,7 @@ class ServeSettings:
 
     host: str = "127.0.0.1"  # loopback: put a proxy or load balancer in front to expose it
     port: int = 8000
-    backend: str = "auto"  # pipeline.BACKENDS: auto = folded when the model folds, else torch
+    backend: str = "auto"  # backends.BACKENDS: auto = folded when the model folds, else torch
     max_batch_size: int = 64  # texts per forward pass; 1 turns micro-batching off
     max_wait_ms: float = 5.0  # longest a request waits for others to share its forward pass
     max_body_bytes: int = 1 << 20  # larger request bodies get 413

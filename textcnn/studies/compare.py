@@ -30,11 +30,12 @@ import torch
 from ..config import TaskConfig, from_dict
 from ..data import data_dir_from, load_raw
 from ..errors import DataError
-from ..experiment import fit, prepare
 from ..fileio import write_json
 from ..images import load_images
+from ..inference import set_threads
+from ..modality import modality_for
 from ..parity import parity_checks
-from ..train import set_threads
+from ..runs import train_and_evaluate
 from .compare_figures import plot_curves_side_by_side, plot_image_filters, plot_text_filters
 from .compare_measures import flops_per_example, infer_speed, top_ngrams, train_speed
 from .compare_report import ReportContext, write_report
@@ -72,11 +73,12 @@ def _train_side(name: str, data: dict, datasets: dict, out: Path, log) -> dict:
     head = next(iter(config.tasks))
     folder = out / f"{name}-model"
     start = time.perf_counter()
-    clf, metrics = fit(config, datasets, folder, log=log)
+    clf, metrics = train_and_evaluate(config, datasets, folder, log=log)
     seconds = time.perf_counter() - start
-    prepared = prepare(  # the splits the model saw (cheap: the tokenizer is reused)
-        config, datasets, 0, getattr(clf, "tokenizer", None))
-    train, test = prepared.data[head]["train"], prepared.data[head].get("test")
+    saved = {"tokenizer": clf.tokenizer.to_str()} if name == "text" else None
+    prepared = modality_for(config).prepare(  # the splits the model saw, the same tokenizer
+        config, datasets, 0, saved)
+    train, test = prepared.splits[head]["train"], prepared.splits[head].get("test")
     if name == "text":
         length = int(round(float(np.mean(train.lengths))))
         inputs = (torch.randint(2, prepared.input_size, (1, length)), torch.tensor([length]))
@@ -86,7 +88,7 @@ def _train_side(name: str, data: dict, datasets: dict, out: Path, log) -> dict:
     return {
         "clf": clf, "config": config, "head": head, "prepared": prepared, "folder": folder,
         "history": read_history(folder), "seconds": seconds,
-        "sizes": {s: len(d) for s, d in prepared.data[head].items()},
+        "sizes": {s: len(d) for s, d in prepared.splits[head].items()},
         "params": sum(p.numel() for p in model.parameters()),
         "embedding_params": sum(p.numel() for n, p in model.named_parameters()
                                 if n.startswith("embedding")),
@@ -149,6 +151,19 @@ def _draw_figures(sides: dict, out: Path) -> tuple[dict, list[dict]]:
     return figures, filters
 
 
+def _train_sides(plans: dict, threads: int, out: Path, log) -> dict:
+    """Train each side whose datasets were found: ``plans[name]`` is (datasets, dataset name,
+    model settings, head, epochs, extra config sections)."""
+    sides = {}
+    for name, (datasets, dataset, model, head, epochs, extra) in plans.items():
+        if datasets is None:
+            continue
+        log(f"{name}: {dataset}")
+        data = _side_config(model, {head: {"dataset": dataset}}, epochs, threads, **extra)
+        sides[name] = {**_train_side(name, data, datasets, out, log), "dataset": dataset}
+    return sides
+
+
 def run(output: str | Path = "compare-report", image_dataset: str = "digits",
         text_dataset: str = "sst2", data_dir=None, threads: int = 0, text_train_size: int = 0,
         text_epochs: int = 4, image_epochs: int = 12, log: Callable[[str], None] | None = None,
@@ -174,15 +189,8 @@ def run(output: str | Path = "compare-report", image_dataset: str = "digits",
     command : str, optional
         The command line the report names as its origin (default: this call).
 
-    Returns
-    -------
-    dict
-        The numbers written to ``results.json``.
-
-    Raises
-    ------
-    DataError
-        If neither dataset is found (the report, saying so, is written first).
+    Returns ``results.json``'s numbers; raises DataError if neither dataset is found (after
+    writing a report that says so).
     """
     log = log or (lambda line: print(line, file=sys.stderr, flush=True))
     command = command or f"textcnn.studies.compare.run(output={str(output)!r})"
@@ -190,22 +198,14 @@ def run(output: str | Path = "compare-report", image_dataset: str = "digits",
     out = Path(output)
     _remove_earlier_report(out)
     threads = set_threads(threads)
-    sides = {}
     text_datasets, why_text = load_text_side(text_dataset, data_dir, text_train_size)
     image_datasets, why_image = load_image_side(image_dataset, data_dir)
     missing = [w for w in (why_text, why_image) if w]
-    if text_datasets is not None:
-        log(f"text: {text_dataset}")
-        data = _side_config(TEXT_MODEL, {"sentiment": {"dataset": text_dataset}}, text_epochs,
-                            threads, tokenizer={"kind": "word", "max_length": 64})
-        sides["text"] = {**_train_side("text", data, text_datasets, out, log),
-                         "dataset": text_dataset}
-    if image_datasets is not None:
-        log(f"image: {image_dataset}")
-        data = _side_config(IMAGE_MODEL, {"digit": {"dataset": image_dataset}}, image_epochs,
-                            threads)
-        sides["image"] = {**_train_side("image", data, image_datasets, out, log),
-                          "dataset": image_dataset}
+    sides = _train_sides({
+        "text": (text_datasets, text_dataset, TEXT_MODEL, "sentiment", text_epochs,
+                 {"tokenizer": {"kind": "word", "max_length": 64}}),
+        "image": (image_datasets, image_dataset, IMAGE_MODEL, "digit", image_epochs, {}),
+    }, threads, out, log)
     log("parity checks")
     parity = parity_checks()
     figures, filters = _draw_figures(sides, out)

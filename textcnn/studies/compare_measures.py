@@ -133,7 +133,7 @@ def top_ngrams(side: dict, n_filters: int = 8, per_filter: int = 3) -> list[dict
     """
     clf, head = side["clf"], side["head"]
     model = clf.model.eval()
-    train = side["prepared"].data[head]["train"]
+    train = side["prepared"].splits[head]["train"]
     branch = int(np.argmin(model.core.kernel_sizes))  # the narrowest width
     conv = model.core.blocks[branch].conv
     k = model.core.kernel_sizes[branch]

@@ -18,7 +18,8 @@ import statistics
 import time
 
 from ..config import load_config
-from ..experiment import cross_validate, fit, load_tasks
+from ..modality import load_datasets
+from ..runs import cross_validate, train_and_evaluate
 
 
 def run_config(path: str, seeds: list[int], folds: int, threads: int,
@@ -47,12 +48,12 @@ def run_config(path: str, seeds: list[int], folds: int, threads: int,
     """
     overrides = list(overrides or [])
     config = load_config(path, [f"train.threads={threads}", *overrides])
-    datasets = load_tasks(config)
+    datasets = load_datasets(config)
     head = next(iter(config.tasks))
     start = time.perf_counter()
     quiet = lambda line: None  # noqa: E731
     if datasets[head].is_cv:
-        result = cross_validate(config, folds=folds, log=quiet, raws=datasets)[head]
+        result = cross_validate(config, folds=folds, log=quiet, datasets=datasets)[head]
         accs = [f["accuracy"] for f in result["folds"]]
         f1s = [f["macro_f1"] for f in result["folds"]]
         run_seconds = result["seconds"]
@@ -62,7 +63,7 @@ def run_config(path: str, seeds: list[int], folds: int, threads: int,
         for seed in seeds:
             config.train.seed = seed
             run_start = time.perf_counter()
-            _, metrics = fit(config, datasets, log=quiet, write_folder=False)
+            _, metrics = train_and_evaluate(config, datasets, log=quiet, write_folder=False)
             run_seconds.append(round(time.perf_counter() - run_start, 1))
             accs.append(metrics[head]["test"]["accuracy"])
             f1s.append(metrics[head]["test"]["macro_f1"])

@@ -13,12 +13,12 @@ Kim's SST-2 model. The rest is the trained model's own arithmetic in the same or
 over time (padding and texts shorter than a kernel handled exactly as in
 :class:`~textcnn.core.ConvCore`), bias, ReLU (``max_t relu(y_t + b) = relu(max_t y_t + b)``), and
 the model's own heads. Only the summation order inside each window differs from the convolution,
-so probabilities agree to about 1e-6 (tested at 1e-5 in tests/test_folded.py).
+so probabilities agree to about 1e-6 (tested at 1e-5).
 
 The price is memory: ``V * sum(kernel_sizes) * F`` floats (66 MB for the SST-2 model,
 288 MB for a 60k-word vocabulary). :func:`foldable` says whether a model can be folded within a
-byte budget; the ``auto`` backend of :class:`~textcnn.pipeline.TextClassifier` and
-``textcnn serve`` folds when it can and runs the convolutions otherwise.
+byte budget; the ``auto`` backend (:func:`textcnn.backends.make_backend`) folds when it can and
+runs the convolutions otherwise.
 
 Example
 -------
@@ -37,7 +37,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .models import TextCNN
+from ..core import mask_positions
+from ..models import TextCNN
+from .base import Backend
 
 MAX_TABLE_BYTES = 512 * 2**20  # the "auto" backend folds only models whose tables fit in this
 
@@ -103,11 +105,27 @@ class FoldedTextCNN(nn.Module):
             batch, positions = windows.shape[:2]
             y = F.embedding_bag(windows.reshape(-1, k), getattr(self, f"table{i}"), mode="sum")
             y = y.view(batch, positions, -1)
-            n_valid = (lengths - k + 1).clamp(min=1)
-            pos = torch.arange(positions, device=y.device)
-            y = y.masked_fill(pos[None, :, None] >= n_valid[:, None, None], float("-inf"))
+            n_valid = (lengths - k + 1).clamp(min=1)  # (batch,) windows inside the text
+            y = mask_positions(y, n_valid, float("-inf"), dim=1)
             pooled.append((y.amax(dim=1) + getattr(self, f"bias{i}")).relu())
         return torch.cat(pooled, dim=1)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.heads(self.features(ids, lengths))
+
+
+class FoldedBackend(Backend):
+    """The ``folded`` backend: a :class:`FoldedTextCNN` built once from the trained model.
+
+    Examples
+    --------
+    >>> from textcnn.models import TextCNN
+    >>> FoldedBackend(TextCNN(30, {"topic": 2}, embedding_dim=4, channels=2).eval()).name
+    'folded'
+    """
+
+    name = "folded"
+
+    def __init__(self, model: TextCNN):
+        super().__init__(model)
+        self.module = FoldedTextCNN(model)

@@ -1,19 +1,21 @@
-"""ONNX export and an onnxruntime predictor with :class:`~textcnn.pipeline.TextClassifier`'s
-interface.
+"""The ``onnx`` backend: the network exported to ONNX and run by onnxruntime; ``textcnn export``.
 
 The graph takes ``ids`` (batch, time) int64 and ``lengths`` (batch,) int64, both axes dynamic,
 and returns one logits output per head, named after the head. It is traced from the torch model
 on an input at least as wide as the widest kernel, so the torch code's "pad inputs shorter than
-the widest kernel" branch is *not* in the graph: :class:`OnnxClassifier` pads every batch to at
+the widest kernel" branch is *not* in the graph: :class:`OnnxBackend` pads every batch to at
 least that width itself (padded positions are masked by ``lengths`` inside the graph, exactly as
 in torch), so empty and one-token texts score the same on both backends.
 
 Example
 -------
->>> path, diff = export("runs/sst2")  # doctest: +SKIP  (writes runs/sst2/model.onnx)
->>> clf = OnnxClassifier.from_pretrained("runs/sst2", threads=2)  # doctest: +SKIP
->>> clf.predict(["a gorgeous, witty film"])  # doctest: +SKIP
-[{'sentiment': [{'label': 'positive', 'score': 0.97}]}]
+>>> import shutil, textcnn
+>>> folder = shutil.copytree(model_dir, tmp_dir / "model")
+>>> path, diff = export(folder)  # writes model.onnx, checked against the torch model
+>>> path.name, diff < PARITY_TOL
+('model.onnx', True)
+>>> textcnn.load(folder, backend="onnx", threads=1).backend
+'onnx'
 """
 
 from __future__ import annotations
@@ -26,11 +28,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from .errors import ModelFolderError, TextCNNError
-from .fileio import atomic_write
-from .models import min_input_length
-from .pipeline import WEIGHTS, TextClassifier, _softmax
-from .training import sorted_batches
+from ..errors import ModelFolderError, TextCNNError
+from ..fileio import atomic_write
+from ..models import min_input_length
+from ..training.batching import Encoded, sorted_batches
+from .base import Backend
 
 ONNX = "model.onnx"
 OPSET = 17  # onnxruntime >= 1.17 runs it; nothing newer is needed
@@ -49,24 +51,33 @@ class _Ordered(nn.Module):
         return tuple(out[h] for h in self.heads)
 
 
-def to_onnx(clf: TextClassifier, opset: int = OPSET) -> bytes:
-    """The classifier's model as a serialized ONNX graph with dynamic batch and time axes."""
-    heads = list(clf.heads)
-    width = min_input_length(clf.model) + 3  # wider than every kernel: no padding branch traced
-    vocab = clf.tokenizer.get_vocab_size()
+def to_onnx(model: nn.Module, heads: list[str], opset: int = OPSET) -> bytes:
+    """A text model as a serialized ONNX graph with dynamic batch and time axes.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(ids, lengths)`` to ``{head: logits}``; left in eval mode.
+    heads : list of str
+        The graph's outputs, in this order.
+    opset : int
+    """
+    heads = list(heads)
+    width = min_input_length(model) + 3  # wider than every kernel: no padding branch traced
+    vocab = model.embedding.num_embeddings
     gen = torch.Generator().manual_seed(0)
     ids = torch.randint(1, max(vocab, 2), (2, width), generator=gen)
     lengths = torch.tensor([width, 1])
     axes = {"ids": {0: "batch", 1: "time"}, "lengths": {0: "batch"}}
     axes.update({h: {0: "batch"} for h in heads})
     buf = io.BytesIO()
-    clf.model.eval()
+    model.eval()
     with warnings.catch_warnings(), torch.inference_mode(False), torch.no_grad():
         # the TorchScript-based exporter: no onnxscript dependency, and it warns about its own
         # deprecation and about the traced shape check (which we handle by padding, see above)
         warnings.simplefilter("ignore")
         # eval() on the wrapper: the exporter restores the wrapper's mode, and with it the model's
-        torch.onnx.export(_Ordered(clf.model, heads).eval(), (ids, lengths), buf, dynamo=False,
+        torch.onnx.export(_Ordered(model, heads).eval(), (ids, lengths), buf, dynamo=False,
                           input_names=["ids", "lengths"], output_names=heads,
                           dynamic_axes=axes, opset_version=opset)
     return buf.getvalue()
@@ -86,53 +97,48 @@ def session(onnx_model: bytes | str | Path, threads: int = 0):
     return ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
 
 
-class OnnxClassifier(TextClassifier):
-    """A :class:`TextClassifier` whose forward pass runs in onnxruntime.
 
-    Tokenising, length-sorted batching, softmax and top-k are the torch classifier's own code
-    (only its ``_logits`` hook is replaced), so ``predict`` / ``predict_proba`` take the same
-    arguments and return the same shapes.
+class OnnxBackend(Backend):
+    """The ``onnx`` backend: onnxruntime runs the exported graph over length-sorted batches.
 
     Parameters
     ----------
-    clf : TextClassifier
-        Supplies the tokenizer, config, heads and (for re-export) the torch model.
-    onnx_model : bytes or path, optional
-        A graph from :func:`to_onnx`; exported from ``clf`` when omitted.
+    model : torch.nn.Module
+        The trained text model (exported in memory when ``graph`` is None).
+    heads : dict
+        ``{head: label names}``; the graph's outputs must be exactly these heads.
+    graph : bytes or path, optional
+        A graph written by :func:`export` (``model.onnx``).
     threads : int
         onnxruntime intra-op threads (0 = its default, one per core).
+
+    Raises
+    ------
+    ModelFolderError
+        The graph cannot be loaded or does not answer for the model's heads.
     """
 
-    def __init__(self, clf: TextClassifier, onnx_model: bytes | str | Path | None = None,
-                 threads: int = 0):
-        super().__init__(clf.model, clf.tokenizer, clf.config, clf.heads)
-        self.backend = "onnx"
-        self.threads = threads
-        self.min_len = min_input_length(clf.model)
-        self.session = session(onnx_model if onnx_model is not None else to_onnx(clf), threads)
-        names = [o.name for o in self.session.get_outputs()]
-        if sorted(names) != sorted(self.heads):
-            raise ModelFolderError(f"ONNX graph outputs {names} do not match the heads "
-                                   f"{list(self.heads)}; re-run `textcnn export`")
-        self.outputs = names
+    name = "onnx"
 
-    @classmethod
-    def from_pretrained(cls, path: str | Path, threads: int = 0) -> OnnxClassifier:
-        """Load a model folder; uses its ``model.onnx`` unless missing or older than the
-        weights, in which case the graph is exported in memory (the folder is not written)."""
-        path = Path(path)
-        clf = TextClassifier.from_pretrained(path, backend="torch")
-        graph = path / ONNX
-        fresh = graph.is_file() and graph.stat().st_mtime >= (path / WEIGHTS).stat().st_mtime
+    def __init__(self, model: nn.Module, heads: dict[str, list[str]],
+                 graph: bytes | str | Path | None = None, threads: int = 0):
+        super().__init__(model)
+        if not hasattr(model, "embedding"):
+            raise TextCNNError("backend 'onnx' runs text models; this model reads images")
+        self.heads = heads
+        self.min_len = min_input_length(model)
         try:
-            return cls(clf, graph if fresh else None, threads)
-        except ModelFolderError:
-            raise
+            self.session = session(graph if graph is not None else to_onnx(model, list(heads)),
+                                   threads)
         except Exception as exc:  # noqa: BLE001 - onnxruntime's own error types
             raise ModelFolderError(f"cannot load {graph}: {str(exc)[:200]}") from None
+        self.outputs = [o.name for o in self.session.get_outputs()]
+        if sorted(self.outputs) != sorted(heads):
+            raise ModelFolderError(f"ONNX graph outputs {self.outputs} do not match the heads "
+                                   f"{list(heads)}; re-run `textcnn export`")
 
-    def _logits(self, ids: np.ndarray, lengths: np.ndarray, batch_size: int
-                ) -> dict[str, np.ndarray]:
+    def logits(self, data: Encoded, batch_size: int) -> dict[str, np.ndarray]:
+        ids, lengths = data.ids, data.lengths
         out = {h: np.empty((len(lengths), len(self.heads[h])), dtype=np.float32)
                for h in self.heads}
         for idx in sorted_batches(lengths, batch_size):
@@ -147,28 +153,34 @@ class OnnxClassifier(TextClassifier):
         return out
 
 
-def parity(clf: TextClassifier, other: TextClassifier, n: int = 64, seed: int = 0) -> float:
-    """Max |p_other - p_clf| over random token-id inputs of lengths 0 .. 40 (both models see
-    exactly the same ids, so only the forward passes are compared)."""
+def parity(reference: Backend, other: Backend, heads: list[str], vocab_size: int, n: int = 64,
+           seed: int = 0) -> float:
+    """Max |p_other - p_reference| over random token-id inputs of lengths 0 .. 40 (both backends
+    see exactly the same ids, so only the forward passes are compared)."""
+    from ..classifier import softmax
+
     rng = np.random.default_rng(seed)
-    vocab = clf.tokenizer.get_vocab_size()
     lengths = np.concatenate([[0, 1, 2], rng.integers(0, 41, n - 3)]).astype(np.int64)
     ids = np.zeros((n, int(lengths.max())), dtype=np.int32)
     for row, length in zip(ids, lengths):
-        row[:length] = rng.integers(2, max(vocab, 3), length)
-    a, b = clf._logits(ids, lengths, 16), other._logits(ids, lengths, 16)
-    return max(float(np.abs(_softmax(a[h]) - _softmax(b[h])).max()) for h in clf.heads)
+        row[:length] = rng.integers(2, max(vocab_size, 3), length)
+    data = Encoded(ids, lengths)
+    a, b = reference.logits(data, 16), other.logits(data, 16)
+    return max(float(np.abs(softmax(a[h]) - softmax(b[h])).max()) for h in heads)
 
 
 def export(model_dir: str | Path, output: str | Path | None = None, fmt: str = "onnx",
            opset: int = OPSET) -> tuple[Path, float]:
     """Write ``model_dir/model.onnx`` (or ``output``); returns the path and the measured max
     probability difference to the torch model, which must be below ``PARITY_TOL``."""
+    from ..folder import load
+
     if fmt != "onnx":
         raise TextCNNError(f"unknown export format {fmt!r}; the only format is 'onnx'")
-    clf = TextClassifier.from_pretrained(model_dir, backend="torch")
-    data = to_onnx(clf, opset)
-    diff = parity(clf, OnnxClassifier(clf, data, threads=1))
+    clf = load(model_dir, backend="torch")
+    data = to_onnx(clf.model, list(clf.heads), opset)
+    onnx = OnnxBackend(clf.model, clf.heads, data, threads=1)
+    diff = parity(clf.engine, onnx, list(clf.heads), clf.model.embedding.num_embeddings)
     if diff > PARITY_TOL:
         raise TextCNNError(f"ONNX export differs from the torch model by {diff:.2e} "
                            f"(> {PARITY_TOL:g}); not written")

@@ -1,0 +1,57 @@
+"""Names the docstring examples in textcnn/ use (pytest --doctest-modules textcnn).
+
+``model_dir`` is a tiny text model trained once on a random sample of SST-2 (read through
+``$TEXTCNN_DATA_DIR``), ``sst2_slice`` that sample, ``tmp_dir`` an empty folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+
+
+def _sample_sst2(out: Path) -> Path:
+    data = Path(os.environ.get("TEXTCNN_DATA_DIR", ROOT.parent / "shared" / "data")) / "sst2"
+    if not (data / "dataset.json").is_file():
+        pytest.fail(f"benchmark data not found at {data.parent}: set TEXTCNN_DATA_DIR")
+    rng = random.Random(0)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", 800), ("validation", 100), ("test", 100)):
+        with open(data / f"{split}.jsonl", encoding="utf-8") as fh:
+            rows = [line for line in fh if line.strip()]
+        (out / f"{split}.jsonl").write_text("".join(rng.sample(rows, n)), encoding="utf-8")
+    (out / "dataset.json").write_text((data / "dataset.json").read_text(encoding="utf-8"))
+    return out
+
+
+@pytest.fixture(scope="session")
+def doctest_model(tmp_path_factory) -> tuple[Path, Path]:
+    from textcnn.config import from_dict
+    from textcnn.runs import train
+
+    root = tmp_path_factory.mktemp("doctest")
+    sample = _sample_sst2(root / "sst2-sample")
+    config = from_dict({
+        "tasks": {"sentiment": {"dataset": str(sample)}},
+        "tokenizer": {"kind": "word", "max_length": 64},
+        "model": {"embedding_dim": 16, "kernel_sizes": [3, 4, 5], "channels": 8},
+        "train": {"epochs": 1, "seed": 0, "threads": 1},
+    })
+    train(config, output=root / "model", log=lambda line: None)
+    return sample, root / "model"
+
+
+@pytest.fixture(autouse=True)
+def _doctest_names(request, doctest_namespace, tmp_path):
+    if type(request.node).__name__ != "DoctestItem":
+        return
+    sample, model_dir = request.getfixturevalue("doctest_model")
+    doctest_namespace.update(np=np, model_dir=model_dir, sst2_slice=sample, tmp_dir=tmp_path,
+                             json=json)

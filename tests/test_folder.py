@@ -1,0 +1,97 @@
+"""The model folder: one writer, one reader; folders of textcnn 0.1.0 still load and predict."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import textcnn
+from textcnn.classifier import ImageClassifier, TextClassifier
+from textcnn.errors import ModelFolderError
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy-0.1.0"
+EXPECTED = json.loads((LEGACY / "expected.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["textcnn-multitask", "dpcnn"])
+@pytest.mark.parametrize("backend", ["auto", "torch"])
+def test_text_folders_of_0_1_0_load_and_predict_the_same(name, backend):
+    clf = textcnn.load(LEGACY / name, backend=backend)
+    assert isinstance(clf, TextClassifier) and clf.kind == "text"
+    got = clf.predict_proba(EXPECTED["texts"])
+    want = EXPECTED["probabilities"][name]
+    assert set(got) == set(want)
+    for head, probabilities in want.items():
+        np.testing.assert_allclose(got[head], probabilities, atol=1e-6, rtol=0)
+
+
+def test_image_folder_of_0_1_0_loads_and_predicts_the_same():
+    clf = textcnn.load(LEGACY / "imagecnn")
+    assert isinstance(clf, ImageClassifier) and clf.shape == (1, 8, 8) and clf.scale == 16.0
+    got = clf.predict_proba(np.array(EXPECTED["pixels"], dtype=np.float32))["digit"]
+    np.testing.assert_allclose(got, EXPECTED["probabilities"]["imagecnn"]["digit"], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["textcnn-multitask", "dpcnn", "imagecnn"])
+def test_a_folder_written_again_is_kind_tagged_and_predicts_the_same(name, tmp_path):
+    old = textcnn.load(LEGACY / name, backend="torch")
+    new = textcnn.load(old.save(tmp_path / name), backend="torch")
+    saved = json.loads((tmp_path / name / "config.json").read_text())
+    assert saved["kind"] == old.kind and saved["heads"] == old.heads
+    assert saved["textcnn_version"] == textcnn.__version__
+    probe = EXPECTED["texts"] if old.kind == "text" else np.array(EXPECTED["pixels"])
+    for head, p in old.predict_proba(probe).items():
+        np.testing.assert_array_equal(new.predict_proba(probe)[head], p)
+
+
+def _copy(name: str, tmp_path: Path) -> Path:
+    folder = tmp_path / name
+    shutil.copytree(LEGACY / name, folder)
+    return folder
+
+
+def _edit_config(folder: Path, edit) -> None:
+    data = json.loads((folder / "config.json").read_text())
+    edit(data)
+    (folder / "config.json").write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize(("key", "value", "tensor"), [
+    ("channels", 10**6, r"core\.blocks\.0\.conv\.bias' is \[8\] but config.json implies "
+                        r"\[1000004\]"),
+    ("embedding_dim", 10**9, r"core\.blocks\.0\.conv\.weight' is \[8, 8, 2\]"),
+])
+def test_a_config_that_does_not_match_the_weights_names_the_tensor(tmp_path, key, value, tensor):
+    folder = _copy("textcnn-multitask", tmp_path)
+    _edit_config(folder, lambda data: data["model"].update({key: value}))
+    with pytest.raises(ModelFolderError, match=f"does not match config.json: its tensor '{tensor}"):
+        textcnn.load(folder)  # checked on shapes only: nothing of that size is allocated
+
+
+def test_heads_that_are_not_label_lists_are_a_corrupt_config(tmp_path):
+    folder = _copy("dpcnn", tmp_path)
+    for heads in (3, ["topic"], {"topic": "abc"}, {"topic": []}):
+        _edit_config(folder, lambda data, heads=heads: data.update(heads=heads))
+        with pytest.raises(ModelFolderError, match="corrupt .*config.json.*heads"):
+            textcnn.load(folder)
+
+
+def test_a_head_with_another_class_count_names_the_tensor(tmp_path):
+    folder = _copy("dpcnn", tmp_path)
+    _edit_config(folder, lambda data: data.update(heads={"topic": ["a", "b"]}))
+    message = r"'heads.layers.topic.bias' is \[3\] but config.json implies \[2\]"
+    with pytest.raises(ModelFolderError, match=message):
+        textcnn.load(folder)
+
+
+def test_unknown_kind_and_wrong_kind(tmp_path):
+    folder = _copy("imagecnn", tmp_path)
+    with pytest.raises(ModelFolderError, match="kind 'image', not 'text'"):
+        TextClassifier.from_pretrained(folder)
+    _edit_config(folder, lambda data: data.update(kind="audio"))
+    with pytest.raises(ModelFolderError, match="unknown model kind 'audio'"):
+        textcnn.load(folder)

@@ -1,0 +1,291 @@
+"""Trained classifiers: inputs in, Hugging Face pipeline-shaped predictions out.
+
+:class:`Classifier` holds what every trained model does the same way: run its backend over
+prepared inputs, softmax, top-k, evaluate, save. :class:`TextClassifier` and
+:class:`ImageClassifier` differ only in how their inputs become arrays (:meth:`prepare`).
+Load any model folder with :func:`textcnn.load`; ``from_pretrained`` on a subclass also checks
+the folder holds that kind of model.
+
+Example
+-------
+>>> import textcnn
+>>> clf = textcnn.load(model_dir)
+>>> clf.predict(["a gorgeous, witty film"])  # doctest: +ELLIPSIS
+[{'sentiment': [{'label': '...', 'score': ...}]}]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from tokenizers import Tokenizer
+
+from .backends import BackendError, make_backend
+from .config import Config
+from .errors import TextCNNError
+from .images import ImageSplit
+from .metrics import classification_metrics
+from .tokenizer import encode
+from .training.batching import Encoded
+
+
+class InputError(TextCNNError, TypeError):
+    """Inputs handed to a classifier are of the wrong type or shape, or name an unknown head."""
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of ``logits`` (n, classes), computed stably.
+
+    Examples
+    --------
+    >>> softmax(np.array([[0.0, 0.0], [2.0, 0.0]])).round(3).tolist()
+    [[0.5, 0.5], [0.881, 0.119]]
+    """
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def top_k_labels(probabilities: dict[str, np.ndarray], heads: dict[str, list[str]], k: int
+          ) -> list[dict[str, list[dict]]]:
+    """The ``k`` best labels with their scores, per head, one dict per row (input order).
+
+    Examples
+    --------
+    >>> top_k_labels({"s": np.array([[0.2, 0.8]])}, {"s": ["neg", "pos"]}, 1)
+    [{'s': [{'label': 'pos', 'score': 0.8}]}]
+    """
+    rows = len(next(iter(probabilities.values())))
+    out: list[dict] = [{} for _ in range(rows)]
+    for head, p in probabilities.items():
+        names = heads[head]
+        best = np.argsort(-p, axis=1, kind="stable")[:, :min(k, len(names))]
+        for row, (ranks, scores) in enumerate(zip(best, p)):
+            out[row][head] = [{"label": names[j], "score": round(float(scores[j]), 6)}
+                              for j in ranks]
+    return out
+
+
+class Classifier:
+    """A trained model with its config and label names; subclasses say how inputs are prepared.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps prepared inputs to ``{head: logits}``; ``self.model`` is always the trained network.
+    config : Config
+    heads : dict
+        ``{head name: [label names in id order]}``.
+    backend : str
+        How predictions run (:data:`textcnn.backends.BACKENDS`); ``self.backend`` names the one
+        in use, ``self.engine`` is it.
+    threads : int
+        onnxruntime's thread count for the ``onnx`` backend (torch uses
+        ``torch.set_num_threads``).
+    """
+
+    kind: ClassVar[str] = ""  # what the model folder's config.json says: "text" or "image"
+
+    def __init__(self, model: torch.nn.Module, config: Config, heads: dict[str, list[str]],
+                 backend: str = "torch", threads: int = 0):
+        self.model = model
+        self.config = config
+        self.heads = heads
+        self.threads = threads
+        self.folder: Path | None = None  # the folder it was loaded from (its model.onnx)
+        self.set_backend(backend)
+
+    def set_backend(self, backend: str) -> str:
+        """Switch to ``backend`` (``auto``, ``folded``, ``torch`` or ``onnx``); returns the name
+        of the backend now in use (``auto`` resolves to ``folded`` or ``torch``)."""
+        try:
+            self.engine = make_backend(backend, self.model, self.heads, self._onnx_graph(backend),
+                                       self.threads)
+        except BackendError as exc:
+            raise InputError(str(exc)) from None
+        self.backend = self.engine.name
+        return self.backend
+
+    def _onnx_graph(self, backend: str) -> Path | None:
+        """The folder's ``model.onnx`` when it is at least as new as the weights."""
+        from .folder import fresh_onnx_graph
+
+        if backend != "onnx" or self.folder is None:
+            return None
+        return fresh_onnx_graph(self.folder)
+
+    # -- inputs ----------------------------------------------------------------------------
+    def prepare(self, inputs) -> Any:
+        """Inputs as a batch source (``len()``, ``lengths``, ``batch(idx, min_len)``)."""
+        raise NotImplementedError
+
+    def _heads(self, head: str | None) -> list[str]:
+        if head is None:
+            return list(self.heads)
+        if head not in self.heads:
+            raise InputError(f"unknown head {head!r}; this model has {', '.join(self.heads)}")
+        return [head]
+
+    # -- prediction ------------------------------------------------------------------------
+    def predict_proba(self, inputs, head: str | None = None,
+                      batch_size: int | None = None) -> dict[str, np.ndarray]:
+        """``{head: probabilities (n, classes)}`` in input order."""
+        data = self.prepare(inputs)
+        heads = self._heads(head)
+        if len(data) == 0:
+            return {h: np.zeros((0, len(self.heads[h])), dtype=np.float32) for h in heads}
+        logits = self.engine.logits(data, batch_size or self.config.train.eval_batch_size)
+        return {h: softmax(logits[h]) for h in heads}
+
+    def predict(self, inputs, top_k: int = 1, head: str | None = None,
+                batch_size: int | None = None) -> list[dict[str, list[dict]]]:
+        """Top-``k`` labels with scores per head (or only ``head``), one dict per input."""
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise InputError(f"top_k must be a positive integer, got {top_k!r}")
+        probabilities = self.predict_proba(inputs, head, batch_size)
+        return top_k_labels(probabilities, self.heads, top_k)
+
+    def evaluate(self, inputs, labels, head: str | None = None) -> dict[str, float]:
+        """Accuracy, macro-F1 and loss of ``head`` (the only head when None) on ``inputs``.
+
+        ``labels`` are label ids in the order of ``self.heads[head]``.
+        """
+        if head is None and len(self.heads) > 1:
+            raise InputError(f"this model has heads {', '.join(self.heads)}: choose one")
+        (head,) = self._heads(head)
+        data = self.prepare(inputs)
+        logits = self.engine.logits(data, self.config.train.eval_batch_size)[head]
+        return classification_metrics(np.asarray(labels), logits)
+
+    # -- the model folder ------------------------------------------------------------------
+    def folder_fields(self) -> dict:
+        """What ``config.json`` holds besides the config, ``kind``, ``heads`` and version."""
+        return {}
+
+    def save_files(self, path: Path) -> None:
+        """Write the files this kind of model needs beside the weights (e.g. the tokenizer)."""
+
+    def save(self, path: str | Path) -> Path:
+        """Write the model folder (config.json, model.safetensors, and e.g. tokenizer.json)."""
+        from .folder import write_folder
+
+        return write_folder(self, path)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, backend: str = "auto",
+                        threads: int = 0) -> Classifier:
+        """Load a model folder of this kind onto the CPU (see :func:`textcnn.load`)."""
+        from .errors import ModelFolderError
+        from .folder import load
+
+        clf = load(path, backend, threads)
+        if not isinstance(clf, cls):
+            raise ModelFolderError(f"{path} holds a model of kind '{clf.kind}', not "
+                                   f"'{cls.kind}'; open it with textcnn.load(path)")
+        return clf
+
+
+class TextClassifier(Classifier):
+    """A trained text model with its tokenizer: texts in, labels out.
+
+    Parameters
+    ----------
+    model, config, heads, backend, threads
+        As :class:`Classifier`.
+    tokenizer : tokenizers.Tokenizer
+
+    Examples
+    --------
+    >>> clf = TextClassifier.from_pretrained(model_dir, backend="torch")
+    >>> clf.backend, list(clf.heads)
+    ('torch', ['sentiment'])
+    >>> probabilities = clf.predict_proba(["a gorgeous, witty film", ""])["sentiment"]
+    >>> probabilities.shape, bool(np.allclose(probabilities.sum(axis=1), 1))
+    ((2, 2), True)
+    """
+
+    kind = "text"
+
+    def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, config: Config,
+                 heads: dict[str, list[str]], backend: str = "torch", threads: int = 0):
+        self.tokenizer = tokenizer
+        super().__init__(model, config, heads, backend, threads)
+
+    def _check_texts(self, texts) -> list[str]:
+        if isinstance(texts, str):
+            raise InputError("texts must be a list of strings, got a single string; wrap it in [ ]")
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise InputError(f"texts[{i}] must be a string, got {type(t).__name__}")
+        return texts
+
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Token ids (n, longest) and lengths (n,); texts past max_length are truncated."""
+        return encode(self.tokenizer, self._check_texts(texts))
+
+    def prepare(self, texts: list[str]) -> Encoded:
+        return Encoded(*self.encode(texts))
+
+    def save_files(self, path: Path) -> None:
+        from .fileio import atomic_write
+        from .folder import TOKENIZER
+
+        atomic_write(path / TOKENIZER, lambda tmp: self.tokenizer.save(tmp))
+
+
+class ImageClassifier(Classifier):
+    """A trained image model with its label names, image shape and pixel scale.
+
+    ``predict_proba`` / ``predict`` take raw pixels as in the dataset files ((n, H, W) or
+    (n, C, H, W); digits 0-16, MNIST 0-255) and answer in the shape of ``TextClassifier``.
+
+    Parameters
+    ----------
+    model, config, heads, backend, threads
+        As :class:`Classifier` (images run on the ``torch`` backend; ``auto`` picks it).
+    shape : tuple
+        ``(channels, height, width)`` the model takes.
+    scale : float
+        What raw pixels are divided by (digits 16, 8-bit images 255).
+
+    Examples
+    --------
+    >>> from textcnn.config import from_dict
+    >>> from textcnn.models import ImageCNN
+    >>> config = from_dict({"tasks": {"digit": {"dataset": "digits"}},
+    ...                     "model": {"name": "imagecnn", "blocks": [4]}})
+    >>> model = ImageCNN(1, {"digit": 10}, blocks=[4]).eval()
+    >>> clf = ImageClassifier(model, config, {"digit": list("0123456789")}, (1, 8, 8), 16.0)
+    >>> len(clf.predict(np.zeros((3, 8, 8)), top_k=2)[0]["digit"])
+    2
+    """
+
+    kind = "image"
+
+    def __init__(self, model: torch.nn.Module, config: Config, heads: dict[str, list[str]],
+                 shape: tuple[int, int, int], scale: float = 255.0, backend: str = "torch",
+                 threads: int = 0):
+        self.shape = tuple(int(v) for v in shape)
+        self.scale = float(scale)
+        super().__init__(model, config, heads, backend, threads)
+
+    def prepare(self, images) -> ImageSplit:
+        """Raw pixels (or an already scaled ``ImageSplit``) as a batch source."""
+        if isinstance(images, ImageSplit):
+            if images.shape != self.shape:
+                raise InputError(f"images of shape {images.shape}; this model takes {self.shape}")
+            return images
+        images = np.asarray(images, dtype=np.float32)
+        if images.ndim == 3:
+            images = images[:, None]
+        if images.ndim != 4 or images.shape[1:] != self.shape:
+            raise InputError(f"images of shape {images.shape[1:]}; this model takes "
+                             f"{self.shape} (or {self.shape[1:]} for one channel)")
+        return ImageSplit(np.ascontiguousarray(images / self.scale), scale=self.scale)
+
+    def folder_fields(self) -> dict:
+        return {"image": {"shape": list(self.shape), "scale": self.scale}}

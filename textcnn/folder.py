@@ -1,0 +1,178 @@
+"""The model folder: one writer, one reader, for every kind of model.
+
+A folder holds ``config.json`` (the resolved config at top level, plus ``kind``: "text" or
+"image", ``heads``: ``{head: [label names]}``, ``textcnn_version``, and what the kind adds, e.g.
+``image``: shape and pixel scale), ``model.safetensors`` (the weights) and the kind's own files
+(``tokenizer.json`` for text). :func:`load` opens any folder, those written before ``kind``
+existed too, onto the CPU: no training data and no GPU needed, no pickle read.
+
+Before building the network, the reader checks every tensor shape that ``config.json`` implies
+against the safetensors header (a few bytes; no tensor is read), so a config that does not match
+its weights fails with the first differing tensor named, and nothing large is allocated for it.
+
+Example
+-------
+>>> import textcnn
+>>> clf = textcnn.load(model_dir, backend="auto")
+>>> clf.kind, clf.backend
+('text', 'folded')
+>>> folder = clf.save(tmp_dir / "copy")
+>>> sorted(p.name for p in folder.iterdir())
+['config.json', 'model.safetensors', 'tokenizer.json']
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file, save_file
+
+from . import __version__
+from .config import Config, from_dict
+from .errors import ConfigError, ModelFolderError
+from .fileio import atomic_write, write_json
+from .models import build_model
+
+CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
+ONNX = "model.onnx"  # written by `textcnn export`
+# config.json's keys that describe the folder rather than the run's settings
+FOLDER_KEYS = ("kind", "heads", "textcnn_version", "image")
+
+
+def write_folder(clf, path: str | Path) -> Path:
+    """Write ``clf``'s model folder: weights, the kind's files, then config.json (each
+    atomically: a run killed mid-write leaves the old file or none, never half of one)."""
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in clf.model.state_dict().items()}
+    atomic_write(path / WEIGHTS, lambda tmp: save_file(state, tmp))
+    clf.save_files(path)
+    write_json(path / CONFIG, {**clf.config.to_dict(), "kind": clf.kind, "heads": clf.heads,
+                               **clf.folder_fields(), "textcnn_version": __version__})
+    return path
+
+
+def fresh_onnx_graph(path: str | Path) -> Path | None:
+    """``path/model.onnx`` when it exists and is at least as new as the weights, else None."""
+    graph, weights = Path(path) / ONNX, Path(path) / WEIGHTS
+    if graph.is_file() and weights.is_file() and graph.stat().st_mtime >= weights.stat().st_mtime:
+        return graph
+    return None
+
+
+def read_config(path: str | Path) -> tuple[dict, Config]:
+    """``(config.json as data, Config)`` of a model folder; a bad file is a ModelFolderError."""
+    path = Path(path)
+    if not path.is_dir():
+        raise ModelFolderError(f"model folder not found: {path}")
+    if not (path / CONFIG).is_file():
+        raise ModelFolderError(f"model folder {path} is missing {CONFIG}{_unfinished_hint(path)}")
+    try:
+        raw = json.loads((path / CONFIG).read_text(encoding="utf-8"))
+        if not isinstance(raw, dict):
+            raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
+        raw.setdefault("kind", "image" if "image" in raw else "text")  # folders of textcnn 0.1.0
+        _check_heads(raw.get("heads"))
+        config = from_dict({k: v for k, v in raw.items() if k not in FOLDER_KEYS}, saved=True)
+    except (ValueError, TypeError, ConfigError) as exc:
+        raise ModelFolderError(f"corrupt {path / CONFIG}: {exc}") from None
+    return raw, config
+
+
+def _check_heads(heads) -> None:
+    if not isinstance(heads, dict) or not heads:
+        raise ValueError("'heads' must map each head name to its list of label names")
+    for head, names in heads.items():
+        if not isinstance(names, list) or not names or \
+                not all(isinstance(n, str) for n in names):
+            raise ValueError(f"'heads.{head}' must be a non-empty list of label names")
+
+
+def _unfinished_hint(path: Path) -> str:
+    if (path / "checkpoint.safetensors").is_file():
+        return " (an unfinished run? try `textcnn train ... --resume`)"
+    return ""
+
+
+def weight_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """``{tensor name: shape}`` from a safetensors file's header (no tensor is read)."""
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            return {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFolderError(f"corrupt {path}: {exc}") from None
+
+
+def check_weights(config: Config, input_size: int, heads: dict[str, list[str]],
+                  path: str | Path) -> None:
+    """Fail naming the first tensor whose shape ``config`` does not imply, before building.
+
+    The network is built on the ``meta`` device (shapes only, nothing allocated) and its
+    state-dict shapes are compared with the header of the weights file at ``path``.
+    """
+    with torch.device("meta"):
+        skeleton = build_model(config.model, input_size, {h: len(n) for h, n in heads.items()})
+    want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    have = weight_shapes(path)
+    for name in sorted(want.keys() | have.keys()):
+        if name not in have:
+            problem = f"it has no tensor '{name}', which {CONFIG} implies"
+        elif name not in want:
+            problem = f"it has a tensor '{name}', which {CONFIG} does not imply"
+        elif want[name] != have[name]:
+            problem = (f"its tensor '{name}' is {list(have[name])} but {CONFIG} implies "
+                       f"{list(want[name])}")
+        else:
+            continue
+        raise ModelFolderError(f"{path} does not match {CONFIG}: {problem}")
+
+
+def load(path: str | Path, backend: str = "auto", threads: int = 0):
+    """Open any model folder onto the CPU: a :class:`~textcnn.TextClassifier` or an
+    :class:`~textcnn.ImageClassifier`, as its ``config.json`` says.
+
+    Parameters
+    ----------
+    path : path
+        The model folder (what ``textcnn train`` wrote).
+    backend : str
+        How predictions run: ``auto`` (the fastest that keeps the probabilities within 1e-5 of
+        the trained model's), ``folded``, ``torch`` or ``onnx`` (uses the folder's ``model.onnx``
+        when it is newer than the weights, else exports in memory).
+    threads : int
+        onnxruntime's thread count (torch uses ``torch.set_num_threads``).
+
+    Raises
+    ------
+    ModelFolderError
+        The folder or one of its files is missing, corrupt, or does not match the others.
+
+    Examples
+    --------
+    >>> clf = load(model_dir, backend="torch")
+    >>> type(clf).__name__, clf.backend, clf.heads["sentiment"]
+    ('TextClassifier', 'torch', ['negative', 'positive'])
+    """
+    from .modality import modality_named
+
+    path = Path(path)
+    raw, config = read_config(path)
+    modality = modality_named(raw["kind"])
+    for name in (WEIGHTS, *modality.folder_files):
+        if not (path / name).is_file():
+            raise ModelFolderError(f"model folder {path} is missing {name}{_unfinished_hint(path)}")
+    input_size, make_classifier = modality.open_folder(path, raw)
+    check_weights(config, input_size, raw["heads"], path / WEIGHTS)
+    try:
+        state = load_file(str(path / WEIGHTS), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ModelFolderError(f"corrupt {path / WEIGHTS}: {exc}") from None
+    model = build_model(config.model, input_size, {h: len(n) for h, n in raw["heads"].items()})
+    model.load_state_dict(state)
+    model.eval()
+    clf = make_classifier(model, config, raw["heads"], "torch", threads)
+    clf.folder = path
+    clf.set_backend(backend)
+    return clf

@@ -1,0 +1,116 @@
+"""The parts every model shares besides the conv core: the token input and the heads.
+
+:class:`TokenInput` is a text model's first layer (an embedding table with id 0 as padding,
+Kim's static / non-static / multichannel modes, word dropout); :class:`Heads` maps pooled
+features to one set of logits per task, optionally reading only some feature columns
+(shared-private multi-task filters).
+
+Example
+-------
+>>> import torch
+>>> heads = Heads(6, {"sentiment": 2, "topic": 4})
+>>> {name: tuple(logits.shape) for name, logits in heads(torch.randn(3, 6)).items()}
+{'sentiment': (3, 2), 'topic': (3, 4)}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+class Heads(nn.Module):
+    """One linear softmax head per task, on shared features.
+
+    ``select`` (optional) gives each head the feature columns it reads, one equal-length list per
+    head in ``heads`` order (TextCNN's task-private filters); by default every head reads all.
+    """
+
+    def __init__(self, in_features: int, heads: dict[str, int],
+                 select: Sequence[Sequence[int]] | None = None):
+        super().__init__()
+        # rebuilt from the config on load, so not part of the saved weights
+        self.register_buffer("select", None if select is None else
+                             torch.tensor(select, dtype=torch.long), persistent=False)
+        if self.select is not None:
+            in_features = self.select.shape[1]
+        self.layers = nn.ModuleDict({name: nn.Linear(in_features, n) for name, n in heads.items()})
+
+    def forward(self, features: torch.Tensor) -> dict[str, torch.Tensor]:
+        if self.select is None:
+            return {name: layer(features) for name, layer in self.layers.items()}
+        return {name: layer(features[:, self.select[i]])
+                for i, (name, layer) in enumerate(self.layers.items())}
+
+    @torch.no_grad()
+    def apply_max_norm(self, max_norm: float) -> None:
+        """Kim's constraint: rescale each class's weight vector to L2 norm <= ``max_norm``."""
+        for layer in self.layers.values():
+            layer.weight.copy_(torch.renorm(layer.weight, p=2, dim=0, maxnorm=max_norm))
+
+
+def private_columns(n_kernels: int, shared: int, private: int, n_heads: int) -> list[list[int]]:
+    """Feature columns each head reads when every kernel size has ``shared`` filters followed by
+    ``private`` filters per head (head order), e.g. 1 kernel, 2 shared, 1 private, 2 heads:
+    ``[[0, 1, 2], [0, 1, 3]]``."""
+    per_kernel = shared + private * n_heads
+    return [
+        [k * per_kernel + c for k in range(n_kernels)
+         for c in [*range(shared), *range(shared + h * private, shared + (h + 1) * private)]]
+        for h in range(n_heads)
+    ]
+
+
+class TokenInput(nn.Module):
+    """The token side every text model shares: an embedding table (id 0 = padding, kept at
+    zero), Kim's embedding modes once :meth:`load_pretrained` fills it, and word dropout."""
+
+    def _init_input(self, vocab_size: int, embedding_dim: int, embedding_mode: str,
+                    word_dropout: float) -> int:
+        """Create the table(s); returns the channels the first convolution sees."""
+        if embedding_mode not in ("non-static", "static", "multichannel"):
+            raise ValueError(f"unknown embedding_mode {embedding_mode!r}")
+        self.word_dropout = word_dropout
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+        with torch.no_grad():  # Kim's CNN-rand init: U[-0.25, 0.25], about word2vec's variance
+            self.embedding.weight.uniform_(-0.25, 0.25)
+            self.embedding.weight[0].zero_()
+        self.static = None
+        if embedding_mode == "static":
+            self.embedding.weight.requires_grad_(False)
+        elif embedding_mode == "multichannel":
+            self.static = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)
+            self.static.weight.requires_grad_(False)
+            with torch.no_grad():
+                self.static.weight.copy_(self.embedding.weight)
+        return embedding_dim * (2 if self.static is not None else 1)
+
+    @torch.no_grad()
+    def load_pretrained(self, matrix: torch.Tensor) -> None:
+        """Copy a (vocab, embedding_dim) matrix into the table (and the static channel)."""
+        if tuple(matrix.shape) != tuple(self.embedding.weight.shape):
+            raise ValueError(f"pretrained matrix {tuple(matrix.shape)} does not match the "
+                             f"embedding table {tuple(self.embedding.weight.shape)}")
+        for table in (self.embedding, self.static):
+            if table is not None:
+                table.weight.copy_(matrix)
+                table.weight[0].zero_()  # [PAD]
+
+    def input_table(self) -> torch.Tensor:
+        """(vocab, conv input channels): what the convolutions see for each token id at
+        inference (the folded backend precomputes the convolutions from it)."""
+        if self.static is None:
+            return self.embedding.weight
+        return torch.cat([self.embedding.weight, self.static.weight], dim=1)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """(batch, time) ids -> (batch, conv input channels, time)."""
+        x = self.embedding(ids)  # (batch, time, embedding_dim)
+        if self.static is not None:  # multichannel: (batch, time, 2 * embedding_dim)
+            x = torch.cat([x, self.static(ids)], dim=2)
+        if self.training and self.word_dropout > 0:
+            keep = torch.rand(ids.shape, device=ids.device) >= self.word_dropout  # (batch, time)
+            x = x * keep.unsqueeze(-1)
+        return x.transpose(1, 2)

@@ -1,0 +1,234 @@
+"""Text and images: the one place where the two kinds of input differ.
+
+A :class:`Modality` supplies what differs between a text model and an image model on the way
+from a config to a classifier: how a task's dataset is loaded, how splits become arrays (a
+tokenizer trained and applied, or pixels scaled), the model's input size (vocabulary or image
+channels), what a checkpoint and a model folder carry besides the weights, and which classifier
+answers. Everything else (the conv core, the trainer, the folder, the reports) is shared.
+
+Example
+-------
+>>> from textcnn.config import from_dict
+>>> config = from_dict({"tasks": {"digit": {"dataset": "digits"}},
+...                     "model": {"name": "imagecnn", "blocks": [8]}})
+>>> modality_for(config).name
+'image'
+>>> digits = IMAGE.load_dataset(config.tasks["digit"])
+>>> data = modality_for(config).prepare(config, {"digit": digits})
+>>> data.input_size, data.description
+(1, 'images 1x8x8')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer
+
+from .classifier import Classifier, ImageClassifier, TextClassifier
+from .config import Config, TaskConfig
+from .data import RawDataset, load_raw, make_splits
+from .errors import ConfigError, DataError, ModelFolderError
+from .images import ImageSplit, image_format, load_images
+from .tokenizer import encode, load_tokenizer, train_tokenizer
+from .training.batching import Encoded
+
+Log = Callable[[str], None]
+MakeClassifier = Callable[..., Classifier]  # (model, config, heads, backend, threads)
+
+
+@dataclass
+class PreparedData:
+    """Everything a run needs from its data, built once per run (and per CV fold).
+
+    ``splits`` maps ``task -> split -> arrays`` (``Encoded`` token ids, or ``ImageSplit``);
+    ``make_classifier(model, config, heads, backend, threads)`` wraps a trained model.
+    """
+
+    heads: dict[str, list[str]]  # task -> label names
+    splits: dict[str, dict[str, Any]]
+    input_size: int  # vocabulary size (text) or image channels (images)
+    description: str  # for the run's log, e.g. "vocabulary 16185"
+    make_classifier: MakeClassifier
+    checkpoint_state: dict = field(default_factory=dict)  # what --resume needs besides weights
+    tokenizer: Tokenizer | None = None
+
+
+class Modality:
+    """What a kind of input brings to a run; see the module docstring."""
+
+    name = ""
+    folder_files: tuple[str, ...] = ()  # model-folder files besides config.json and the weights
+
+    def load_dataset(self, task: TaskConfig, data_dir=None) -> RawDataset:
+        raise NotImplementedError
+
+    def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
+                saved_state: dict | None = None) -> PreparedData:
+        """Cut every task's splits (fold ``fold`` is the test set of a CV dataset) and turn them
+        into arrays; ``saved_state`` is what an earlier run of the same config kept besides its
+        weights (``PreparedData.checkpoint_state``, e.g. in a checkpoint being resumed)."""
+        raise NotImplementedError
+
+    def inputs_of(self, split) -> Any:
+        """A dataset split's inputs as its classifier's ``predict`` takes them."""
+        raise NotImplementedError
+
+    def init_model(self, model: torch.nn.Module, config: Config, data: PreparedData,
+                   log: Log) -> None:
+        """Fill a freshly built model's weights from outside sources, if the config says so."""
+
+    def open_folder(self, path: Path, saved: dict) -> tuple[int, MakeClassifier]:
+        """``(input size, make_classifier)`` from a model folder and its ``config.json`` data."""
+        raise NotImplementedError
+
+
+def _heads(datasets: dict[str, RawDataset]) -> dict[str, list[str]]:
+    return {name: dataset.label_names for name, dataset in datasets.items()}
+
+
+class TextModality(Modality):
+    """Texts: a ``tokenizers`` tokenizer (trained on the training splits, or a pretrained
+    model's own) turns each split into token ids once."""
+
+    name = "text"
+    folder_files = ("tokenizer.json",)
+
+    def load_dataset(self, task: TaskConfig, data_dir=None) -> RawDataset:
+        return load_raw(task, data_dir)
+
+    def inputs_of(self, split) -> list[str]:
+        return split.texts
+
+    def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
+                saved_state: dict | None = None) -> PreparedData:
+        splits = {name: make_splits(ds, config.train.seed, fold) for name, ds in datasets.items()}
+        if saved_state is not None:
+            tokenizer = Tokenizer.from_str(saved_state["tokenizer"])
+        elif config.tokenizer.kind == "pretrained":
+            tokenizer = self._pretrained_tokenizer(config)
+        else:
+            tokenizer = train_tokenizer([t for s in splits.values() for t in s["train"].texts],
+                                        config.tokenizer)
+        encoded = {name: {split: Encoded(*encode(tokenizer, part.texts), part.labels)
+                          for split, part in parts.items()}
+                   for name, parts in splits.items()}
+
+        def make_classifier(model, config, heads, backend="torch", threads=0):
+            return TextClassifier(model, tokenizer, config, heads, backend, threads)
+
+        vocab = tokenizer.get_vocab_size()
+        return PreparedData(_heads(datasets), encoded, vocab, f"vocabulary {vocab}",
+                            make_classifier, {"tokenizer": tokenizer.to_str()}, tokenizer)
+
+    @staticmethod
+    def _pretrained_tokenizer(config: Config) -> Tokenizer:
+        from .embeddings import folder_tokenizer
+        from .sources import is_model_folder, resolve_source
+
+        folder = resolve_source(config.model.pretrained)
+        if not is_model_folder(folder):
+            raise ConfigError.for_key(
+                "tokenizer.kind", "'pretrained' needs model.pretrained to be a model folder "
+                f"with tokenizer.json; {folder} is not")
+        return folder_tokenizer(folder, config.tokenizer)
+
+    def init_model(self, model: torch.nn.Module, config: Config, data: PreparedData,
+                   log: Log) -> None:
+        """Copy ``model.pretrained``'s vectors into the embedding table (Kim's OOV rule)."""
+        from .embeddings import pretrained_matrix
+
+        if not config.model.pretrained:
+            return
+        if not hasattr(model, "load_pretrained"):  # before reading a possibly large vector file
+            raise ConfigError.for_key("model.pretrained", f"model {config.model.name!r} does not "
+                                      "take pretrained embeddings")
+        matrix, report = pretrained_matrix(config.model.pretrained, data.tokenizer,
+                                           config.train.seed)
+        if matrix.shape[1] != config.model.embedding_dim:
+            raise ConfigError.for_key(
+                "model.embedding_dim", f"is {config.model.embedding_dim} but the vectors of "
+                f"model.pretrained are {matrix.shape[1]}-dimensional; set "
+                f"model.embedding_dim: {matrix.shape[1]}")
+        model.load_pretrained(torch.from_numpy(matrix))
+        log(f"{report}; embeddings {config.model.embedding_mode}")
+
+    def open_folder(self, path: Path, saved: dict) -> tuple[int, MakeClassifier]:
+        tokenizer = load_tokenizer(path / "tokenizer.json")
+
+        def make_classifier(model, config, heads, backend="torch", threads=0):
+            return TextClassifier(model, tokenizer, config, heads, backend, threads)
+
+        return tokenizer.get_vocab_size(), make_classifier
+
+
+class ImageModality(Modality):
+    """Images: pixels scaled to [0, 1] are the arrays; every task shares one image format."""
+
+    name = "image"
+
+    def load_dataset(self, task: TaskConfig, data_dir=None) -> RawDataset:
+        return load_images(task, data_dir)
+
+    def inputs_of(self, split) -> ImageSplit:
+        return split  # already scaled: ImageClassifier.prepare takes it as it is
+
+    def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
+                saved_state: dict | None = None) -> PreparedData:
+        splits = {name: make_splits(ds, config.train.seed, fold) for name, ds in datasets.items()}
+        shape, scale = image_format(datasets)
+
+        def make_classifier(model, config, heads, backend="torch", threads=0):
+            return ImageClassifier(model, config, heads, shape, scale, backend, threads)
+
+        return PreparedData(_heads(datasets), splits, shape[0],
+                            "images " + "x".join(map(str, shape)), make_classifier)
+
+    def open_folder(self, path: Path, saved: dict) -> tuple[int, MakeClassifier]:
+        try:
+            shape = tuple(int(v) for v in saved["image"]["shape"])
+            scale = float(saved["image"]["scale"])
+            if len(shape) != 3 or min(shape) < 1 or not scale > 0:
+                raise ValueError(f"shape {list(shape)} / scale {scale}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFolderError(f"corrupt {path / 'config.json'}: 'image' must hold the "
+                                   f"image shape [channels, height, width] and pixel scale "
+                                   f"({exc})") from None
+
+        def make_classifier(model, config, heads, backend="torch", threads=0):
+            return ImageClassifier(model, config, heads, shape, scale, backend, threads)
+
+        return shape[0], make_classifier
+
+
+TEXT, IMAGE = TextModality(), ImageModality()
+MODALITIES = {TEXT.name: TEXT, IMAGE.name: IMAGE}
+
+
+def modality_named(kind: str) -> Modality:
+    """The modality called ``kind`` ("text" or "image"), e.g. a model folder's ``kind``."""
+    if kind not in MODALITIES:
+        raise ModelFolderError(f"unknown model kind {kind!r} (known: {', '.join(MODALITIES)})")
+    return MODALITIES[kind]
+
+
+def modality_for(config: Config) -> Modality:
+    """The modality of ``config``'s model (each model config says which input it reads)."""
+    return MODALITIES[config.model.input_kind]
+
+
+def load_datasets(config: Config, data_dir=None) -> dict[str, RawDataset]:
+    """Load every task's dataset with the config's modality; errors name the task's key."""
+    modality = modality_for(config)
+    datasets = {}
+    for name, task in config.tasks.items():
+        try:
+            datasets[name] = modality.load_dataset(task, data_dir)
+        except DataError as exc:
+            message = str(exc).replace("tasks.<name>.", f"tasks.{name}.")
+            raise DataError(f"tasks.{name}.dataset: {message}") from None
+    return datasets

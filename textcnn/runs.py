@@ -1,0 +1,253 @@
+"""Runs: config -> data -> model -> trainer -> model folder; cross-validation; scoring a folder.
+
+:func:`train` is what ``textcnn train`` does, :func:`cross_validate` what ``textcnn cv`` does,
+:func:`evaluate_folder` what ``textcnn evaluate`` does. :func:`train_and_evaluate` is the step
+they share: train on one cut of already loaded datasets and score the validation and test splits.
+
+Example
+-------
+>>> from textcnn import load_config, train
+>>> config = load_config("configs/sst2.yaml", [f"tasks.sentiment.dataset={sst2_slice}",
+...                      "train.epochs=1", "model.embedding_dim=16", "model.channels=8"])
+>>> clf = train(config, output=tmp_dir / "run", log=lambda line: None)
+>>> sorted(clf.heads["sentiment"])
+['negative', 'positive']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .classifier import Classifier
+from .config import Config, TaskConfig, from_dict
+from .data import RawDataset, select_split
+from .errors import ConfigError, DataError
+from .fileio import write_json, write_jsonl
+from .inference import evaluate, predict_logits, set_threads
+from .metrics import plot_confusion, plot_curves, summarize_folds
+from .modality import PreparedData, load_datasets, modality_for, modality_named
+from .models import build_model
+from .training import CHECKPOINT, Trainer, read_checkpoint
+
+Log = Callable[[str], None]
+
+
+def log_to_stderr(line: str) -> None:
+    """The default log: one line on stderr, flushed."""
+    print(line, file=sys.stderr, flush=True)
+
+
+def check_resume(config: Config, output: str | Path | None) -> dict:
+    """The metadata of ``output``'s checkpoint, after checking it was trained with ``config``
+    (fails before any slow data loading)."""
+    if output is None:
+        raise ConfigError("--resume needs the --output folder of the run to continue")
+    _, meta = read_checkpoint(Path(output) / CHECKPOINT, tensors=False)
+    check_saved_config(config, meta.get("config"))
+    return meta
+
+
+def check_saved_config(config: Config, saved: dict | None) -> None:
+    """Fail unless ``saved`` (a checkpoint's config data) is ``config``, keys added since it was
+    written taking their defaults."""
+    if saved is not None:
+        # keys added since the checkpoint was written (schedule, ema, depth...) take their
+        # defaults; a config this version cannot read at all simply differs
+        with contextlib.suppress(ConfigError):
+            saved = from_dict(saved, saved=True).to_dict()
+    if saved is not None and saved != config.to_dict():
+        raise ConfigError("--resume: the config differs from the one the checkpoint was trained "
+                          "with; resume with the same config or train into a new --output")
+
+
+def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
+                       output: str | Path | None = None, resume: bool = False, fold: int = 0,
+                       log: Log = log_to_stderr, write_folder: bool = True
+                       ) -> tuple[Classifier, dict]:
+    """Train on loaded datasets (fold ``fold`` held out as test for CV sets) and score them.
+
+    Returns the classifier and ``{head: {split: metrics}}`` for the validation and test splits.
+    With ``write_folder``, checkpoints go to ``output`` after every epoch and the model folder
+    is written there at the end; ``resume`` continues from ``output``'s checkpoint.
+    """
+    threads = set_threads(config.train.threads)
+    meta = check_resume(config, output) if resume else None
+    modality = modality_for(config)
+    data = modality.prepare(config, datasets, fold, saved_state=meta)
+    torch.manual_seed(config.train.seed)  # the model's initial weights
+    model = build_model(config.model, data.input_size,
+                        {h: len(names) for h, names in data.heads.items()})
+    log(f"data {_sizes(data)}; {data.description}; {threads} threads")
+    if meta is None:
+        modality.init_model(model, config, data, log)
+    checkpoint_dir = Path(output) if write_folder and output is not None else None
+    trainer = Trainer(config, model, data.splits, checkpoint_dir=checkpoint_dir, log=log,
+                      extra_state=data.checkpoint_state)
+    if meta is not None:
+        trainer.load_checkpoint(Path(output) / CHECKPOINT)
+        log(f"resumed after epoch {trainer.epoch}")
+    start = time.perf_counter()
+    history = trainer.fit()
+    batch_size = config.train.eval_batch_size
+    metrics = {h: {s: evaluate(model, data.splits[h][s], h, batch_size)
+                   for s in ("validation", "test") if s in data.splits[h]} for h in data.heads}
+    clf = data.make_classifier(model, config, data.heads)
+    summary = "  ".join(f"{h} {s} acc {m['accuracy']:.4f}" for h, ms in metrics.items()
+                        for s, m in ms.items())
+    log(f"best epoch {trainer.best_epoch} of {trainer.epoch}; "
+        f"{time.perf_counter() - start:.1f}s; {summary}")
+    if checkpoint_dir is not None:
+        _write_run_folder(clf, checkpoint_dir, metrics, history, data)
+        log(f"model folder: {checkpoint_dir}")
+    return clf, metrics
+
+
+def _sizes(data: PreparedData) -> str:
+    return ", ".join(f"{h}: {len(d['train'])} train / {len(d['validation'])} validation"
+                     + (f" / {len(d['test'])} test" if "test" in d else "")
+                     for h, d in data.splits.items())
+
+
+def _write_run_folder(clf: Classifier, output: Path, metrics: dict, history: list,
+                      data: PreparedData) -> None:
+    """The model folder plus the run's metrics, history and plots; the checkpoint goes."""
+    clf.save(output)
+    write_json(output / "metrics.json", metrics)
+    write_jsonl(output / "history.jsonl", history)
+    plot_curves(history, output / "curves.png")
+    multi = len(data.heads) > 1
+    for head, names in data.heads.items():
+        test = data.splits[head].get("test")
+        if test is None:
+            continue
+        logits = predict_logits(clf.model, test)[head]
+        name = f"confusion_{head}.png" if multi else "confusion.png"
+        plot_confusion(test.labels, logits.argmax(1), names, output / name,
+                       title=f"{head}: test confusion matrix")
+    checkpoint = output / CHECKPOINT
+    if checkpoint.exists():
+        os.unlink(checkpoint)
+
+
+def train(config: Config, data_dir=None, output=None, resume: bool = False,
+          log: Log = log_to_stderr) -> Classifier:
+    """Train a model as configured and write its model folder to ``output``.
+
+    Parameters
+    ----------
+    config : Config
+        From :func:`textcnn.load_config`.
+    data_dir : path, optional
+        Local data directory (default: ``$TEXTCNN_DATA_DIR``).
+    output : path, optional
+        Model folder to write (nothing is written when None).
+    resume : bool
+        Continue from ``output/checkpoint.safetensors``.
+    log : callable
+        Receives one line per event (data, each epoch, the result).
+
+    Returns
+    -------
+    Classifier
+        A :class:`~textcnn.TextClassifier` or :class:`~textcnn.ImageClassifier`.
+
+    Examples
+    --------
+    >>> from textcnn.config import from_dict
+    >>> config = from_dict({"tasks": {"digit": {"dataset": "digits"}},
+    ...                     "model": {"name": "imagecnn", "blocks": [8]},
+    ...                     "train": {"epochs": 1, "threads": 1}})
+    >>> clf = train(config, output=tmp_dir / "digits", log=lambda line: None)
+    >>> type(clf).__name__, sorted(p.name for p in (tmp_dir / "digits").glob("*.json"))
+    ('ImageClassifier', ['config.json', 'metrics.json'])
+    """
+    if resume:
+        check_resume(config, output)  # before the (slow) data loading
+    datasets = load_datasets(config, data_dir)
+    clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
+                                write_folder=output is not None)
+    return clf
+
+
+def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
+                   log: Log = log_to_stderr,
+                   datasets: dict[str, RawDataset] | None = None) -> dict:
+    """Train and test once per CV fold; writes ``cv_metrics.json`` to ``output``.
+
+    Returns ``{head: {"folds": [...], "mean": {...}, "std": {...}, "seconds": [...]}}``.
+
+    Examples
+    --------
+    >>> from textcnn import load_config
+    >>> config = load_config("configs/digits.yaml", ["train.epochs=1", "model.blocks=[8]"])
+    >>> result = cross_validate(config, folds=2, log=lambda line: None)["digit"]
+    >>> len(result["folds"]), sorted(result["mean"])
+    (2, ['accuracy', 'macro_f1'])
+    """
+    datasets = datasets or load_datasets(config, data_dir)
+    for name, dataset in datasets.items():
+        if not dataset.is_cv:
+            raise DataError(f"tasks.{name}: dataset {dataset.source} has fixed splits, not an "
+                            "'all' split with CV folds; use `textcnn train` for it")
+    if not 1 <= folds <= 10:
+        raise ConfigError(f"--folds must be between 1 and 10, got {folds}")
+    per_head: dict[str, list] = {h: [] for h in datasets}
+    seconds = []
+    for k in range(folds):
+        log(f"fold {k + 1}/{folds}")
+        start = time.perf_counter()
+        _, metrics = train_and_evaluate(config, datasets, fold=k, log=log, write_folder=False)
+        seconds.append(round(time.perf_counter() - start, 1))
+        for h in per_head:
+            per_head[h].append(metrics[h]["test"])
+    # per fold: the metrics and the fold's wall-clock seconds (train + test)
+    result = {h: {**summarize_folds(rows), "seconds": seconds} for h, rows in per_head.items()}
+    if output is not None:
+        write_json(Path(output) / "cv_metrics.json", result)
+    for h, r in result.items():
+        log(f"{h}: {folds}-fold accuracy {r['mean']['accuracy']:.4f} "
+            f"± {r['std']['accuracy']:.4f}")
+    return result
+
+
+def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
+                    head: str | None = None) -> dict:
+    """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name).
+
+    Returns ``{head: {split: {"accuracy": .., "macro_f1": .., "loss": ..}}}``.
+
+    Examples
+    --------
+    >>> scores = evaluate_folder(model_dir, str(sst2_slice), split="test")
+    >>> sorted(scores["sentiment"]["test"])
+    ['accuracy', 'loss', 'macro_f1']
+    """
+    from .folder import load
+
+    clf = load(model_dir, backend="torch")
+    if head is None:
+        if len(clf.heads) > 1:
+            raise ConfigError(
+                f"this model has heads {', '.join(clf.heads)}: choose one with --head")
+        head = next(iter(clf.heads))
+    elif head not in clf.heads:
+        raise ConfigError(f"--head {head!r}: this model has {', '.join(clf.heads)}")
+    raw = modality_named(clf.kind).load_dataset(TaskConfig(dataset=dataset), data_dir)
+    part = select_split(raw, split, clf.config.train.seed)
+    names = clf.heads[head]
+    if not set(raw.label_names) <= set(names):
+        raise DataError(f"{raw.source}: labels {raw.label_names} do not match head "
+                        f"'{head}' labels {names}")
+    if len(part) == 0:
+        raise DataError(f"{raw.source}: split '{split}' is empty")
+    by_name = [names.index(n) for n in raw.label_names]
+    labels = [by_name[i] for i in part.labels]
+    inputs = modality_named(clf.kind).inputs_of(part)
+    return {head: {split: clf.evaluate(inputs, labels, head)}}
