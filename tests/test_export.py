@@ -68,7 +68,7 @@ def test_onnx_and_torch_give_the_same_probabilities(trained, exported):
     vocab = clf.tokenizer.get_vocab_size()
     assert parity(clf.engine, onnx.engine, ["sentiment"], vocab, n=32) < 1e-5  # lengths 0..40
     with pytest.raises(TypeError):
-        onnx.predict("a single string")
+        onnx.predict(["a text", None])
 
 
 def test_stale_or_corrupt_graph(trained, exported, tmp_path):

@@ -23,6 +23,15 @@ from .runs import cross_validate, evaluate_folder, train  # noqa: E402
 
 __all__ = [
     "DPCNN", "Config", "ConfigError", "ConvBlock", "ConvCore", "DataError", "ImageCNN",
-    "ImageClassifier", "ModelFolderError", "TextCNN", "TextCNNError", "TextClassifier",
-    "cross_validate", "evaluate_folder", "load", "load_config", "train",
+    "ImageClassifier", "ModelFolderError", "TextCNN", "TextCNNClassifier", "TextCNNError",
+    "TextClassifier", "cross_validate", "evaluate_folder", "load", "load_config", "train",
 ]
+
+
+def __getattr__(name: str):
+    # the scikit-learn estimator is imported on first use: `import textcnn` stays light
+    if name == "TextCNNClassifier":
+        from .estimator import TextCNNClassifier
+
+        return TextCNNClassifier
+    raise AttributeError(f"module 'textcnn' has no attribute {name!r}")

@@ -215,8 +215,8 @@ class TextClassifier(Classifier):
         super().__init__(model, config, heads, backend, threads)
 
     def _check_texts(self, texts) -> list[str]:
-        if isinstance(texts, str):
-            raise InputError("texts must be a list of strings, got a single string; wrap it in [ ]")
+        if isinstance(texts, str):  # one text: answered as a list of one
+            return [texts]
         texts = list(texts)
         for i, t in enumerate(texts):
             if not isinstance(t, str):

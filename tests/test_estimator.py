@@ -1,0 +1,86 @@
+"""TextCNNClassifier: scikit-learn's estimator rules on plain lists of texts."""
+
+from __future__ import annotations
+
+import json
+
+import joblib
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils import estimator_checks
+
+import textcnn
+from conftest import read_jsonl
+from textcnn.estimator import PARAMETERS, TextCNNClassifier
+
+SMALL = {"embedding_dim": 16, "channels": 8, "epochs": 2, "batch_size": 25, "lr": 0.01,
+         "threads": 1}
+
+# scikit-learn's own checks that take any estimator; the rest feed numeric matrices, which a
+# text classifier rejects (it reads strings), so they do not apply
+APPLICABLE_CHECKS = ["check_no_attributes_set_in_init", "check_parameters_default_constructible",
+                     "check_get_params_invariance", "check_set_params"]
+
+
+@pytest.fixture(scope="module")
+def sst2_lists(sst2_slice):
+    rows = read_jsonl(sst2_slice / "train.jsonl")[:600]
+    names = json.loads((sst2_slice / "dataset.json").read_text())["label_names"]
+    return [r["text"] for r in rows], [names[r["label"]] for r in rows]
+
+
+@pytest.mark.parametrize("check", APPLICABLE_CHECKS)
+def test_scikit_learn_checks_that_apply_to_text_input(check):
+    getattr(estimator_checks, check)("TextCNNClassifier", TextCNNClassifier())
+
+
+def test_parameters_map_onto_config_keys():
+    config = TextCNNClassifier(channels=7, lr=0.5, kernel_sizes=(2, 3)).to_config()
+    assert (config.model.channels, config.train.lr, config.model.kernel_sizes) == (7, 0.5, [2, 3])
+    assert set(PARAMETERS) < set(TextCNNClassifier().get_params())
+    assert clone(TextCNNClassifier(channels=7)).get_params()["channels"] == 7
+    with pytest.raises(textcnn.ConfigError, match="train.lr"):
+        TextCNNClassifier(lr=-1).to_config()
+
+
+def test_grid_search_and_pipeline(sst2_lists):
+    texts, labels = sst2_lists
+    search = GridSearchCV(TextCNNClassifier(**SMALL), {"channels": [4, 8]}, cv=3)
+    search.fit(texts, labels)
+    assert search.best_params_["channels"] in (4, 8)
+    assert len(search.cv_results_["mean_test_score"]) == 2
+    assert 0.5 < search.best_score_ <= 1.0
+    pipe = Pipeline([("lower", FunctionTransformer(lambda xs: [x.lower() for x in xs])),
+                     ("cnn", TextCNNClassifier(**SMALL))]).fit(texts, labels)
+    assert set(pipe.predict(texts[:20])) <= {"negative", "positive"}
+
+
+def test_fit_predict_score_save_and_joblib_round_trip(sst2_lists, tmp_path):
+    texts, labels = sst2_lists
+    clf = TextCNNClassifier(**{**SMALL, "epochs": 5}).fit(texts, labels)
+    assert clf.classes_.tolist() == ["negative", "positive"]
+    probabilities = clf.predict_proba(texts[:50])
+    assert probabilities.shape == (50, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+    assert clf.score(texts, labels) > 0.6  # its own training texts
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    assert b"torch" not in (tmp_path / "clf.joblib").read_bytes()  # the folder's bytes, no pickle
+    again = joblib.load(tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(again.predict_proba(texts[:50]), probabilities)
+    folder = clf.save(tmp_path / "model")
+    loaded = textcnn.load(folder, backend="torch")
+    np.testing.assert_allclose(loaded.predict_proba(texts[:50])["label"], probabilities,
+                               atol=1e-6)
+
+
+def test_bad_fit_input_is_a_clear_error():
+    with pytest.raises(textcnn.DataError, match="two classes"):
+        TextCNNClassifier(**SMALL).fit(["a", "b", "c"], ["x", "x", "x"])
+    with pytest.raises(ValueError, match="single string"):
+        TextCNNClassifier(**SMALL).fit("one text", [0])
+    with pytest.raises(ValueError, match=r"X\[1\] must be a string"):
+        TextCNNClassifier(**SMALL).fit(["a", 3], [0, 1])

@@ -1,0 +1,198 @@
+"""A scikit-learn estimator at the edge of the package: ``fit(texts, labels)`` on plain lists.
+
+:class:`TextCNNClassifier` follows scikit-learn's estimator rules (``__init__`` only stores its
+parameters; ``get_params`` / ``set_params`` / ``clone`` work; it fits in a ``Pipeline``,
+``GridSearchCV`` and ``cross_val_score``). Each parameter maps onto one config key
+(:data:`PARAMETERS`), so a fitted estimator is an ordinary textcnn run: ``save(path)`` writes a
+normal model folder, and pickling (joblib) stores that folder's bytes, never a torch pickle.
+
+Example
+-------
+>>> texts = ["a gorgeous , witty film", "a dull mess", "witty and moving", "dull , flat , long"]
+>>> clf = TextCNNClassifier(embedding_dim=8, channels=4, epochs=2, threads=1)
+>>> clf.fit(texts * 10, ["pos", "neg", "pos", "neg"] * 10).classes_.tolist()
+['neg', 'pos']
+>>> clf.predict(["a witty film"]).shape, clf.predict_proba(["a dull film"]).shape
+((1,), (1, 2))
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+# estimator parameter -> config key (the defaults are the config's, except where noted)
+PARAMETERS = {
+    "model": "model.name",
+    "embedding_dim": "model.embedding_dim",
+    "kernel_sizes": "model.kernel_sizes",
+    "channels": "model.channels",
+    "dropout": "model.dropout",
+    "pretrained": "model.pretrained",
+    "embedding_mode": "model.embedding_mode",
+    "tokenizer": "tokenizer.kind",
+    "max_length": "tokenizer.max_length",
+    "epochs": "train.epochs",
+    "batch_size": "train.batch_size",
+    "lr": "train.lr",
+    "patience": "train.patience",
+    "seed": "train.seed",
+    "threads": "train.threads",
+}
+HEAD = "label"  # the one head of a fitted estimator
+
+
+class TextCNNClassifier(ClassifierMixin, BaseEstimator):
+    """A textcnn model as a scikit-learn classifier of texts.
+
+    Parameters
+    ----------
+    model, embedding_dim, kernel_sizes, channels, dropout, pretrained, embedding_mode
+        ``model.*`` config keys (Kim's CNN by default).
+    tokenizer, max_length
+        ``tokenizer.kind`` and ``tokenizer.max_length``.
+    epochs, batch_size, lr, patience, seed, threads
+        ``train.*`` config keys; 10% of the texts given to ``fit`` (stratified, by ``seed``)
+        are held out to choose the epoch.
+    verbose : bool
+        Print the run's log lines to stderr.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels seen by ``fit``, sorted; ``predict`` returns values of this array.
+    classifier_ : textcnn.TextClassifier
+        The trained model.
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import cross_val_score
+    >>> texts = ["good fun", "bad and dull", "good , witty", "dull mess"] * 15
+    >>> labels = [1, 0, 1, 0] * 15
+    >>> small = TextCNNClassifier(embedding_dim=8, channels=4, epochs=4, batch_size=4, lr=0.01,
+    ...                           threads=1)
+    >>> cross_val_score(small, texts, labels, cv=2).round(2).tolist()
+    [1.0, 1.0]
+    """
+
+    def __init__(self, model: str = "textcnn", embedding_dim: int = 300,
+                 kernel_sizes: tuple[int, ...] = (3, 4, 5), channels: int = 100,
+                 dropout: float = 0.5, pretrained: str = "", embedding_mode: str = "non-static",
+                 tokenizer: str = "word", max_length: int = 256, epochs: int = 10,
+                 batch_size: int = 50, lr: float = 1e-3, patience: int = 3, seed: int = 0,
+                 threads: int = 0, verbose: bool = False):
+        self.model = model
+        self.embedding_dim = embedding_dim
+        self.kernel_sizes = kernel_sizes
+        self.channels = channels
+        self.dropout = dropout
+        self.pretrained = pretrained
+        self.embedding_mode = embedding_mode
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.patience = patience
+        self.seed = seed
+        self.threads = threads
+        self.verbose = verbose
+
+    def to_config(self):
+        """The run configuration these parameters stand for (``PARAMETERS`` maps them)."""
+        from .config import from_dict
+
+        data: dict[str, Any] = {"tasks": {HEAD: {"dataset": "in-memory"}}}
+        for name, key in PARAMETERS.items():
+            section, field = key.split(".")
+            value = getattr(self, name)
+            if name == "model" or value != "" or field != "pretrained":
+                data.setdefault(section, {})[field] = list(value) \
+                    if isinstance(value, tuple) else value
+        if self.model != "textcnn":  # only the Kim CNN has filter widths
+            data["model"].pop("kernel_sizes")
+        return from_dict(data)
+
+    def fit(self, X, y) -> TextCNNClassifier:
+        """Train on texts ``X`` (strings) with labels ``y`` (any hashable values)."""
+        from .data import RawDataset, Split
+        from .errors import DataError
+        from .runs import train_and_evaluate
+
+        texts = _texts(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or len(y) != len(texts):
+            raise ValueError(f"y must be a 1-d array of {len(texts)} labels, got shape {y.shape}")
+        self.classes_, ids = np.unique(y, return_inverse=True)
+        if len(self.classes_) < 2:
+            raise DataError(f"fit needs at least two classes, got only {self.classes_.tolist()}")
+        dataset = RawDataset("fit(X, y)", [str(c) for c in self.classes_],
+                             {"train": Split(texts, ids.astype(np.int64))})
+        log = _stderr if self.verbose else (lambda line: None)
+        self.classifier_, _ = train_and_evaluate(self.to_config(), {HEAD: dataset}, log=log,
+                                                 write_folder=False)
+        return self
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities (n, len(classes_)) in the order of ``classes_``."""
+        check_is_fitted(self, "classifier_")
+        return self.classifier_.predict_proba(_texts(X), head=HEAD)[HEAD]
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable label per text, as values of ``classes_``."""
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+    def save(self, path: str | Path) -> Path:
+        """Write the fitted model as an ordinary model folder (``textcnn.load`` opens it)."""
+        check_is_fitted(self, "classifier_")
+        return self.classifier_.save(path)
+
+    # -- pickling: the model folder's bytes, no torch pickle --------------------------------------
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        clf = state.pop("classifier_", None)
+        if clf is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                clf.save(tmp)
+                state["model_folder_"] = {p.name: p.read_bytes() for p in Path(tmp).iterdir()}
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        from .folder import load
+
+        files = state.pop("model_folder_", None)
+        self.__dict__.update(state)
+        if files is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                for name, data in files.items():
+                    (Path(tmp) / name).write_bytes(data)
+                self.classifier_ = load(tmp, backend="torch")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.string = True  # texts, not a numeric matrix
+        tags.input_tags.two_d_array = False
+        return tags
+
+
+def _texts(X) -> list[str]:
+    """``X`` as a list of strings (a list, a 1-d array or a Series of texts)."""
+    if isinstance(X, str):
+        raise ValueError("X must be a list of texts, got a single string; wrap it in [ ]")
+    texts = list(np.asarray(X, dtype=object).ravel()) if not isinstance(X, list) else X
+    bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
+    if bad is not None:
+        raise ValueError(f"X[{bad}] must be a string, got {type(texts[bad]).__name__}")
+    return texts
+
+
+def _stderr(line: str) -> None:
+    import sys
+
+    print(line, file=sys.stderr, flush=True)
+
