@@ -25,7 +25,14 @@ import statistics
 import sys
 from pathlib import Path
 
-from textcnn.studies.peers import DATASETS, PEERS, fasttext_available, format_mean_std, run_peer
+from textcnn.studies.peers import (
+    DATASETS,
+    PEERS,
+    fasttext_available,
+    format_mean_std,
+    run_peer,
+    spacy_available,
+)
 from textcnn.studies.reproduce import run_config
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +48,8 @@ def textcnn_row(dataset: str, config: Path, seeds: list[int], threads: int) -> d
             "accuracy": {"mean": r["accuracy_mean"], "std": r["accuracy_std"]},
             "macro_f1": {"mean": statistics.fmean(r["macro_f1"]), "std": f1_std},
             "train_seconds": {"mean": statistics.fmean(r["run_seconds"]),
-                              "std": statistics.pstdev(r["run_seconds"])}}
+                              "std": statistics.pstdev(r["run_seconds"])},
+            "sentences_per_second": {"mean": r["sentences_per_second"], "std": 0.0}}
 
 
 def margin(rows: list[dict]) -> str:
@@ -61,15 +69,18 @@ def table(results: list[dict], threads: int) -> str:
     lines = [f"Threads: {threads} per system. Accuracy and macro-F1 in %, mean ± std over seeds "
              "(test sets) or the 10 folds (cv10); textcnn's seconds include its test-set "
              "evaluation.", "",
-             "| dataset | system | protocol | runs | accuracy | macro-F1 | train s / run |",
-             "|---|---|---|---|---|---|---|"]
+             "| dataset | system | protocol | runs | accuracy | macro-F1 | train s / run "
+             "| sentences/s |", "|---|---|---|---|---|---|---|---|"]
     verdicts = []
     for dataset in dict.fromkeys(r["dataset"] for r in results):
         rows = [r for r in results if r["dataset"] == dataset]
         for r in rows:
+            rate = r.get("sentences_per_second")
+            rate = f"{rate['mean']:,.0f}" if rate else "-"
             lines.append(f"| {dataset} | {r['system']} | {r['protocol']} | {r['runs']} | "
                          f"{format_mean_std(r['accuracy'])} | {format_mean_std(r['macro_f1'])} | "
-                         f"{format_mean_std(r['train_seconds'], 1.0, 1)} |")
+                         f"{format_mean_std(r['train_seconds'], 1.0, 1)} | "
+                         f"{rate} |")
         if margin(rows):
             verdicts.append(f"- {dataset}: textcnn {margin(rows)}")
     return "\n".join(lines + [""] + verdicts)
@@ -101,10 +112,13 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("set TEXTCNN_DATA_DIR or pass --data-dir")
     os.environ["TEXTCNN_DATA_DIR"] = args.data_dir
     peers = list(args.peers)
-    if "fasttext" in peers and not fasttext_available():
-        print("fastText is not installed (pip install 'textcnn[bench]'): skipping it",
-              file=sys.stderr)
-        peers.remove("fasttext")
+    spacy = spacy_available()
+    for peer, available in (("fasttext", fasttext_available()), ("spacy_bow", spacy),
+                            ("spacy_ensemble", spacy)):
+        if peer in peers and not available:
+            print(f"{peer} is not installed (pip install 'textcnn[bench]'): skipping it",
+                  file=sys.stderr)
+            peers.remove(peer)
     configs = {d: ROOT / "configs" / f"{d}{args.suffix}.yaml" for d in args.datasets}
     missing = [str(c) for c in configs.values() if not c.is_file()]
     if missing:

@@ -12,7 +12,8 @@ spec.loader.exec_module(benchmark)
 def row(system, mean, std, dataset="sst2"):
     stat = {"mean": mean, "std": std}
     return {"system": system, "dataset": dataset, "protocol": "test", "runs": 3,
-            "accuracy": stat, "macro_f1": stat, "train_seconds": {"mean": 12.0, "std": 0.0}}
+            "accuracy": stat, "macro_f1": stat, "train_seconds": {"mean": 12.0, "std": 0.0},
+            "sentences_per_second": {"mean": 18425.0, "std": 0.0}}
 
 
 def test_margin_needs_more_than_the_best_peers_spread():
@@ -29,7 +30,8 @@ def test_margin_needs_more_than_the_best_peers_spread():
 def test_table_and_section_replacement(tmp_path):
     results = [row("textcnn sst2-best", 0.83, 0.002), row("tfidf_lr", 0.812, 0.0)]
     text = benchmark.table(results, threads=2)
-    assert "| sst2 | textcnn sst2-best | test | 3 | 83.0 ± 0.2 | 83.0 ± 0.2 | 12.0 ± 0.0 |" in text
+    assert ("| sst2 | textcnn sst2-best | test | 3 | 83.0 ± 0.2 | 83.0 ± 0.2 | 12.0 ± 0.0 "
+            "| 18,425 |") in text
     assert "- sst2: textcnn +1.8 over tfidf_lr (needs > 0.5): beats" in text
     doc = tmp_path / "BENCHMARKS.md"
     doc.write_text("# Benchmarks\n\nintro\n", encoding="utf-8")

@@ -64,3 +64,17 @@ def test_fasttext_runs_once_per_seed(data_dir):
     result = peers.run_peer("fasttext", data_dir, "toy", threads=1, seeds=(0, 1))
     assert result["runs"] == 2 and result["accuracy"]["mean"] > 0.9
     assert peers.format_mean_std({"mean": 0.8123, "std": 0.004}) == "81.2 ± 0.4"
+
+
+@pytest.mark.parametrize("peer", ["spacy_bow", "spacy_ensemble"])
+def test_spacy_textcat_peers(data_dir, peer):
+    pytest.importorskip("spacy")  # the bench extra
+    result = peers.run_peer(peer, data_dir, "toy", threads=1, seeds=(0,))
+    assert result["runs"] == 1 and result["accuracy"]["mean"] > 0.9
+    assert result["sentences_per_second"]["mean"] > 0
+
+
+def test_every_peer_reports_its_prediction_throughput(data_dir):
+    result = peers.run_peer("tfidf_svc", data_dir, "toy", threads=1)
+    assert result["sentences_per_second"]["mean"] > 0
+    assert "| sentences/s |" in peers.markdown_table([result])

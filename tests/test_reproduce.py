@@ -14,3 +14,4 @@ def test_run_config_trains_once_per_seed(sst2_slice, tmp_path):
     assert r["protocol"] == "test, 2 seeds" and len(r["accuracy"]) == len(r["run_seconds"]) == 2
     assert r["overrides"] == ["model.channels=8"] and r["threads"] == 1
     assert 0.5 <= r["accuracy_mean"] <= 1.0 and r["accuracy_std"] >= 0.0
+    assert r["sentences_per_second"] > 0  # the first model predicting its test texts

@@ -5,8 +5,9 @@ split (``{"text": ..., "label": ...}`` rows). Datasets with ``cv_folds`` are eva
 10-fold cross-validation over ``all.jsonl`` (test = rows with ``fold == k``); the others train
 on ``train`` and report accuracy on ``test``. Hyperparameters are fixed: they were picked once
 from a small grid on validation data (SST's ``validation`` split, else 10% of the training
-rows), never on a test split. fastText and threadpoolctl come with the ``bench`` extra
-(``pip install 'textcnn[bench]'``) and are imported only when a peer needs them.
+rows), never on a test split. fastText, spaCy (:mod:`.spacy_peer`: its ``textcat``, bag of bigrams
+or default ensemble) and threadpoolctl come with the ``bench`` extra (``pip install
+'textcnn[bench]'``) and are imported only when a peer needs them.
 
 Example
 -------
@@ -34,7 +35,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
-PEERS = ("tfidf_lr", "tfidf_svc", "fasttext")
+PEERS = ("tfidf_lr", "tfidf_svc", "fasttext", "spacy_bow", "spacy_ensemble")
 DATASETS = ("sst2", "sst5", "mr", "subj", "trec", "20newsgroups")
 
 # Fixed hyperparameters (see module docstring). LR uses "sag": same optimum as lbfgs, ~10x faster.
@@ -133,16 +134,23 @@ def import_fasttext() -> ModuleType:
 
 def fasttext_available() -> bool:
     """Whether the fastText peer can run (``fasttext`` imports)."""
-    try:
-        import_fasttext()
-    except ImportError:
-        return False
-    return True
+    return _importable("fasttext")
+
+
+def spacy_available() -> bool:
+    """Whether the spaCy ``textcat`` peers can run (``spacy`` imports)."""
+    return _importable("spacy")
+
+
+def _importable(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
 
 
 def _fit_predict_sklearn(peer: str, x_train: list[str], y_train: list[int], x_test: list[str],
-                         threads: int) -> tuple[np.ndarray, float]:
-    """Fit TF-IDF + linear model; return test predictions and train seconds."""
+                         threads: int) -> tuple[np.ndarray, float, float]:
+    """Fit TF-IDF + linear model; return test predictions, train and predict seconds."""
     threadpoolctl = _import_bench_extra("threadpoolctl", "threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=threads):
         start = time.perf_counter()
@@ -154,7 +162,9 @@ def _fit_predict_sklearn(peer: str, x_train: list[str], y_train: list[int], x_te
             model = LinearSVC(C=SVC_C)
         model.fit(features, y_train)
         seconds = time.perf_counter() - start
-        return model.predict(vec.transform(x_test)), seconds
+        start = time.perf_counter()
+        pred = model.predict(vec.transform(x_test))
+        return pred, seconds, time.perf_counter() - start
 
 
 def _normalize_for_fasttext(text: str) -> str:
@@ -168,8 +178,8 @@ def _normalize_for_fasttext(text: str) -> str:
 
 def _fit_predict_fasttext(fasttext: ModuleType, x_train: list[str], y_train: list[int],
                           x_test: list[str], threads: int, seed: int
-                          ) -> tuple[np.ndarray, float]:
-    """Train fastText on shuffled rows; return test predictions and train seconds."""
+                          ) -> tuple[np.ndarray, float, float]:
+    """Train fastText on shuffled rows; return test predictions, train and predict seconds."""
     order = list(range(len(x_train)))
     random.Random(seed).shuffle(order)
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,8 +192,10 @@ def _fit_predict_fasttext(fasttext: ModuleType, x_train: list[str], y_train: lis
                                           **FASTTEXT_PARAMS)
         seconds = time.perf_counter() - start
     # A list goes through ``multilinePredict``, which works under numpy 2 (single strings do not).
+    start = time.perf_counter()
     labels, _ = model.predict([_normalize_for_fasttext(t) for t in x_test], k=1)
-    return np.array([int(lab[0].removeprefix("__label__")) for lab in labels]), seconds
+    pred = np.array([int(lab[0].removeprefix("__label__")) for lab in labels])
+    return pred, seconds, time.perf_counter() - start
 
 
 def _summary(values: list[float]) -> dict:
@@ -205,7 +217,8 @@ def run_peer(peer: str, data_dir: str, name: str, threads: int = 2, seeds=(0, 1,
     -------
     dict
         ``peer``, ``dataset``, ``protocol`` ("test" or "cv10"), ``accuracy``,
-        ``macro_f1`` and ``train_seconds`` (each ``{"mean", "std"}``), ``runs``.
+        ``macro_f1``, ``train_seconds`` and ``sentences_per_second`` (prediction throughput on
+    the test texts; each ``{"mean", "std"}``), ``runs``.
 
     Raises
     ------
@@ -217,21 +230,30 @@ def run_peer(peer: str, data_dir: str, name: str, threads: int = 2, seeds=(0, 1,
         raise ValueError(f"unknown peer {peer!r}; choose from {PEERS}")
     fasttext = import_fasttext() if peer == "fasttext" else None
     proto = protocol(data_dir, name)
-    run_seeds = list(seeds) if (peer == "fasttext" and proto == "test") else [seeds[0]]
-    acc, f1, secs = [], [], []
+    seeded = peer == "fasttext" or peer.startswith("spacy")
+    run_seeds = list(seeds) if (seeded and proto == "test") else [seeds[0]]
+    acc, f1, secs, rates = [], [], [], []
     for x_train, y_train, x_test, y_test in _train_test_splits(data_dir, name):
         for seed in run_seeds:
             if fasttext is not None:
-                pred, sec = _fit_predict_fasttext(fasttext, x_train, y_train, x_test, threads,
-                                                  seed)
+                pred, sec, predict_sec = _fit_predict_fasttext(fasttext, x_train, y_train,
+                                                               x_test, threads, seed)
+            elif peer.startswith("spacy"):
+                from .spacy_peer import fit_predict_spacy
+
+                pred, sec, predict_sec = fit_predict_spacy(peer, x_train, y_train, x_test,
+                                                           threads, seed)
             else:
-                pred, sec = _fit_predict_sklearn(peer, x_train, y_train, x_test, threads)
+                pred, sec, predict_sec = _fit_predict_sklearn(peer, x_train, y_train, x_test,
+                                                              threads)
             acc.append(accuracy_score(y_test, pred))
             f1.append(f1_score(y_test, pred, average="macro"))
             secs.append(sec)
+            rates.append(len(x_test) / max(predict_sec, 1e-9))
     return {"peer": peer, "dataset": name, "protocol": "cv10" if proto == "cv" else "test",
             "accuracy": _summary(acc), "macro_f1": _summary(f1),
-            "train_seconds": _summary(secs), "runs": len(acc)}
+            "train_seconds": _summary(secs), "sentences_per_second": _summary(rates),
+            "runs": len(acc)}
 
 
 def format_mean_std(stat: dict, scale: float = 100.0, digits: int = 1) -> str:
@@ -241,10 +263,13 @@ def format_mean_std(stat: dict, scale: float = 100.0, digits: int = 1) -> str:
 
 def markdown_table(results: list[dict]) -> str:
     """Format results as a markdown table (accuracy and macro-F1 in percent)."""
-    lines = ["| dataset | peer | protocol | runs | accuracy (%) | macro-F1 (%) | train s |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | peer | protocol | runs | accuracy (%) | macro-F1 (%) | train s "
+             "| sentences/s |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
+        rate = r.get("sentences_per_second")
+        rate = f"{rate['mean']:,.0f}" if rate else "-"
         lines.append(f"| {r['dataset']} | {r['peer']} | {r['protocol']} | {r['runs']} | "
                      f"{format_mean_std(r['accuracy'])} | {format_mean_std(r['macro_f1'])} | "
-                     f"{format_mean_std(r['train_seconds'], 1.0, 2)} |")
+                     f"{format_mean_std(r['train_seconds'], 1.0, 2)} | "
+                     f"{rate} |")
     return "\n".join(lines)

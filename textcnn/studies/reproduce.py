@@ -18,8 +18,9 @@ import statistics
 import time
 
 from ..config import load_config
+from ..data import make_splits
 from ..modality import load_datasets
-from ..runs import cross_validate, train_and_evaluate
+from ..runs import train_and_evaluate
 
 
 def run_config(path: str, seeds: list[int], folds: int, threads: int,
@@ -44,30 +45,32 @@ def run_config(path: str, seeds: list[int], folds: int, threads: int,
     dict
         ``config``, ``overrides``, ``protocol``, per run ``accuracy`` and ``macro_f1``, their
         ``accuracy_mean``, ``accuracy_std`` (population, 0 for one run), ``macro_f1_mean``,
-        total ``seconds``, ``run_seconds`` and ``threads``.
+        total ``seconds``, ``run_seconds``, ``sentences_per_second`` (the first model predicting
+        its test texts with the ``auto`` backend) and ``threads``.
     """
     overrides = list(overrides or [])
     config = load_config(path, [f"train.threads={threads}", *overrides])
     datasets = load_datasets(config)
     head = next(iter(config.tasks))
     start = time.perf_counter()
-    quiet = lambda line: None  # noqa: E731
-    if datasets[head].is_cv:
-        result = cross_validate(config, folds=folds, log=quiet, datasets=datasets)[head]
-        accs = [f["accuracy"] for f in result["folds"]]
-        f1s = [f["macro_f1"] for f in result["folds"]]
-        run_seconds = result["seconds"]
-        protocol = f"{folds}-fold CV"
-    else:
-        accs, f1s, run_seconds = [], [], []
-        for seed in seeds:
-            config.train.seed = seed
-            run_start = time.perf_counter()
-            _, metrics = train_and_evaluate(config, datasets, log=quiet, write_folder=False)
-            run_seconds.append(round(time.perf_counter() - run_start, 1))
-            accs.append(metrics[head]["test"]["accuracy"])
-            f1s.append(metrics[head]["test"]["macro_f1"])
-        protocol = f"test, {len(seeds)} seeds"
+    cv = datasets[head].is_cv
+    runs = [(config.train.seed, k) for k in range(folds)] if cv else [(s, 0) for s in seeds]
+    accs, f1s, run_seconds, rate = [], [], [], None
+    for seed, fold in runs:
+        config.train.seed = seed
+        run_start = time.perf_counter()
+        clf, metrics = train_and_evaluate(config, datasets, fold=fold, log=lambda line: None,
+                                          write_folder=False)
+        run_seconds.append(round(time.perf_counter() - run_start, 1))
+        accs.append(metrics[head]["test"]["accuracy"])
+        f1s.append(metrics[head]["test"]["macro_f1"])
+        if rate is None:  # prediction throughput of the first model, as served (auto backend)
+            texts = make_splits(datasets[head], seed, fold)["test"].texts
+            clf.set_backend("auto")
+            predict_start = time.perf_counter()
+            clf.predict_proba(texts)
+            rate = len(texts) / max(time.perf_counter() - predict_start, 1e-9)
+    protocol = f"{folds}-fold CV" if cv else f"test, {len(seeds)} seeds"
     return {
         "config": path, "overrides": overrides, "protocol": protocol, "accuracy": accs,
         "macro_f1": f1s,
@@ -75,5 +78,5 @@ def run_config(path: str, seeds: list[int], folds: int, threads: int,
         "accuracy_std": statistics.pstdev(accs) if len(accs) > 1 else 0.0,
         "macro_f1_mean": statistics.mean(f1s),
         "seconds": round(time.perf_counter() - start, 1), "run_seconds": run_seconds,
-        "threads": threads,
+        "sentences_per_second": round(rate), "threads": threads,
     }
