@@ -27,24 +27,52 @@ def has_route(app, path: str) -> bool:
     return any(getattr(r, "path", None) == path for r in app.routes)
 
 
-def add_contract_explain(app) -> None:
-    """A stand-in for ``POST /v1/explain`` with its documented response shape, used only when
-    the server has no such route: per text, per head, {label, score, windows, tokens, exact}."""
+def stand_in_explanation(text: str, pred: dict, shape: str) -> dict:
+    """One text's explanation in either shape the page reads (see ``perHead`` in the page):
+    "per-head" {head: {label, score, exact, windows: [{span}], tokens: [{span, attribution}]}}
+    or "heads" {text, tokens: [{start, end}], heads: {head: {..., token_attributions}}}."""
+    words = [m.span() for m in re.finditer(r"\w+", text)]
+    windows = [(0, 2, words[0][0], words[1][1], 1.25), (4, 5, *words[-1], -0.5)]
+    attributions = [(-1) ** i * (i + 1) / 10 for i in range(len(words))]
+    per_head = {}
+    for head, top in pred.items():
+        exp = {"label": top[0]["label"], "score": top[0]["score"], "exact": True}
+        if shape == "per-head":
+            per_head[head] = {**exp, "windows": [
+                {"start": s, "end": e, "span": [a, b], "contribution": c}
+                for s, e, a, b, c in windows],
+                "tokens": [{"span": list(w), "attribution": x}
+                           for w, x in zip(words, attributions)]}
+        else:
+            per_head[head] = {**exp, "token_attributions": attributions, "windows": [
+                {"start": s, "end": e, "char_start": a, "char_end": b, "text": text[a:b],
+                 "contribution": c} for s, e, a, b, c in windows]}
+    if shape == "per-head":
+        return per_head
+    return {"text": text, "heads": per_head,
+            "tokens": [{"text": text[a:b], "start": a, "end": b} for a, b in words]}
+
+
+def add_stand_in_explain(app, shape: str = "per-head") -> None:
+    """A stand-in ``POST /v1/explain`` (replacing the server's own, if any) answering
+    ``{"explanations": [one per text]}`` in ``shape`` (:func:`stand_in_explanation`)."""
     clf = app.state.classifier
+    without_explain(app)
 
     @app.post("/v1/explain")
     async def explain(body: dict):
-        rows = []
-        for text, pred in zip(body["texts"], clf.predict(body["texts"])):
-            words = [m.span() for m in re.finditer(r"\w+", text)]
-            rows.append({head: {
-                "label": top[0]["label"], "score": top[0]["score"], "exact": True,
-                "windows": [{"start": 0, "end": 2, "span": [words[0][0], words[1][1]],
-                             "contribution": 1.25},
-                            {"start": 4, "end": 5, "span": list(words[-1]), "contribution": -0.5}],
-                "tokens": [{"span": list(w), "attribution": (-1) ** i * (i + 1) / 10}
-                           for i, w in enumerate(words)]} for head, top in pred.items()})
-        return {"explanations": rows}
+        return {"explanations": [stand_in_explanation(t, p, shape)
+                                 for t, p in zip(body["texts"], clf.predict(body["texts"]))]}
+
+
+def explained_spans(row: dict, head: str) -> tuple[list, list]:
+    """``(window spans, [(token span, attribution)])`` of one head in either shape."""
+    exp = row["heads"][head] if "heads" in row else row[head]
+    windows = [w.get("span") or [w["char_start"], w["char_end"]] for w in exp["windows"]]
+    if "tokens" in exp:
+        return windows, [(t["span"], t["attribution"]) for t in exp["tokens"]]
+    return windows, [([t["start"], t["end"]], a)
+                     for t, a in zip(row["tokens"], exp["token_attributions"])]
 
 
 def without_explain(app):
@@ -85,11 +113,10 @@ def test_page_is_package_data():
     assert static / "index.html" in shipped
 
 
-def test_browser_shows_label_bars_and_explanation(trained, browser, tmp_path):
-    clf, folder = trained
-    app = create_app(folder)
-    if not has_route(app, "/v1/explain"):
-        add_contract_explain(app)
+def check_page(trained, browser, app, tmp_path):
+    """Classify TEXT in the page served by ``app``; check the label, the bars and the
+    highlighted explanation against what the API answers."""
+    clf, _ = trained
     with demo.serving(app) as url:
         shown = demo.classify_in_page(browser, url, TEXT)
         browser.save_screenshot(str(tmp_path / "demo.png"))
@@ -100,11 +127,11 @@ def test_browser_shows_label_bars_and_explanation(trained, browser, tmp_path):
     assert list(shown["heads"]) == list(clf.heads) == ["sentiment"]
     assert head["label"] == expected[0]["label"] in clf.heads["sentiment"]
     assert head["bars"] == [(s["label"], f"{100 * s['score']:.1f}%") for s in expected]
-    exp = explained["explanations"][0]["sentiment"]
+    windows, spans = explained_spans(explained["explanations"][0], "sentiment")
     chars = list(TEXT)  # the server's spans count characters (code points), as Python does
-    assert head["windows"] == ["".join(chars[a:b]) for a, b in (w["span"] for w in exp["windows"])]
+    assert head["windows"] == ["".join(chars[a:b]) for a, b in windows]
     assert head["windows"] and all(head["windows"])
-    tokens = [("".join(chars[slice(*t["span"])]), t["attribution"]) for t in exp["tokens"]]
+    tokens = [("".join(chars[a:b]), attribution) for (a, b), attribution in spans]
     highlighted: dict = {}  # a token cut by a window's edge is drawn in pieces
     for piece, index, attribution in head["tokens"]:
         text, seen = highlighted.get(index, ("", attribution))
@@ -113,6 +140,20 @@ def test_browser_shows_label_bars_and_explanation(trained, browser, tmp_path):
     assert [highlighted[i] for i in sorted(highlighted)] == tokens
     png = (tmp_path / "demo.png").read_bytes()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 10_000
+
+
+def test_browser_shows_label_bars_and_explanation(trained, browser, tmp_path):
+    app = create_app(trained[1])
+    if not has_route(app, "/v1/explain"):  # the server's own explanations when it has them
+        add_stand_in_explain(app)
+    check_page(trained, browser, app, tmp_path)
+
+
+@pytest.mark.parametrize("shape", ["per-head", "heads"])
+def test_page_reads_either_explanation_shape(trained, browser, tmp_path, shape):
+    app = create_app(trained[1])
+    add_stand_in_explain(app, shape)
+    check_page(trained, browser, app, tmp_path)
 
 
 def test_check_fails_when_the_page_shows_no_label(trained, browser):

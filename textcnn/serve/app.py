@@ -199,9 +199,9 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
                               f"texts per request, {settings.max_chars} characters per text.")
     app.state.classifier, app.state.settings = clf, settings
     app.state.batcher, app.state.arrivals = batcher, arrivals
+    add_demo_page(app)
     add_error_handlers(app, settings)
     add_routes(app, endpoint, info)
-    add_demo_page(app)
     app.add_middleware(RequestGate, settings=settings, classify=endpoint.answer,
                        arrivals=arrivals)
     return app
