@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import traceback
 from pathlib import Path
@@ -24,6 +25,7 @@ EXAMPLES = {
     "serve": "textcnn serve runs/sst2 --port 8000 --backend onnx --max-batch-size 64",
     "export": "textcnn export runs/sst2 --format onnx",
     "compare": "textcnn compare --output compare-report --image-dataset digits",
+    "card": "textcnn card runs/sst2",
 }
 
 
@@ -79,7 +81,7 @@ def _predict_arguments(sub) -> None:
 
 def _serve_arguments(sub) -> None:
     p = _verb(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, GET /healthz, "
-                            "GET /v1/model, /openapi.json)")
+                            "GET /v1/model, /openapi.json; GET / is a demo page)")
     p.add_argument("model_dir")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
@@ -123,6 +125,13 @@ def _compare_arguments(sub) -> None:
     p.add_argument("--image-epochs", type=int, default=12, help="at most (default: 12)")
 
 
+def _card_arguments(sub) -> None:
+    p = _verb(sub, "card", "(re)write a model folder's or cv folder's model card (README.md)")
+    p.add_argument("model_dir")
+    p.add_argument("--command", help="the training command to name (default: the one in the "
+                                     "current card)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="textcnn", description="Train, evaluate and use convolutional text classifiers.",
@@ -134,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add_arguments in (_train_arguments, _evaluate_arguments, _cv_arguments,
                           _predict_arguments, _serve_arguments, _export_arguments,
-                          _compare_arguments):
+                          _compare_arguments, _card_arguments):
         add_arguments(sub)
     return parser
 
@@ -155,7 +164,7 @@ def _train(args: argparse.Namespace) -> None:
 
     config = load_config(args.config, args.overrides)
     train(config, args.data_dir, args.output or str(Path("runs") / Path(args.config).stem),
-          resume=args.resume)
+          resume=args.resume, command=args.command_line)
 
 
 def _cross_validate(args: argparse.Namespace) -> None:
@@ -164,7 +173,7 @@ def _cross_validate(args: argparse.Namespace) -> None:
 
     config = load_config(args.config, args.overrides)
     output = args.output or str(Path("runs") / f"{Path(args.config).stem}-cv")
-    cross_validate(config, args.folds, args.data_dir, output)
+    cross_validate(config, args.folds, args.data_dir, output, command=args.command_line)
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -215,8 +224,14 @@ def _compare(args: argparse.Namespace) -> int:
     return compare.main(args, command=args.command_line)
 
 
+def _card(args: argparse.Namespace) -> None:
+    from .card import write_card
+
+    print(write_card(args.model_dir, args.command))
+
+
 VERBS = {"train": _train, "cv": _cross_validate, "evaluate": _evaluate, "predict": _predict,
-         "serve": _serve, "export": _export, "compare": _compare}
+         "serve": _serve, "export": _export, "compare": _compare, "card": _card}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -228,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     try:
-        args.command_line = " ".join(["textcnn", *argv])  # shown in reports
+        args.command_line = shlex.join(["textcnn", *argv])  # shown in reports and cards
         return run(args)
     except TextCNNError as exc:
         print(f"error: {exc}", file=sys.stderr)

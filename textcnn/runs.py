@@ -25,6 +25,8 @@ from pathlib import Path
 
 import torch
 
+from . import __version__
+from .card import CV_CONFIG, write_card
 from .classifier import Classifier
 from .config import Config, TaskConfig, from_dict
 from .data import RawDataset, select_split
@@ -69,13 +71,14 @@ def check_saved_config(config: Config, saved: dict | None) -> None:
 
 def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
                        output: str | Path | None = None, resume: bool = False, fold: int = 0,
-                       log: Log = log_to_stderr, write_folder: bool = True
-                       ) -> tuple[Classifier, dict]:
+                       log: Log = log_to_stderr, write_folder: bool = True,
+                       command: str | None = None) -> tuple[Classifier, dict]:
     """Train on loaded datasets (fold ``fold`` held out as test for CV sets) and score them.
 
     Returns the classifier and ``{head: {split: metrics}}`` for the validation and test splits.
     With ``write_folder``, checkpoints go to ``output`` after every epoch and the model folder
-    is written there at the end; ``resume`` continues from ``output``'s checkpoint.
+    is written there at the end (with its model card, naming ``command``); ``resume`` continues
+    from ``output``'s checkpoint.
     """
     threads = set_threads(config.train.threads)
     meta = check_resume(config, output) if resume else None
@@ -104,7 +107,7 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     log(f"best epoch {trainer.best_epoch} of {trainer.epoch}; "
         f"{time.perf_counter() - start:.1f}s; {summary}")
     if checkpoint_dir is not None:
-        _write_run_folder(clf, checkpoint_dir, metrics, history, data)
+        _write_run_folder(clf, checkpoint_dir, metrics, history, data, command)
         log(f"model folder: {checkpoint_dir}")
     return clf, metrics
 
@@ -116,8 +119,9 @@ def _sizes(data: PreparedData) -> str:
 
 
 def _write_run_folder(clf: Classifier, output: Path, metrics: dict, history: list,
-                      data: PreparedData) -> None:
-    """The model folder plus the run's metrics, history and plots; the checkpoint goes."""
+                      data: PreparedData, command: str | None = None) -> None:
+    """The model folder plus the run's metrics, history, plots and model card (README.md); the
+    checkpoint goes."""
     clf.save(output)
     write_json(output / "metrics.json", metrics)
     write_jsonl(output / "history.jsonl", history)
@@ -131,13 +135,14 @@ def _write_run_folder(clf: Classifier, output: Path, metrics: dict, history: lis
         name = f"confusion_{head}.png" if multi else "confusion.png"
         plot_confusion(test.labels, logits.argmax(1), names, output / name,
                        title=f"{head}: test confusion matrix")
+    write_card(output, command)
     checkpoint = output / CHECKPOINT
     if checkpoint.exists():
         os.unlink(checkpoint)
 
 
 def train(config: Config, data_dir=None, output=None, resume: bool = False,
-          log: Log = log_to_stderr) -> Classifier:
+          log: Log = log_to_stderr, command: str | None = None) -> Classifier:
     """Train a model as configured and write its model folder to ``output``.
 
     Parameters
@@ -152,6 +157,8 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
         Continue from ``output/checkpoint.safetensors``.
     log : callable
         Receives one line per event (data, each epoch, the result).
+    command : str, optional
+        The command line, for the model card (``README.md``) written beside the weights.
 
     Returns
     -------
@@ -172,14 +179,16 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
         check_resume(config, output)  # before the (slow) data loading
     datasets = load_datasets(config, data_dir)
     clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
-                                write_folder=output is not None)
+                                write_folder=output is not None, command=command)
     return clf
 
 
 def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
                    log: Log = log_to_stderr,
-                   datasets: dict[str, RawDataset] | None = None) -> dict:
-    """Train and test once per CV fold; writes ``cv_metrics.json`` to ``output``.
+                   datasets: dict[str, RawDataset] | None = None,
+                   command: str | None = None) -> dict:
+    """Train and test once per CV fold; writes ``cv_metrics.json``, ``cv_config.json`` and a
+    card with the fold table (``README.md``, naming ``command``) to ``output``.
 
     Returns ``{head: {"folds": [...], "mean": {...}, "std": {...}, "seconds": [...]}}``.
 
@@ -211,6 +220,8 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
     result = {h: {**summarize_folds(rows), "seconds": seconds} for h, rows in per_head.items()}
     if output is not None:
         write_json(Path(output) / "cv_metrics.json", result)
+        write_json(Path(output) / CV_CONFIG, {**config.to_dict(), "textcnn_version": __version__})
+        write_card(output, command)
     for h, r in result.items():
         log(f"{h}: {folds}-fold accuracy {r['mean']['accuracy']:.4f} "
             f"± {r['std']['accuracy']:.4f}")

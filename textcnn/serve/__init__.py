@@ -8,6 +8,8 @@ with uvicorn (what ``textcnn serve`` calls). Endpoints:
 - ``GET /healthz`` -> ``{"status": "ok"}`` (503 while shutting down).
 - ``GET /v1/model`` -> heads, labels, versions, backend, limits.
 - ``GET /openapi.json``, ``GET /docs``.
+- ``GET /``: the demo page (``static/index.html``, no external resources): a text box, each
+  head's labels with probability bars, the text with its explanation highlighted.
 
 Micro-batching: requests wait in a queue; one worker takes as many as fit in ``max_batch_size``
 texts, waiting at most ``max_wait_ms`` for company (less when no other request is being

@@ -5,11 +5,12 @@ import logging
 import sys
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from importlib import resources
 from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 
 from .. import __version__
@@ -151,6 +152,15 @@ def add_routes(app: FastAPI, endpoint: ClassifyEndpoint, info: dict) -> None:
         return info
 
 
+def add_demo_page(app: FastAPI) -> None:
+    """``GET /``: the demo page, one self-contained file (``static/index.html``) over the API."""
+    page = (resources.files(__package__) / "static" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def demo_page():
+        return HTMLResponse(page)
+
+
 def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
                classifier=None) -> FastAPI:
     """The FastAPI app serving the model folder ``model_dir`` (loaded once, here).
@@ -189,6 +199,7 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
                               f"texts per request, {settings.max_chars} characters per text.")
     app.state.classifier, app.state.settings = clf, settings
     app.state.batcher, app.state.arrivals = batcher, arrivals
+    add_demo_page(app)
     add_error_handlers(app, settings)
     add_routes(app, endpoint, info)
     app.add_middleware(RequestGate, settings=settings, classify=endpoint.answer,

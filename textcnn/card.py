@@ -1,0 +1,271 @@
+"""The model card: a folder's ``README.md`` in the Hugging Face model-card format.
+
+YAML front matter (``library_name: textcnn``, tags, datasets, metrics and a ``model-index``
+holding every number of ``metrics.json``: one result per head and split), then the data, the
+config in short, the metrics table per head and split, the fold table of a ``cv`` run, the
+command that trained it, intended use and limits, and the textcnn version. Everything comes from
+the folder's own files (``config.json`` or ``cv_config.json``, ``metrics.json``,
+``cv_metrics.json``), so ``textcnn card MODEL_DIR`` can rewrite a card at any time; the training
+command is kept from the card being replaced when none is given.
+
+Example
+-------
+>>> path = write_card(model_dir, command="textcnn train configs/sst2.yaml")
+>>> front = read_front_matter(path)
+>>> metrics = json.loads((model_dir / "metrics.json").read_text())
+>>> front["library_name"], card_metrics(front) == metrics
+('textcnn', True)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+from . import __version__
+from .errors import ModelFolderError
+from .fileio import write_text
+
+CARD = "README.md"
+CV_CONFIG = "cv_config.json"  # what `textcnn cv` ran (a cv folder has no config.json)
+# metrics.json key -> Hugging Face metric type (and its args)
+METRIC_TYPES = {"accuracy": ("accuracy", None), "macro_f1": ("f1", {"average": "macro"}),
+                "micro_f1": ("f1", {"average": "micro"}), "loss": ("loss", None)}
+TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "seed", "patience")
+_COMMAND = re.compile(r"## How it was trained\n\n```bash\n(.*?)\n```", re.S)
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except ValueError as exc:
+        raise ModelFolderError(f"corrupt {path}: {exc}") from None
+
+
+def folder_facts(folder: str | Path) -> dict:
+    """What a card says, read from ``folder``: config, heads, kind, version, metrics, cv."""
+    folder = Path(folder)
+    config = _read_json(folder / "config.json") or _read_json(folder / CV_CONFIG)
+    if config is None:
+        raise ModelFolderError(f"{folder} has neither config.json (a model folder) nor "
+                               f"{CV_CONFIG} (a `textcnn cv` folder): nothing to describe")
+    kind = config.get("kind") or ("image" if "image" in config else "text")
+    return {"name": folder.resolve().name, "config": config, "kind": kind,
+            "heads": config.get("heads") or {h: [] for h in config.get("tasks", {})},
+            "version": config.get("textcnn_version", __version__),
+            "metrics": _read_json(folder / "metrics.json") or {},
+            "cv": _read_json(folder / "cv_metrics.json") or {}}
+
+
+def _hub_name(dataset: str) -> str | None:
+    """The Hub id a task's dataset stands for, or None for a local path."""
+    from .data import KNOWN, _looks_like_hub_id
+
+    if dataset in KNOWN:
+        return KNOWN[dataset].hub_id
+    if _looks_like_hub_id(dataset) and not Path(dataset).expanduser().exists():
+        return dataset
+    return None
+
+
+def _metric_entries(scores: dict, suffix: str = "") -> list[dict]:
+    entries = []
+    for key, value in scores.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        kind, args = METRIC_TYPES.get(key, (key, None))
+        entry = {"type": kind, "value": value, "name": key + suffix}
+        entries.append({**entry, "args": dict(args)} if args else entry)
+    return entries
+
+
+def _result(facts: dict, head: str, split: str, metrics: list[dict]) -> dict:
+    dataset = facts["config"].get("tasks", {}).get(head, {}).get("dataset", "")
+    task = "image-classification" if facts["kind"] == "image" else "text-classification"
+    return {"task": {"type": task, "name": head},
+            "dataset": {"name": dataset, "type": _hub_name(dataset) or "local", "split": split},
+            "metrics": metrics}
+
+
+def front_matter(facts: dict) -> dict:
+    """The card's YAML front matter: library, tags, datasets, metrics and the model-index.
+
+    The model-index holds one result per head and split of ``metrics.json`` (task ``name`` is
+    the head, dataset ``split`` the split, each metric's ``name`` its ``metrics.json`` key) and,
+    for a cv run, one per head with split ``cv`` holding the fold means.
+    """
+    results = [_result(facts, head, split, _metric_entries(scores))
+               for head, splits in facts["metrics"].items() for split, scores in splits.items()]
+    results += [_result(facts, head, "cv", _metric_entries(cv.get("mean", {}), "_mean"))
+                for head, cv in facts["cv"].items()]
+    tasks = facts["config"].get("tasks", {})
+    datasets = sorted({n for t in tasks.values() if (n := _hub_name(t.get("dataset", "")))})
+    model = facts["config"].get("model", {}).get("name", "textcnn")
+    kind_tags = (["image-classification"] if facts["kind"] == "image"
+                 else ["text-classification"])
+    tags = list(dict.fromkeys(["textcnn", model, "cnn", *kind_tags]))
+    front = {"library_name": "textcnn", "tags": tags,
+             "pipeline_tag": kind_tags[0]}
+    if datasets:
+        front["datasets"] = datasets
+    front["metrics"] = sorted({m["type"] for r in results for m in r["metrics"]})
+    front["model-index"] = [{"name": facts["name"], "results": results}]
+    return front
+
+
+class _NoAliases(yaml.SafeDumper):
+    """Writes repeated values out in full (no ``&id001`` anchors in a card)."""
+
+    def ignore_aliases(self, data):
+        return True
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    def cell(v):
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
+
+
+def _short(section: dict, keys=None) -> str:
+    keys = keys or [k for k in section if k != "name"]
+    return ", ".join(f"{k}={json.dumps(section[k])}" for k in keys if k in section)
+
+
+def _data_section(facts: dict) -> str:
+    tasks = facts["config"].get("tasks", {})
+    rows = [[head, f"`{tasks.get(head, {}).get('dataset', '?')}`",
+             ", ".join(names) or "(see cv_metrics.json)"] for head, names in facts["heads"].items()]
+    return ("## Data\n\nEach head learns one task: its dataset (a known name, a Hugging Face Hub "
+            "id or a local path, as given in the config) and its labels.\n\n"
+            + _table(["head", "dataset", "labels"], rows))
+
+
+def _config_section(facts: dict) -> str:
+    config = facts["config"]
+    lines = [f"- model `{config.get('model', {}).get('name', '?')}`: "
+             + _short(config.get("model", {}))]
+    if "tokenizer" in config:
+        lines.append("- tokenizer: " + _short(config["tokenizer"]))
+    lines.append("- train: " + _short(config.get("train", {}), TRAIN_KEYS))
+    where = "config.json" if "heads" in config else CV_CONFIG
+    return "## Config in short\n\n" + "\n".join(lines) + f"\n\nThe full config is `{where}`."
+
+
+def _metrics_section(facts: dict) -> str:
+    if not facts["metrics"]:
+        return ""
+    keys = list(dict.fromkeys(k for splits in facts["metrics"].values()
+                              for scores in splits.values() for k in scores))
+    rows = [[head, split, *[scores.get(k, "") for k in keys]]
+            for head, splits in facts["metrics"].items() for split, scores in splits.items()]
+    return ("## Results\n\nThe best epoch (by validation accuracy) scored on each split "
+            "(`metrics.json`; macro_f1 is the unweighted mean of per-label F1):\n\n"
+            + _table(["head", "split", *keys], rows))
+
+
+def _cv_section(facts: dict) -> str:
+    parts = []
+    for head, cv in facts["cv"].items():
+        folds = cv.get("folds", [])
+        keys = [k for k in (folds[0] if folds else {}) if k != "loss"]
+        seconds = cv.get("seconds", [])
+        rows = [[i + 1, *[f.get(k, "") for k in keys],
+                 seconds[i] if i < len(seconds) else ""] for i, f in enumerate(folds)]
+        rows.append(["mean ± std", *[f"{cv['mean'][k]:.4f} ± {cv['std'][k]:.4f}"
+                                     for k in keys], ""])
+        parts.append(f"### {head}: {len(folds)} folds (test fold held out, "
+                     "`cv_metrics.json`)\n\n" + _table(["fold", *keys, "seconds"], rows))
+    return "## Cross-validation\n\n" + "\n\n".join(parts) if parts else ""
+
+
+def _usage_section(facts: dict) -> str:
+    if facts["kind"] == "image":
+        call = "clf.predict(pixels)  # raw pixels, shaped as config.json's image entry"
+        cli = "textcnn evaluate MODEL_DIR --dataset digits"
+    else:
+        call = 'clf.predict(["a gorgeous, witty film"], top_k=2)'
+        cli = 'textcnn predict MODEL_DIR "a gorgeous, witty film"\ntextcnn serve MODEL_DIR'
+    return (f"## Use it\n\n```python\nimport textcnn\n\nclf = textcnn.load(\"MODEL_DIR\")\n"
+            f"{call}\n```\n\n```bash\n{cli}\n```")
+
+
+def _limits_section(facts: dict) -> str:
+    text = facts["kind"] == "text"
+    lines = [
+        "- Intended use: classifying inputs like the training data into the labels above; a "
+        "baseline or a fast, inspectable model to serve on a CPU.",
+        "- It knows only these labels and always picks one of them; inputs from other domains "
+        "get confident answers that the metrics above do not vouch for.",
+        "- The metrics are from one run with one seed; expect about a point of spread across "
+        "seeds.",
+    ]
+    tokenizer = facts["config"].get("tokenizer", {})
+    if text:
+        lines.append(f"- Texts past {tokenizer.get('max_length')} tokens are truncated.")
+    if tokenizer.get("kind") == "word":
+        lines.append("- The word tokenizer cuts at spaces and punctuation and splits English "
+                     "clitics (do + n't): it suits English; languages written without spaces "
+                     "between words need the char or a subword tokenizer.")
+    lines.append("- Not for decisions about people without human review: it inherits the "
+                 "biases of its training data.")
+    return "## Intended use and limits\n\n" + "\n".join(lines)
+
+
+def model_card(folder: str | Path, command: str | None = None) -> str:
+    """The text of ``folder``'s card (see the module docstring).
+
+    Parameters
+    ----------
+    folder : str or Path
+        A model folder, or the output folder of ``textcnn cv``.
+    command : str, optional
+        The command that trained it (default: the one in the folder's current card, if any).
+    """
+    facts = folder_facts(folder)
+    if command is None:
+        old = Path(folder) / CARD
+        found = _COMMAND.search(old.read_text(encoding="utf-8")) if old.is_file() else None
+        command = found.group(1) if found else "(not recorded: trained through the Python API)"
+    model = facts["config"].get("model", {}).get("name", "textcnn")
+    heads = ", ".join(facts["heads"]) or "?"
+    intro = (f"# {facts['name']}\n\nA `{model}` {facts['kind']} classifier trained with "
+             f"textcnn {facts['version']}; heads: {heads}.")
+    sections = [intro, _data_section(facts), _config_section(facts), _metrics_section(facts),
+                _cv_section(facts), f"## How it was trained\n\n```bash\n{command}\n```",
+                _usage_section(facts), _limits_section(facts),
+                f"## Versions\n\ntextcnn {facts['version']} wrote this folder; textcnn "
+                f"{__version__} wrote this card (`textcnn card` rewrites it)."]
+    front = yaml.dump(front_matter(facts), Dumper=_NoAliases, sort_keys=False,
+                      allow_unicode=True)
+    return f"---\n{front}---\n\n" + "\n\n".join(s for s in sections if s) + "\n"
+
+
+def write_card(folder: str | Path, command: str | None = None) -> Path:
+    """Write ``folder/README.md`` (atomically) and return its path; see :func:`model_card`."""
+    return write_text(Path(folder) / CARD, model_card(folder, command))
+
+
+def read_front_matter(card: str | Path) -> dict:
+    """The YAML front matter of a card file (a ``README.md``) as data."""
+    text = Path(card).read_text(encoding="utf-8")
+    match = re.match(r"---\n(.*?\n)---\n", text, re.S)
+    if match is None:
+        raise ModelFolderError(f"{card} has no YAML front matter")
+    return yaml.safe_load(match.group(1))
+
+
+def card_metrics(front: dict) -> dict:
+    """``{head: {split: {metric: value}}}`` from a card's model-index (cv means left out): the
+    shape of ``metrics.json``."""
+    out: dict = {}
+    for result in front["model-index"][0]["results"]:
+        split = result["dataset"]["split"]
+        if split != "cv":
+            out.setdefault(result["task"]["name"], {})[split] = {
+                m["name"]: m["value"] for m in result["metrics"]}
+    return out
