@@ -159,7 +159,7 @@ class MicroBatcher:
             except Exception as exc:  # noqa: BLE001 - the forward pass could not even start
                 log.error("cannot run a forward pass: %r", exc)
                 self.failure = exc
-                results = [Unavailable(f"cannot run a forward pass: {exc!r}")] * len(batch)
+                results = [Unavailable(f"cannot run a forward pass: {exc!r}") for _ in batch]
             size = sum(len(r.texts) for r in batch)
             self.batches += 1
             self.batched_texts += size
