@@ -100,6 +100,19 @@ def _serve_arguments(sub) -> None:
                    help="characters per text (422 beyond)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20,
                    help="request body size (413 beyond; default: 1 MiB)")
+    p.add_argument("--max-connections", type=int, default=1000,
+                   help="open connections; past it a new one gets 503 and is closed "
+                        "(default: 1000)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="a request line and headers slower than this get 408 and the "
+                        "connection closed (default: 10)")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="a request body not received this long after its headers gets 408 "
+                        "(default: 30)")
+    p.add_argument("--keep-alive", type=float, default=5.0, metavar="SECONDS",
+                   help="idle keep-alive connections close after this (default: 5)")
+    p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="on SIGTERM, how long in-flight requests may finish (default: 30)")
 
 
 def _export_arguments(sub) -> None:
@@ -208,7 +221,9 @@ def _serve(args: argparse.Namespace) -> None:
         host=args.host, port=args.port, backend=args.backend,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
         threads=args.threads, max_texts=args.max_texts, max_chars=args.max_chars,
-        max_body_bytes=args.max_body_bytes))
+        max_body_bytes=args.max_body_bytes, max_connections=args.max_connections,
+        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+        keep_alive_s=args.keep_alive, graceful_timeout_s=args.graceful_timeout))
 
 
 def _export(args: argparse.Namespace) -> None:

@@ -8,15 +8,26 @@ from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException
 
 from .. import __version__
+from ..errors import TextCNNError
 from .batcher import MicroBatcher
-from .errors import ERROR_RESPONSES, ShuttingDown, error_body, validation_details
+from .errors import (
+    ERROR_RESPONSES,
+    ForwardFailed,
+    ShuttingDown,
+    Unavailable,
+    error_body,
+    validation_details,
+)
 from .gate import ArrivalCounter, RequestGate, access_log, json_bytes
+from .protocol import bind_socket, guarded_protocol, open_file_budget
 from .schemas import ClassifyResponse, HealthResponse, ModelInfo, request_model
 from .settings import ServeSettings
 
@@ -63,9 +74,23 @@ class ClassifyEndpoint:
         try:
             rows, size = await self.batcher.submit(body.texts, body.top_k)
         except ShuttingDown:
-            return 503, json_bytes(error_body([], "the server is shutting down",
-                                              "shutting_down")), None
+            return 503, json_bytes(SHUTTING_DOWN), None
+        except Unavailable as exc:
+            return 503, json_bytes(unavailable(exc)), None
+        except ForwardFailed as exc:
+            return 500, json_bytes(error_body(
+                [], f"{exc}; the server log has the details", "forward_failed")), None
         return 200, json_bytes({"predictions": rows}), size
+
+
+SHUTTING_DOWN = error_body([], "the server is shutting down", "shutting_down")
+
+
+def unavailable(exc: BaseException | None) -> dict:
+    """The 503 body for a batcher that cannot run forward passes."""
+    why = f": {exc}" if exc is not None else ""
+    return error_body([], f"the model cannot answer now (the forward-pass worker is not "
+                          f"running{why})", "unavailable")
 
 
 def load_classifier(model_dir: str | Path, settings: ServeSettings):
@@ -89,13 +114,21 @@ def build_model_info(model_dir: str | Path, classifier, settings: ServeSettings)
     return ModelInfo(
         heads=classifier.heads, model_version=saved.get("textcnn_version"),
         textcnn_version=__version__, backend=classifier.backend,
-        model=dict(classifier.config.to_dict()["model"]),
+        model=public_model_config(classifier.config.to_dict()["model"]),
         max_length=classifier.config.tokenizer.max_length,
         limits={"max_body_bytes": settings.max_body_bytes, "max_texts": settings.max_texts,
                 "max_chars": settings.max_chars},
         batching={"max_batch_size": settings.max_batch_size,
                   "max_wait_ms": settings.max_wait_ms},
     ).model_dump()
+
+
+def public_model_config(model: dict) -> dict:
+    """The model section as ``/v1/model`` shows it: ``pretrained`` by its name, not its path."""
+    model = dict(model)
+    if model.get("pretrained"):
+        model["pretrained"] = Path(str(model["pretrained"]).rstrip("/\\")).name
+    return model
 
 
 def batcher_lifespan(batcher: MicroBatcher):
@@ -113,7 +146,8 @@ def batcher_lifespan(batcher: MicroBatcher):
 
 
 def add_error_handlers(app: FastAPI, settings: ServeSettings) -> None:
-    """Validation errors (422) and shutdown (503) in the service's error shape."""
+    """Every error FastAPI answers, in the service's error shape: validation (422), unknown
+    path (404), method (405), shutdown (503) and anything unexpected (500)."""
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError):
@@ -122,8 +156,25 @@ def add_error_handlers(app: FastAPI, settings: ServeSettings) -> None:
 
     @app.exception_handler(ShuttingDown)
     async def shutting_down(request: Request, exc: ShuttingDown):
-        return JSONResponse(error_body([], "the server is shutting down", "shutting_down"),
-                            status_code=503)
+        return JSONResponse(SHUTTING_DOWN, status_code=503)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        path, method = request.url.path, request.method
+        if exc.status_code == 404:
+            body = error_body(["path"], f"no endpoint at {path}", "not_found")
+        elif exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            body = error_body(["method"], f"{method} is not allowed on {path} (allowed: "
+                                          f"{allowed})", "method_not_allowed")
+        else:
+            body = error_body([], str(exc.detail), "http_error")
+        return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(Exception)
+    async def internal(request: Request, exc: Exception):  # starlette logs the traceback
+        return JSONResponse(error_body([], "internal server error; the server log has the "
+                                           "details", "internal_error"), status_code=500)
 
 
 def add_routes(app: FastAPI, endpoint: ClassifyEndpoint, info: dict) -> None:
@@ -142,9 +193,13 @@ def add_routes(app: FastAPI, endpoint: ClassifyEndpoint, info: dict) -> None:
         return Response(payload, status_code=status, media_type="application/json")
 
     @app.get("/healthz", response_model=HealthResponse, responses={503: ERROR_RESPONSES[503]})
+    @app.head("/healthz", include_in_schema=False)
     async def healthz():
-        if endpoint.batcher.closing:
+        batcher = endpoint.batcher
+        if batcher.closing:
             raise ShuttingDown
+        if not batcher.healthy:
+            return JSONResponse(unavailable(batcher.failure), status_code=503)
         return {"status": "ok"}
 
     @app.get("/v1/model", response_model=ModelInfo)
@@ -208,18 +263,60 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
 
 
 def serve(model_dir: str | Path, settings: ServeSettings | None = None) -> None:
-    """Load the model, then run the app with uvicorn until SIGINT/SIGTERM (in-flight requests
-    finish first, for up to ``graceful_timeout_s``)."""
-    import uvicorn
+    """Take the port, load the model, then serve with uvicorn until SIGINT/SIGTERM (in-flight
+    requests finish first, for up to ``graceful_timeout_s``; requests whose body is still
+    arriving are cut off).
 
+    Prints ``textcnn serve: listening on URL`` on stderr once requests are answered.
+
+    Raises
+    ------
+    TextCNNError
+        Bad settings, or the address cannot be listened on (checked before the model loads).
+    """
     settings = (settings or ServeSettings()).check()
+    sock = bind_socket(settings.host, settings.port)
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(message)s"))
     access_log.addHandler(handler)
     access_log.setLevel(logging.INFO)
     access_log.propagate = False
-    app = create_app(model_dir, settings)
-    print(f"textcnn serve {model_dir}: {json.dumps(asdict(settings))}", file=sys.stderr,
-          flush=True)
-    uvicorn.run(app, host=settings.host, port=settings.port, access_log=False,
-                timeout_graceful_shutdown=settings.graceful_timeout_s, log_level="info")
+    with sock:
+        app = create_app(model_dir, settings)
+        print(f"textcnn serve {model_dir}: {json.dumps(asdict(settings))}", file=sys.stderr,
+              flush=True)
+        build_server(app, settings, sock).run(sockets=[sock])
+
+
+def build_server(app: FastAPI, settings: ServeSettings, sock) -> "AnnouncingServer":
+    """The uvicorn server for ``app`` on the listening socket ``sock`` (from
+    :func:`~textcnn.serve.protocol.bind_socket`), with the slow-client limits of ``settings``:
+    ``header_timeout_s``, ``body_timeout_s`` and ``max_connections`` (``protocol.py``) and
+    ``keep_alive_s`` (uvicorn's). Run it with ``server.run(sockets=[sock])``."""
+    cap = open_file_budget(settings.max_connections)
+    if cap < settings.max_connections:
+        print(f"textcnn serve: the open-file limit allows {cap} connections, not "
+              f"{settings.max_connections} (raise `ulimit -n`)", file=sys.stderr, flush=True)
+    config = uvicorn.Config(app, http=guarded_protocol(settings, cap), ws="none",
+                            access_log=False, log_level="info",
+                            timeout_keep_alive=settings.keep_alive_s,
+                            timeout_graceful_shutdown=settings.graceful_timeout_s)
+    return AnnouncingServer(config, sock)
+
+
+class AnnouncingServer(uvicorn.Server):
+    """uvicorn's server, saying where it listens once it answers (uvicorn does not when it is
+    handed the socket)."""
+
+    def __init__(self, config: uvicorn.Config, sock):
+        super().__init__(config)
+        host, port = sock.getsockname()[:2]
+        self.url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+    async def startup(self, sockets=None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        except OSError as exc:  # listen() failed: another server took the port meanwhile
+            raise TextCNNError(f"cannot listen on {self.url}: {exc.strerror or exc}") from None
+        if self.started:
+            print(f"textcnn serve: listening on {self.url}", file=sys.stderr, flush=True)

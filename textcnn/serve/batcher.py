@@ -1,12 +1,15 @@
 """Micro-batching: concurrent requests share one forward pass, each answered with its own rows."""
 
 import asyncio
+import logging
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from .errors import ShuttingDown
+from .errors import ForwardFailed, ShuttingDown, Unavailable
+
+log = logging.getLogger("textcnn.serve")
 
 
 @dataclass
@@ -32,6 +35,13 @@ class MicroBatcher:
         batch is full or when ``arriving()`` says no other request is being received.
     arriving : callable, optional
         Number of requests that have arrived but are not yet queued.
+
+    Failures stay with the requests they hit: anything the forward pass raises (even a
+    ``BaseException`` such as a tokenizer's ``PanicException``) fails the requests of that
+    batch (each is retried alone first, so one bad text fails only its own request) and the
+    worker goes on. When the worker cannot run forward passes at all (its thread cannot be
+    started, or the worker itself stopped), :attr:`healthy` is False and new submissions raise
+    :class:`Unavailable`.
     """
 
     def __init__(self, predict: Callable[[list[str], int], list], max_batch_size: int = 64,
@@ -47,12 +57,31 @@ class MicroBatcher:
         self._wake: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self.closing = False
+        self.failure: BaseException | None = None  # why the worker cannot run, if it cannot
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="textcnn-forward")
 
     async def start(self) -> None:
         """Start the worker task (in the running event loop)."""
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._serve_batches(), name="textcnn-batcher")
+        self._task.add_done_callback(self._worker_stopped)
+
+    @property
+    def healthy(self) -> bool:
+        """The worker is running and its last forward pass could be started."""
+        return self._task is not None and not self._task.done() and self.failure is None
+
+    def _worker_stopped(self, task: asyncio.Task) -> None:
+        """Fail what is still queued when the worker stops for any reason but :meth:`stop`."""
+        if self.closing:
+            return
+        self.failure = (task.exception() if not task.cancelled() else None) or \
+            RuntimeError("the micro-batcher's worker stopped")
+        log.error("the micro-batcher's worker stopped: %r", self.failure)
+        while self._pending:
+            request = self._pending.popleft()
+            if not request.future.done():
+                request.future.set_exception(Unavailable(str(self.failure)))
 
     async def stop(self) -> None:
         """Answer everything queued, then stop; later submissions raise :class:`ShuttingDown`."""
@@ -60,7 +89,7 @@ class MicroBatcher:
         if self._wake is not None:
             self._wake.set()
         if self._task is not None:
-            await self._task
+            await asyncio.wait([self._task])  # a worker that died has nothing left to drain
         self._executor.shutdown(wait=True)
 
     async def submit(self, texts: list[str], top_k: int = 1) -> tuple[list, int]:
@@ -70,9 +99,15 @@ class MicroBatcher:
         ------
         ShuttingDown
             The batcher is stopping (or was never started).
+        Unavailable
+            The worker has stopped.
+        ForwardFailed
+            The forward pass failed on these texts.
         """
         if self.closing or self._task is None:
             raise ShuttingDown
+        if self._task.done():
+            raise Unavailable(str(self.failure))
         future = asyncio.get_running_loop().create_future()
         self.requests += 1
         self._pending.append(PendingRequest(texts, top_k, future))
@@ -114,31 +149,57 @@ class MicroBatcher:
 
     async def _serve_batches(self) -> None:
         """The worker: gather a batch, run it, answer each request; until stopped and drained."""
-        loop = asyncio.get_running_loop()
         while True:
             batch = await self._gather_batch()
             if not batch:
                 return
             try:
-                results = await loop.run_in_executor(self._executor, self._forward, batch)
-            except Exception:  # noqa: BLE001 - isolate the request that broke the batch
-                results = []
-                for request in batch:
-                    try:
-                        results.append((await loop.run_in_executor(
-                            self._executor, self._forward, [request]))[0])
-                    except Exception as exc:  # noqa: BLE001
-                        results.append(exc)
+                results = await self._run(batch)
+                self.failure = None
+            except Exception as exc:  # noqa: BLE001 - the forward pass could not even start
+                log.error("cannot run a forward pass: %r", exc)
+                self.failure = exc
+                results = [Unavailable(f"cannot run a forward pass: {exc!r}") for _ in batch]
             size = sum(len(r.texts) for r in batch)
             self.batches += 1
             self.batched_texts += size
             for request, result in zip(batch, results):
                 if request.future.done():  # the client went away
                     continue
-                if isinstance(result, Exception):
+                if isinstance(result, BaseException):
                     request.future.set_exception(result)
                 else:
                     request.future.set_result((result, size))
+
+    async def _run(self, batch: list[PendingRequest]) -> list:
+        """Each request's rows, or the :class:`ForwardFailed` that stopped it.
+
+        A failed batch is run again one request at a time, so that a text that breaks the
+        forward pass fails its own request only.
+        """
+        loop = asyncio.get_running_loop()
+        rows = await loop.run_in_executor(self._executor, self._contained_forward, batch)
+        if not isinstance(rows, ForwardFailed):
+            return rows
+        if len(batch) == 1:
+            return [rows]
+        out = []
+        for request in batch:
+            alone = await loop.run_in_executor(self._executor, self._contained_forward, [request])
+            out.append(alone if isinstance(alone, ForwardFailed) else alone[0])
+        return out
+
+    def _contained_forward(self, batch: list[PendingRequest]) -> list | ForwardFailed:
+        """:meth:`_forward`, with whatever it raises returned as a :class:`ForwardFailed`
+        (this runs in the worker thread: nothing it raises may reach the event loop)."""
+        try:
+            return self._forward(batch)
+        except BaseException as exc:  # noqa: BLE001 - e.g. a PanicException from the tokenizer
+            log.error("the forward pass failed on %d text(s)",
+                      sum(len(r.texts) for r in batch), exc_info=exc)
+            failed = ForwardFailed(f"the forward pass failed ({type(exc).__name__})")
+            failed.__cause__ = exc
+            return failed
 
     def _forward(self, batch: list[PendingRequest]) -> list:
         """One forward pass over every text of ``batch``; the rows of each request."""

@@ -13,12 +13,24 @@ ERROR_RESPONSES = {
     415: {"model": ErrorResponse, "description": "The content-type is not JSON."},
     422: {"model": ErrorResponse, "description": "Malformed JSON, wrong types, empty list, "
                                                  "too many texts or a text too long."},
-    503: {"model": ErrorResponse, "description": "The server is shutting down."},
+    408: {"model": ErrorResponse, "description": "The body did not arrive within "
+                                                 "body_timeout_s of the headers."},
+    500: {"model": ErrorResponse, "description": "The forward pass failed on this request."},
+    503: {"model": ErrorResponse, "description": "The server is shutting down, or cannot run "
+                                                 "forward passes."},
 }
 
 
 class ShuttingDown(Exception):
     """The server is shutting down and takes no new work (answered with 503)."""
+
+
+class Unavailable(Exception):
+    """The micro-batcher cannot run forward passes (answered with 503; /healthz says so too)."""
+
+
+class ForwardFailed(RuntimeError):
+    """The forward pass raised on a request's texts (answered with 500; the cause is logged)."""
 
 
 def _field_name(loc: list) -> str:
