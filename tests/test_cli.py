@@ -26,7 +26,7 @@ def test_predict_prints_json_lines(trained, capsys, tmp_path):
     _, folder = trained
     code, out, _ = run_cli(capsys, "predict", folder, "a fine film", "", "--top-k", "2")
     rows = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and len(rows) == 2 and len(rows[0]["sentiment"]) == 2
+    assert code == 0 and len(rows) == 2 and len(rows[0]["predictions"]["sentiment"]) == 2
     texts = tmp_path / "texts.txt"
     texts.write_text("one\ntwo\n" + "long " * 30000 + "\n")
     code, out, _ = run_cli(capsys, "predict", folder, "--file", texts)
