@@ -4,10 +4,12 @@
 with uvicorn (what ``textcnn serve`` calls). Endpoints:
 
 - ``POST /v1/classify`` ``{"texts": [...], "top_k": 1}`` -> ``{"predictions": [...]}``, one entry
-  per text, the same object :meth:`TextClassifier.predict` returns (every head of the model).
+  per text, the same object :meth:`TextClassifier.predict` returns (every head of the model, or
+  only ``"head": "NAME"``).
 - ``GET /healthz`` -> ``{"status": "ok"}`` (503 while shutting down).
-- ``GET /v1/model`` -> heads, labels, versions, backend, limits.
-- ``GET /openapi.json``, ``GET /docs``.
+- ``GET /v1/model`` -> heads, labels, versions, ``model_id`` / ``weights_sha256`` /
+  ``trained_at`` (which trained model), backend, limits.
+- ``GET /openapi.json``, ``GET /docs`` (Swagger UI from local files, ``docs``).
 
 Micro-batching: requests wait in a queue; one worker takes as many as fit in ``max_batch_size``
 texts, waiting at most ``max_wait_ms`` for company (less when no other request is being
@@ -21,8 +23,8 @@ too long), 503 (shutting down).
 
 Modules: ``settings`` (:class:`ServeSettings`), ``schemas`` (request and response models),
 ``errors`` (the error shape), ``batcher`` (:class:`MicroBatcher`), ``gate`` (the ASGI layer in
-front: body limit, UTF-8, the classify fast path, access log), ``app`` (:func:`create_app`,
-:func:`serve`).
+front: body limit, UTF-8, the classify fast path, access log), ``docs`` (``/docs`` without a
+CDN), ``app`` (:func:`create_app`, :func:`serve`).
 
 Example
 -------
