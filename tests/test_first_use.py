@@ -14,6 +14,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 from test_cli import run_cli, write_config
+from test_serve import multitask_folder  # noqa: F401 - a fixture
 
 from conftest import ROOT, tiny_config
 from textcnn.config import TaskConfig
@@ -209,31 +210,24 @@ def test_model_info_names_the_trained_model(served, trained):
     assert info["trained_at"] == saved["trained_at"]
 
 
-def test_classify_head_field(trained, tmp_path):
-    import torch
+def test_classify_head_field(multitask_folder):  # noqa: F811 - the fixture imported above
     from fastapi.testclient import TestClient
 
     from textcnn.classifier import TextClassifier
-    from textcnn.models import build_model
     from textcnn.serve import create_app
 
-    clf, _ = trained
-    torch.manual_seed(1)
-    heads = {"sentiment": ["negative", "positive"], "genre": ["drama", "comedy", "horror"]}
-    network = build_model(clf.config.model, clf.tokenizer.get_vocab_size(),
-                          {h: len(v) for h, v in heads.items()}).eval()
-    folder = TextClassifier(network, clf.tokenizer, clf.config, heads).save(tmp_path / "two")
+    folder = multitask_folder  # heads: sentiment, topic (film, food, sport)
     texts = ["a fine film", "", "scary and long"]
     with TestClient(create_app(folder)) as client:
         both = client.post("/v1/classify", json={"texts": texts, "top_k": 2}).json()
-        one = client.post("/v1/classify", json={"texts": texts, "top_k": 2, "head": "genre"})
-        bad = client.post("/v1/classify", json={"texts": texts, "head": "topic"})
+        one = client.post("/v1/classify", json={"texts": texts, "top_k": 2, "head": "topic"})
+        bad = client.post("/v1/classify", json={"texts": texts, "head": "genre"})
         schema = client.get("/openapi.json").json()
     assert one.status_code == 200
-    assert one.json()["predictions"] == [{"genre": row["genre"]} for row in both["predictions"]]
-    want = TextClassifier.from_pretrained(folder).predict(texts, top_k=2, head="genre")
-    assert [[x["label"] for x in r["genre"]] for r in one.json()["predictions"]] == \
-        [[x["label"] for x in r["genre"]] for r in want]
+    assert one.json()["predictions"] == [{"topic": row["topic"]} for row in both["predictions"]]
+    want = TextClassifier.from_pretrained(folder).predict(texts, top_k=2, head="topic")
+    assert [[x["label"] for x in r["topic"]] for r in one.json()["predictions"]] == \
+        [[x["label"] for x in r["topic"]] for r in want]
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "head"
     body = schema["paths"]["/v1/classify"]["post"]["requestBody"]["content"]
     assert "head" in body["application/json"]["schema"]["properties"]

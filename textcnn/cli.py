@@ -161,18 +161,17 @@ def _read_inputs(path: str, jsonl: bool) -> list[tuple[object, str]]:
     lines = _read_lines(path)
     if not (jsonl or path.endswith(".jsonl")):
         return [(None, line) for line in lines]
-    rows = []
-    for lineno, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
-            raise TextCNNError(f"{path}:{lineno}: not valid JSON ({exc})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise TextCNNError(f'{path}:{lineno}: expected {{"text": "...", "id": ...}}')
-        rows.append((row.get("id"), row["text"]))
-    return rows
+    return [_json_input(f"{path}:{n}", line) for n, line in enumerate(lines, 1) if line.strip()]
+
+
+def _json_input(where: str, line: str) -> tuple[object, str]:
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        raise TextCNNError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+        raise TextCNNError(f'{where}: expected {{"text": "...", "id": ...}}')
+    return row.get("id"), row["text"]
 
 
 def _train(args: argparse.Namespace) -> None:
