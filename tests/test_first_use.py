@@ -231,3 +231,19 @@ def test_classify_head_field(multitask_folder):  # noqa: F811 - the fixture impo
     assert bad.status_code == 422 and bad.json()["detail"][0]["field"] == "head"
     body = schema["paths"]["/v1/classify"]["post"]["requestBody"]["content"]
     assert "head" in body["application/json"]["schema"]["properties"]
+
+
+# -- the compare report's image-filter figure has a colour scale ----------------------------------
+def test_image_filter_figure_has_a_symmetric_colour_bar():
+    from textcnn.metrics import _pyplot
+    from textcnn.studies.compare_figures import image_filters_figure
+
+    plt = _pyplot()
+    if plt is None:
+        pytest.skip("matplotlib is not installed")
+    kernels = np.random.default_rng(0).normal(size=(12, 3, 3))
+    fig = image_filters_figure(plt, kernels)
+    tiles, bar = fig.axes
+    assert bar.get_ylabel() == "weight"
+    assert bar.get_ylim() == pytest.approx((-np.abs(kernels).max(), np.abs(kernels).max()))
+    plt.close(fig)

@@ -103,8 +103,8 @@ def _filters_section(figures: dict, filters: list[dict]) -> list[str]:
     if figures.get("image_filters"):
         lines += ["2D kernels of the image model's first block (input channel 0), one tile "
                   "each: a tile's colour is a weight, on the colour bar's scale (red positive, "
-                  "blue negative, white zero). Smooth tiles with a sign change across them are "
-                  "edge and stroke detectors; noisy ones learned little.", "",
+                  "blue negative, white zero). A tile with a red side and a blue side responds "
+                  "to a change of intensity across it, such as a stroke's edge.", "",
                   "![image filters](image_filters.png)", ""]
     if filters:
         also = " (also drawn in `text_filters.png`)" if figures.get("text_filters") else ""
@@ -112,8 +112,8 @@ def _filters_section(figures: dict, filters: list[dict]) -> list[str]:
                   f"each with the training n-grams that activate it most{also}. A filter's "
                   "max-pooled activation is one input of the linear head; `favours` is the "
                   "class whose logit that input raises most, and the activation is the filter's "
-                  "response to the n-gram (the higher, the more the n-gram pushes towards "
-                  "that class):", "",
+                  "response to the n-gram (the higher, the more the n-gram raises that logit "
+                  "when it is the sentence's strongest window for the filter):", "",
                   "| filter | favours | top n-grams (activation) |", "|---|---|---|"]
         for r in filters:
             grams = ", ".join(f"`{g}` ({a:.2f})" for g, a in r["ngrams"])
