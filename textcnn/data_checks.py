@@ -7,7 +7,7 @@ network fail at once, naming the variable to set, instead of after the Hub clien
 Example
 -------
 >>> bad = tmp_dir / "bad.csv"
->>> _ = bad.write_text('text,label\n"fine",1\n"a, b",0,extra\n')
+>>> _ = bad.write_text('text,label\\n"fine",1\\n"a, b",0,extra\\n')
 >>> csv_problem(bad, ",").split(": ", 1)[1]
 "3 fields, but the header has 2 (quote a field that holds ',')"
 """
