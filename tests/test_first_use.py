@@ -51,6 +51,14 @@ def test_broken_csv_row_names_file_and_line(tmp_path, capsys, name, content, whe
 
 
 # -- no network: fail at once, naming the variable to set ---------------------------------------
+@pytest.fixture
+def no_proxy(monkeypatch):
+    for name in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY", "all_proxy",
+                 "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.mark.usefixtures("no_proxy")
 def test_without_network_a_known_name_fails_fast_naming_the_variable(monkeypatch, tmp_path):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
@@ -66,14 +74,18 @@ def test_without_network_a_known_name_fails_fast_naming_the_variable(monkeypatch
     assert "no data dir given" in message and "sst2/dataset.json" in message
 
 
-def test_hub_probe_sees_a_listening_host(monkeypatch):
+@pytest.mark.usefixtures("no_proxy")
+def test_hub_probe_sees_a_listening_host_or_proxy(monkeypatch):
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
-        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}")
+        listening = f"http://127.0.0.1:{server.getsockname()[1]}"
+        monkeypatch.setenv("HF_ENDPOINT", listening)
         assert hub_reachable(timeout=2)
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
-    assert not hub_reachable(timeout=2)
+        monkeypatch.setenv("HF_ENDPOINT", f"https://127.0.0.1:{_closed_port()}")
+        assert not hub_reachable(timeout=2)
+        monkeypatch.setenv("HTTPS_PROXY", listening)  # the Hub client would go through it
+        assert hub_reachable(timeout=2)
 
 
 def _closed_port() -> int:

@@ -44,10 +44,17 @@ def csv_problem(path: Path, delimiter: str) -> str | None:
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the Hub's host (``$HF_ENDPOINT``, default huggingface.co) accepts a TCP
-    connection within ``timeout`` seconds: a machine without network fails at once instead of
-    after the Hub client's retries."""
+    """Whether the Hub's host (``$HF_ENDPOINT``, default huggingface.co), or the proxy that
+    ``$HTTPS_PROXY`` / ``$HTTP_PROXY`` names for it, accepts a TCP connection within ``timeout``
+    seconds: a machine without network fails at once instead of after the Hub client's
+    retries."""
     url = urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    proxy = next((os.environ[v] for v in (f"{url.scheme}_proxy", f"{url.scheme.upper()}_PROXY",
+                                          "all_proxy", "ALL_PROXY") if os.environ.get(v)), None)
+    if proxy:
+        url = urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+    if not url.hostname:
+        return True  # cannot tell: let the Hub client try
     port = url.port or (80 if url.scheme == "http" else 443)
     answer: list[bool] = []
 
@@ -62,4 +69,3 @@ def hub_reachable(timeout: float = 3.0) -> bool:
     thread.start()
     thread.join(timeout)
     return bool(answer and answer[0])
-

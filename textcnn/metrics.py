@@ -1,7 +1,7 @@
 """Metrics (scikit-learn) and the plots written into a model folder.
 
 Metric values are fractions (0.8214), never percentages. scikit-learn and matplotlib are imported
-when first used, so ``import textcnn`` stays fast (tests/test_imports.py).
+when first used, so ``import textcnn`` stays fast (tests/test_first_use.py).
 """
 
 from __future__ import annotations
