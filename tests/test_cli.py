@@ -26,7 +26,7 @@ def test_predict_prints_json_lines(trained, capsys, tmp_path):
     _, folder = trained
     code, out, _ = run_cli(capsys, "predict", folder, "a fine film", "", "--top-k", "2")
     rows = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and len(rows) == 2 and len(rows[0]["sentiment"]) == 2
+    assert code == 0 and len(rows) == 2 and len(rows[0]["predictions"]["sentiment"]) == 2
     texts = tmp_path / "texts.txt"
     texts.write_text("one\ntwo\n" + "long " * 30000 + "\n")
     code, out, _ = run_cli(capsys, "predict", folder, "--file", texts)
@@ -47,7 +47,7 @@ def test_cv_writes_cv_metrics(tmp_path, capsys):
             for i in range(60) for w in ("great", "awful")]
     path = tmp_path / "toy.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    config = write_config(tmp_path, tiny_config(path, epochs=2))
+    config = write_config(tmp_path, tiny_config(path, epochs=3, batch_size=10))  # 54 train rows
     code, _, err = run_cli(capsys, "cv", config, "--folds", 2, "--output", tmp_path / "cv")
     assert code == 0, err
     result = json.loads((tmp_path / "cv" / "cv_metrics.json").read_text())["sentiment"]

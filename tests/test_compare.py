@@ -43,7 +43,9 @@ def test_compare_writes_the_report(sst2_slice, tmp_path, capsys):
     report = (out / "report.md").read_text()
     for needle in ("| parameters", "FLOPs per example", "training examples/s",
                    "inference examples/s", "test accuracy", "![learning curves](curves.png)",
-                   "![image filters](image_filters.png)", "## Parity checks", "| pass |"):
+                   "![image filters](image_filters.png)", "## Parity checks", "| pass |",
+                   "How to read this table", "colour bar", "`favours` is the class",
+                   "Each row computes one operation twice"):
         assert needle in report, needle
     assert "FAIL" not in report and "Missing" not in report
     assert f"`textcnn compare --output {out} --text-dataset" in report  # the command line typed

@@ -44,7 +44,7 @@ def test_predict_answers_every_head_and_head_restricts(multi, capsys):
     rows = clf.predict(["what is the capital of peru ?", "a gorgeous , witty film"])
     assert all(set(r) == {"sentiment", "question"} for r in rows)
     assert main(["predict", str(out), "who wrote hamlet ?", "--head", "question"]) == 0
-    assert set(json.loads(capsys.readouterr().out)) == {"question"}
+    assert set(json.loads(capsys.readouterr().out)["predictions"]) == {"question"}
 
 
 def test_round_trip_both_heads(multi):

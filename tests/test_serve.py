@@ -84,7 +84,8 @@ BAD = [
     (b'{"texts": ["a"], "top_k": "2"}', 422, "top_k", None),
     (b'{"texts": ["a"], "top_k": true}', 422, "top_k", None),
     (b'{"texts": ["a"], "top_k": 1.5}', 422, "top_k", None),
-    (b'{"texts": ["a"], "head": "x"}', 422, "head", "extra_forbidden"),
+    (b'{"texts": ["a"], "heads": "x"}', 422, "heads", "extra_forbidden"),
+    (b'{"texts": ["a"], "head": "x"}', 422, "head", "literal_error"),
     (b'{"texts": ["\xff\xfe"]}', 400, "body", "utf8_invalid"),
     (b"\xc3\x28", 400, "body", "utf8_invalid"),
 ]

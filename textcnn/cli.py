@@ -19,7 +19,7 @@ from .errors import TextCNNError
 
 EXAMPLES = {
     "train": "textcnn train configs/sst2.yaml --output runs/sst2 --set train.epochs=5",
-    "evaluate": "textcnn evaluate runs/sst2 --dataset sst2 --split test",
+    "evaluate": "textcnn evaluate runs/sst2 --split test",
     "cv": "textcnn cv configs/mr.yaml --folds 10 --output runs/mr-cv",
     "predict": 'textcnn predict runs/sst2 "a gorgeous, witty film" --top-k 2',
     "serve": "textcnn serve runs/sst2 --port 8000 --backend onnx --max-batch-size 64",
@@ -53,7 +53,8 @@ def _train_arguments(sub) -> None:
 def _evaluate_arguments(sub) -> None:
     p = _verb(sub, "evaluate", "score a saved model on a dataset split")
     p.add_argument("model_dir")
-    p.add_argument("--dataset", required=True, help="known name, Hub id or path")
+    p.add_argument("--dataset", help="known name, Hub id or path (default: the dataset the "
+                                     "model was trained on, from its config.json)")
     p.add_argument("--split", default="test")
     p.add_argument("--head", help="head to score (needed when the model has several)")
     _data_dir(p)
@@ -62,7 +63,9 @@ def _evaluate_arguments(sub) -> None:
 def _cv_arguments(sub) -> None:
     p = _verb(sub, "cv", "k-fold cross-validation on a dataset with an 'all' split")
     p.add_argument("config")
-    p.add_argument("--folds", type=int, default=10, help="how many of the 10 folds to run")
+    p.add_argument("--folds", type=int, default=10,
+                   help="K of K-fold CV, 2-10 (default 10: the dataset's folds; 2 or 5 group "
+                        "them; another K draws a stratified K-fold split)")
     _data_dir(p)
     p.add_argument("--output", help="folder for cv_metrics.json (default: runs/<config>-cv)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -72,7 +75,10 @@ def _predict_arguments(sub) -> None:
     p = _verb(sub, "predict", "classify texts; prints one JSON object per text")
     p.add_argument("model_dir")
     p.add_argument("texts", nargs="*", metavar="TEXT")
-    p.add_argument("--file", help="read texts from this file, one per line ('-' = stdin)")
+    p.add_argument("--file", help="read texts from this file, one per line ('-' = stdin); "
+                                  "a .jsonl file (or --jsonl) holds one {\"text\": ..., "
+                                  "\"id\": ...} object per line")
+    p.add_argument("--jsonl", action="store_true", help="--file / stdin is JSON lines")
     p.add_argument("--top-k", type=int, default=1)
     p.add_argument("--head", help="only this head's answer")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -171,6 +177,25 @@ def _read_lines(path: str) -> list[str]:
         raise TextCNNError(f"cannot read --file {path}: {exc}") from None
 
 
+def _read_inputs(path: str, jsonl: bool) -> list[tuple[object, str]]:
+    """``(id, text)`` per input of ``path``: a line of text (id None), or a JSON line with
+    ``text`` and an optional ``id``; a bad JSON line fails naming its line."""
+    lines = _read_lines(path)
+    if not (jsonl or path.endswith(".jsonl")):
+        return [(None, line) for line in lines]
+    return [_json_input(f"{path}:{n}", line) for n, line in enumerate(lines, 1) if line.strip()]
+
+
+def _json_input(where: str, line: str) -> tuple[object, str]:
+    try:
+        row = json.loads(line)
+    except ValueError as exc:
+        raise TextCNNError(f"{where}: not valid JSON ({exc})") from None
+    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+        raise TextCNNError(f'{where}: expected {{"text": "...", "id": ...}}')
+    return row.get("id"), row["text"]
+
+
 def _train(args: argparse.Namespace) -> None:
     from .config import load_config
     from .runs import train
@@ -203,15 +228,18 @@ def _predict(args: argparse.Namespace) -> None:
     if clf.kind != "text":
         raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `predict` classifies texts "
                            "(use textcnn.load(path).predict(pixels))")
-    texts = list(args.texts)
+    inputs = [(None, text) for text in args.texts]
     if args.file:
-        texts += _read_lines(args.file)
+        inputs += _read_inputs(args.file, args.jsonl)
     if not args.texts and not args.file and not sys.stdin.isatty():
-        texts = _read_lines("-")
-    if not texts:
+        inputs = _read_inputs("-", args.jsonl)
+    if not inputs:
         raise TextCNNError("predict: give texts as arguments, with --file, or on stdin")
-    for row in clf.predict(texts, top_k=args.top_k, head=args.head):
-        print(json.dumps(row, ensure_ascii=False))
+    texts = [text for _, text in inputs]
+    rows = clf.predict(texts, top_k=args.top_k, head=args.head)
+    for i, ((id_, text), row) in enumerate(zip(inputs, rows, strict=True)):
+        line = {"id": i if id_ is None else id_, "text": text, "predictions": row}
+        print(json.dumps(line, ensure_ascii=False))
 
 
 def _serve(args: argparse.Namespace) -> None:

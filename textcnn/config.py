@@ -327,7 +327,7 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     data = dict(data)
     tasks = data.pop("tasks", None)
     # model folders carry these next to the config; they are not settings
-    for extra in ("heads", "textcnn_version"):
+    for extra in ("heads", "textcnn_version", "weights_sha256", "trained_at"):
         data.pop(extra, None)
     model = _build_model(data.pop("model", None), saved)
     if model.input_kind == "image" and "tokenizer" in data:

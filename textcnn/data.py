@@ -10,6 +10,7 @@ Resolution order for a task's ``dataset``:
 
 Sets with only an ``all`` split are evaluated by 10-fold CV on their ``fold`` column (assigned
 with ``StratifiedKFold(10, shuffle=True, random_state=0)`` when absent): fold ``k`` is the test set.
+K-fold CV for K < 10 groups those folds when K divides 10, else draws a stratified K-fold split.
 Without a validation split, a stratified 10% of train is carved off with the run's seed.
 """
 
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import TaskConfig
+from .data_checks import csv_problem, hub_reachable
 from .errors import DataError
 
 N_FOLDS = 10
@@ -194,6 +196,12 @@ def _explain_load_error(path: Path, task: TaskConfig, exc: Exception) -> str:
                     return f"{path}:{lineno}: not valid JSON ({err.msg})"
                 if not isinstance(row, dict):
                     return f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}"
+    if path.suffix.lower() in (".csv", ".tsv"):
+        problem = csv_problem(path, "\t" if path.suffix.lower() == ".tsv" else ",")
+        if problem:
+            return problem
+    while exc.__cause__ or exc.__context__:  # the parser's own message is the innermost one
+        exc = exc.__cause__ or exc.__context__
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"{path}: cannot be read: {first}"
 
@@ -261,6 +269,11 @@ def _load_hub(spec: str, task: TaskConfig, local: Path | None) -> RawDataset:
                   for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
     if offline:
         raise DataError(f"dataset '{spec}' not found offline: {where} (Hub access is off)")
+    if not hub_reachable():  # fail now, not after the Hub client's retries
+        here = f"no {local}/dataset.json" if local else "no data dir given"
+        raise DataError(f"dataset '{spec}': {here}, and the Hugging Face Hub is unreachable "
+                        f"(no network?) to download '{hub_id}'; set TEXTCNN_DATA_DIR (or "
+                        f"--data-dir) to a folder holding {spec}/dataset.json")
     datasets = _quiet_datasets()
     try:
         dd = datasets.load_dataset(hub_id)
@@ -283,18 +296,30 @@ def _load_hub(spec: str, task: TaskConfig, local: Path | None) -> RawDataset:
     return _labels_to_ids(f"hub:{hub_id}", raw, label_names, None)
 
 
-def cv_folds(raw: RawDataset) -> np.ndarray:
-    """Fold id (0..9) per row of the ``all`` split."""
-    if raw.folds is not None:
+def cv_folds(raw: RawDataset, n_folds: int = N_FOLDS) -> np.ndarray:
+    """Fold id (0..n_folds-1) per row of the ``all`` split: the dataset's 10 folds, grouped
+    (fold j into j mod n_folds) when n_folds divides 10, else a stratified n_folds split."""
+    if raw.folds is not None and n_folds == N_FOLDS:
         return raw.folds.astype(np.int64)
+    if n_folds != N_FOLDS and N_FOLDS % n_folds == 0:
+        return cv_folds(raw) % n_folds
     from sklearn.model_selection import StratifiedKFold
 
     labels = raw.splits["all"].labels
     folds = np.empty(len(labels), dtype=np.int64)
-    skf = StratifiedKFold(N_FOLDS, shuffle=True, random_state=0)
+    skf = StratifiedKFold(n_folds, shuffle=True, random_state=0)
     for k, (_, test_idx) in enumerate(skf.split(np.zeros(len(labels)), labels)):
         folds[test_idx] = k
     return folds
+
+
+def fold_protocol(n_folds: int) -> str:
+    """What :func:`cv_folds` does for ``n_folds``, in words (``textcnn cv`` logs it)."""
+    if n_folds == N_FOLDS:
+        return "the dataset's 10 folds"
+    if N_FOLDS % n_folds == 0:
+        return f"the dataset's 10 folds grouped into {n_folds} (fold j into j mod {n_folds})"
+    return f"a stratified {n_folds}-fold split (seed 0)"
 
 
 def carve_validation(train: Split, seed: int, fraction: float = 0.1) -> tuple[Split, Split]:

@@ -1,8 +1,9 @@
 """The model folder: one writer, one reader, for every kind of model.
 
 A folder holds ``config.json`` (the resolved config at top level, plus ``kind``: "text" or
-"image", ``heads``: ``{head: [label names]}``, ``textcnn_version``, and what the kind adds, e.g.
-``image``: shape and pixel scale), ``model.safetensors`` (the weights) and the kind's own files
+"image", ``heads``: ``{head: [label names]}``, ``textcnn_version``, ``weights_sha256`` (of the
+weights file), ``trained_at`` (UTC, ISO 8601), and what the kind adds, e.g. ``image``: shape
+and pixel scale), ``model.safetensors`` (the weights) and the kind's own files
 (``tokenizer.json`` for text). :func:`load` opens any folder, those written before ``kind``
 existed too, onto the CPU: no training data and no GPU needed, no pickle read.
 
@@ -23,7 +24,9 @@ Example
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
@@ -39,7 +42,7 @@ from .models import build_model
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 ONNX = "model.onnx"  # written by `textcnn export`
 # config.json's keys that describe the folder rather than the run's settings
-FOLDER_KEYS = ("kind", "heads", "textcnn_version", "image")
+FOLDER_KEYS = ("kind", "heads", "textcnn_version", "image", "weights_sha256", "trained_at")
 
 
 def write_folder(clf, path: str | Path) -> Path:
@@ -49,9 +52,21 @@ def write_folder(clf, path: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in clf.model.state_dict().items()}
     atomic_write(path / WEIGHTS, lambda tmp: save_file(state, tmp))
     clf.save_files(path)
+    trained_at = getattr(clf, "trained_at", None) or \
+        datetime.now(timezone.utc).isoformat(timespec="seconds")
     write_json(path / CONFIG, {**clf.config.to_dict(), "kind": clf.kind, "heads": clf.heads,
-                               **clf.folder_fields(), "textcnn_version": __version__})
+                               **clf.folder_fields(), "textcnn_version": __version__,
+                               "weights_sha256": weights_sha256(path), "trained_at": trained_at})
     return path
+
+
+def weights_sha256(path: str | Path) -> str:
+    """The SHA-256 of the folder's ``model.safetensors``: which trained model it is."""
+    digest = hashlib.sha256()
+    with open(Path(path) / WEIGHTS, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def fresh_onnx_graph(path: str | Path) -> Path | None:
@@ -173,6 +188,6 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0):
     model.load_state_dict(state)
     model.eval()
     clf = make_classifier(model, config, raw["heads"], "torch", threads)
-    clf.folder = path
+    clf.folder, clf.trained_at = path, raw.get("trained_at")  # a re-saved copy keeps the date
     clf.set_backend(backend)
     return clf

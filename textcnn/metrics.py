@@ -1,6 +1,7 @@
 """Metrics (scikit-learn) and the plots written into a model folder.
 
-Metric values are fractions (0.8214), never percentages.
+Metric values are fractions (0.8214), never percentages. scikit-learn and matplotlib are imported
+when first used, so ``import textcnn`` stays fast (tests/test_first_use.py).
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 
 def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
@@ -21,6 +21,8 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, 
     >>> m["accuracy"], m["macro_f1"]
     (1.0, 1.0)
     """
+    from sklearn.metrics import accuracy_score, f1_score
+
     labels = np.asarray(labels)
     pred = logits.argmax(axis=1)
     loss = torch.nn.functional.cross_entropy(
@@ -82,6 +84,8 @@ def plot_confusion(labels: np.ndarray, pred: np.ndarray, names: list[str], path:
     plt = _pyplot()
     if plt is None:
         return False
+    from sklearn.metrics import confusion_matrix
+
     cm = confusion_matrix(labels, pred, labels=list(range(len(names))))
     size = max(4.0, 0.45 * len(names) + 2)
     fig, ax = plt.subplots(figsize=(size, size))

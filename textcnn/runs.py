@@ -21,6 +21,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -29,7 +30,7 @@ from . import __version__
 from .card import CV_CONFIG, write_card
 from .classifier import Classifier
 from .config import Config, TaskConfig, from_dict
-from .data import RawDataset, select_split
+from .data import N_FOLDS, RawDataset, cv_folds, fold_protocol, select_split
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
 from .inference import evaluate, predict_logits, set_threads
@@ -187,10 +188,13 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
                    log: Log = log_to_stderr,
                    datasets: dict[str, RawDataset] | None = None,
                    command: str | None = None) -> dict:
-    """Train and test once per CV fold; writes ``cv_metrics.json``, ``cv_config.json`` and a
-    card with the fold table (``README.md``, naming ``command``) to ``output``.
+    """K-fold cross-validation (K = ``folds``, 2 to 10): train and test once per fold, every row
+    tested once. K = 10 uses the dataset's 10 folds, K = 2 or 5 groups them, another K draws a
+    stratified K-fold split (``data.cv_folds``). Writes ``cv_metrics.json``, ``cv_config.json``
+    and a card with the fold table (``README.md``, naming ``command``) to ``output``.
 
-    Returns ``{head: {"folds": [...], "mean": {...}, "std": {...}, "seconds": [...]}}``.
+    Returns ``{head: {"folds": [...], "mean": {...}, "std": {...}, "seconds": [...],
+    "protocol": "..."}}``.
 
     Examples
     --------
@@ -205,8 +209,10 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
         if not dataset.is_cv:
             raise DataError(f"tasks.{name}: dataset {dataset.source} has fixed splits, not an "
                             "'all' split with CV folds; use `textcnn train` for it")
-    if not 1 <= folds <= 10:
-        raise ConfigError(f"--folds must be between 1 and 10, got {folds}")
+    if not 2 <= folds <= N_FOLDS:
+        raise ConfigError(f"--folds must be between 2 and {N_FOLDS}, got {folds}")
+    datasets = {name: replace(ds, folds=cv_folds(ds, folds)) for name, ds in datasets.items()}
+    log(f"{folds}-fold CV on {fold_protocol(folds)}")
     per_head: dict[str, list] = {h: [] for h in datasets}
     seconds = []
     for k in range(folds):
@@ -217,7 +223,8 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
         for h in per_head:
             per_head[h].append(metrics[h]["test"])
     # per fold: the metrics and the fold's wall-clock seconds (train + test)
-    result = {h: {**summarize_folds(rows), "seconds": seconds} for h, rows in per_head.items()}
+    result = {h: {**summarize_folds(rows), "seconds": seconds, "protocol": fold_protocol(folds)}
+              for h, rows in per_head.items()}
     if output is not None:
         write_json(Path(output) / "cv_metrics.json", result)
         write_json(Path(output) / CV_CONFIG, {**config.to_dict(), "textcnn_version": __version__})
@@ -228,9 +235,10 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
     return result
 
 
-def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
+def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", data_dir=None,
                     head: str | None = None) -> dict:
-    """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name).
+    """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name); without
+    ``dataset``, the one the head was trained on (``config.json``'s ``tasks.<head>``).
 
     Returns ``{head: {split: {"accuracy": .., "macro_f1": .., "loss": ..}}}``.
 
@@ -250,7 +258,8 @@ def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
         head = next(iter(clf.heads))
     elif head not in clf.heads:
         raise ConfigError(f"--head {head!r}: this model has {', '.join(clf.heads)}")
-    raw = modality_named(clf.kind).load_dataset(TaskConfig(dataset=dataset), data_dir)
+    task = TaskConfig(dataset=dataset) if dataset else clf.config.tasks[head]
+    raw = modality_named(clf.kind).load_dataset(task, data_dir)
     part = select_split(raw, split, clf.config.train.seed)
     names = clf.heads[head]
     if not set(raw.label_names) <= set(names):

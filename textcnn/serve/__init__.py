@@ -4,11 +4,13 @@
 with uvicorn (what ``textcnn serve`` calls). Endpoints:
 
 - ``POST /v1/classify`` ``{"texts": [...], "top_k": 1}`` -> ``{"predictions": [...]}``, one entry
-  per text, the same object :meth:`TextClassifier.predict` returns (every head of the model).
+  per text, the same object :meth:`TextClassifier.predict` returns (every head of the model, or
+  only ``"head": "NAME"``).
 - ``GET /healthz`` (and ``HEAD``) -> ``{"status": "ok"}`` (503 while shutting down, or when
   forward passes cannot run).
-- ``GET /v1/model`` -> heads, labels, versions, backend, limits (``model.pretrained`` by name).
-- ``GET /openapi.json``, ``GET /docs``.
+- ``GET /v1/model`` -> heads, labels, versions, ``model_id`` / ``weights_sha256`` /
+  ``trained_at`` (which trained model), backend, limits (``model.pretrained`` by name).
+- ``GET /openapi.json``, ``GET /docs`` (Swagger UI from local files, ``docs``).
 - ``GET /``: the demo page (``static/index.html``, no external resources): a text box, each
   head's labels with probability bars, the text with its explanation highlighted.
 
@@ -28,7 +30,8 @@ passes cannot run, or ``max_connections`` reached).
 Modules: ``settings`` (:class:`ServeSettings`), ``schemas`` (request and response models),
 ``errors`` (the error shape), ``batcher`` (:class:`MicroBatcher`), ``gate`` (the ASGI layer in
 front: body limit, UTF-8, the classify fast path, access log), ``protocol`` (under the app:
-the socket, read deadlines, the connection cap), ``app`` (:func:`create_app`, :func:`serve`).
+the socket, read deadlines, the connection cap), ``docs`` (``/docs`` without a CDN), ``app``
+(:func:`create_app`, :func:`serve`).
 
 Example
 -------

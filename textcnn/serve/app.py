@@ -17,7 +17,9 @@ from starlette.exceptions import HTTPException
 
 from .. import __version__
 from ..errors import TextCNNError
+from ..folder import weights_sha256
 from .batcher import MicroBatcher
+from .docs import add_docs
 from .errors import (
     ERROR_RESPONSES,
     ForwardFailed,
@@ -44,11 +46,14 @@ class ClassifyEndpoint:
         The limits of the request body.
     batcher : MicroBatcher
         Runs the forward passes.
+    heads : list of str, optional
+        The model's heads: the values the request's ``head`` may take.
     """
 
-    def __init__(self, settings: ServeSettings, batcher: MicroBatcher):
+    def __init__(self, settings: ServeSettings, batcher: MicroBatcher,
+                 heads: list[str] | None = None):
         self.settings, self.batcher = settings, batcher
-        self.body_model = request_model(settings)
+        self.body_model = request_model(settings, heads)
 
     async def answer(self, raw: bytes, content_type: str | None
                      ) -> tuple[int, bytes, int | None]:
@@ -80,6 +85,8 @@ class ClassifyEndpoint:
         except ForwardFailed as exc:
             return 500, json_bytes(error_body(
                 [], f"{exc}; the server log has the details", "forward_failed")), None
+        if body.head is not None:  # every head ran in the shared forward pass; keep one
+            rows = [{body.head: row[body.head]} for row in rows]
         return 200, json_bytes({"predictions": rows}), size
 
 
@@ -106,13 +113,16 @@ def load_classifier(model_dir: str | Path, settings: ServeSettings):
 
 
 def build_model_info(model_dir: str | Path, classifier, settings: ServeSettings) -> dict:
-    """What ``GET /v1/model`` answers: heads, labels, versions, backend, limits."""
+    """What ``GET /v1/model`` answers: heads, labels, versions, the weights' hash and training
+    date, backend, limits."""
     try:
         saved = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         saved = {}
+    sha256 = weights_sha256(model_dir)
     return ModelInfo(
         heads=classifier.heads, model_version=saved.get("textcnn_version"),
+        model_id=sha256[:12], weights_sha256=sha256, trained_at=saved.get("trained_at"),
         textcnn_version=__version__, backend=classifier.backend,
         model=public_model_config(classifier.config.to_dict()["model"]),
         max_length=classifier.config.tokenizer.max_length,
@@ -245,8 +255,9 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
 
     batcher = MicroBatcher(predict, settings.max_batch_size, settings.max_wait_ms,
                            arriving=lambda: arrivals.receiving)
-    endpoint = ClassifyEndpoint(settings, batcher)
+    endpoint = ClassifyEndpoint(settings, batcher, list(clf.heads))
     app = FastAPI(title="textcnn", version=__version__, lifespan=batcher_lifespan(batcher),
+                  docs_url=None, redoc_url=None,  # add_docs: /docs without a CDN
                   # FastAPI's built-in OpenTelemetry looks up its providers on every request
                   telemetry={"tracing": False, "metrics": False, "logs": False},
                   description="Convolutional text classification. Limits: "
@@ -257,6 +268,7 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
     add_demo_page(app)
     add_error_handlers(app, settings)
     add_routes(app, endpoint, info)
+    add_docs(app)
     app.add_middleware(RequestGate, settings=settings, classify=endpoint.answer,
                        arrivals=arrivals)
     return app

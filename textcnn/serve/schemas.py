@@ -4,7 +4,7 @@ The models carry no class docstrings on purpose: pydantic copies a model's docst
 JSON schema, so it would become part of ``/openapi.json``.
 """
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
@@ -45,6 +45,10 @@ class HealthResponse(BaseModel):
 class ModelInfo(BaseModel):
     heads: dict[str, list[str]] = Field(description="{head: label names}; every head is served.")
     model_version: str | None = Field(description="textcnn version that wrote the model folder.")
+    model_id: str = Field(description="The first 12 hex digits of weights_sha256.")
+    weights_sha256: str = Field(description="SHA-256 of the served model.safetensors.")
+    trained_at: str | None = Field(description="When the model folder was written (UTC, ISO "
+                                               "8601); null for folders older than this field.")
     textcnn_version: str
     backend: str
     model: dict[str, Any]
@@ -69,19 +73,22 @@ def _no_bool_or_str(value):
     return value
 
 
-def request_model(settings: ServeSettings) -> type[BaseModel]:
+def request_model(settings: ServeSettings, heads: list[str] | None = None) -> type[BaseModel]:
     """The ``/v1/classify`` body, with this server's limits in its JSON schema.
 
     Parameters
     ----------
     settings : ServeSettings
         Gives ``max_texts`` (items of ``texts``) and ``max_chars`` (characters per text).
+    heads : list of str, optional
+        The model's heads, the values ``head`` may take (any string when None).
 
     Returns
     -------
     type[BaseModel]
-        ``ClassifyRequest``: ``texts`` (1 to ``max_texts`` strings) and ``top_k`` (>= 1,
-        default 1); any other field is an error.
+        ``ClassifyRequest``: ``texts`` (1 to ``max_texts`` strings), ``top_k`` (>= 1,
+        default 1) and ``head`` (one head's answer only; default: every head); any other
+        field is an error.
     """
     text = Annotated[str, Field(max_length=settings.max_chars), AfterValidator(_valid_unicode)]
     return create_model(
@@ -91,4 +98,6 @@ def request_model(settings: ServeSettings) -> type[BaseModel]:
                                  description="Texts to classify (empty strings are fine).")),
         top_k=(Annotated[int, BeforeValidator(_no_bool_or_str)],
                Field(1, ge=1, description="Labels per head, best first.")),
+        head=(Literal[tuple(heads)] | None if heads else str | None,
+              Field(None, description="Answer only this head (default: every head).")),
     )

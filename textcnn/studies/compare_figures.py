@@ -63,11 +63,20 @@ def first_conv(model: nn.Module) -> nn.Module:
 
 
 def plot_image_filters(model: nn.Module, path: Path, n: int = 32, dpi: int = 100) -> bool:
-    """The first block's 2D kernels (input channel 0), one tile each, in a single image."""
+    """The first block's 2D kernels (input channel 0), one tile each, in a single image with a
+    colour bar of the weights' scale."""
     plt = _pyplot()
     if plt is None:
         return False
-    w = first_conv(model).weight.detach()[:n, 0].numpy()  # (n, kh, kw)
+    fig = image_filters_figure(plt, first_conv(model).weight.detach()[:n, 0].numpy())
+    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    plt.close(fig)
+    return True
+
+
+def image_filters_figure(plt, w: np.ndarray):
+    """The figure of :func:`plot_image_filters` for kernels ``w`` (n, kh, kw): a mosaic of
+    tiles on a symmetric red-blue scale and its colour bar."""
     cols = min(8, len(w))
     rows = -(-len(w) // cols)
     kh, kw = w.shape[1:]
@@ -76,13 +85,12 @@ def plot_image_filters(model: nn.Module, path: Path, n: int = 32, dpi: int = 100
         r, c = divmod(i, cols)
         mosaic[r * (kh + 1):r * (kh + 1) + kh, c * (kw + 1):c * (kw + 1) + kw] = kernel
     lim = float(np.abs(w).max())
-    fig, ax = plt.subplots(figsize=(0.75 * cols + 0.5, 0.75 * rows + 0.5))
-    ax.imshow(mosaic, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    fig, ax = plt.subplots(figsize=(0.75 * cols + 1.3, 0.75 * rows + 0.5))
+    image = ax.imshow(mosaic, cmap="RdBu_r", vmin=-lim, vmax=lim)
     ax.axis("off")
     ax.set_title(f"first-layer {kh}x{kw} kernels (red +, blue -)", fontsize=9)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
-    plt.close(fig)
-    return True
+    fig.colorbar(image, ax=ax, shrink=0.8, label="weight")
+    return fig
 
 
 def plot_text_filters(rows: list[dict], path: Path, dpi: int = 100) -> bool:

@@ -54,6 +54,14 @@ def _model_settings(side: dict) -> str:
     return ", ".join(f"{k} {v}" for k, v in m.items() if k not in ("residual", "separable"))
 
 
+READING_RESULTS = (
+    "How to read this table: each column is one model, trained on its own data (text: "
+    "sentences, image: pixels) with the same conv block, trainer and settings. The rows are "
+    "what each costs (parameters, FLOPs, speed, time) and what it reaches (accuracy). The "
+    "accuracies are on different tasks, so they do not rank the two models; the table shows "
+    "what the one conv core costs and learns on each kind of input.")
+
+
 def _best_epoch(side: dict) -> int:
     return max(side["history"], key=lambda r: r["validation_accuracy"])["epoch"]
 
@@ -75,7 +83,7 @@ _RESULT_ROWS = (  # (label, cell of one side)
 
 def _results_section(sides: dict, train_settings: dict) -> list[str]:
     shared = ", ".join(f"{k} {v}" for k, v in train_settings.items())
-    lines = ["## Results", "", f"Shared training settings: {shared}.", "",
+    lines = ["## Results", "", READING_RESULTS, "", f"Shared training settings: {shared}.", "",
              "| | " + " | ".join(f"{n} ({s['dataset']})" for n, s in sides.items()) + " |",
              "|---|" + "---|" * len(sides)]
     for label, cell in _RESULT_ROWS:
@@ -93,12 +101,19 @@ def _filters_section(figures: dict, filters: list[dict]) -> list[str]:
     if figures.get("image_filters") or filters:
         lines += ["## First-layer filters", ""]
     if figures.get("image_filters"):
-        lines += ["2D kernels of the image model's first block:", "",
+        lines += ["2D kernels of the image model's first block (input channel 0), one tile "
+                  "each: a tile's colour is a weight, on the colour bar's scale (red positive, "
+                  "blue negative, white zero). A tile with a red side and a blue side responds "
+                  "to a change of intensity across it, such as a stroke's edge.", "",
                   "![image filters](image_filters.png)", ""]
     if filters:
         also = " (also drawn in `text_filters.png`)" if figures.get("text_filters") else ""
         lines += [f"1D filters of width {filters[0]['width']} that weigh most in the text head, "
-                  f"each with the training n-grams that activate it most{also}:", "",
+                  f"each with the training n-grams that activate it most{also}. A filter's "
+                  "max-pooled activation is one input of the linear head; `favours` is the "
+                  "class whose logit that input raises most, and the activation is the filter's "
+                  "response to the n-gram (the higher, the more the n-gram raises that logit "
+                  "when it is the sentence's strongest window for the filter):", "",
                   "| filter | favours | top n-grams (activation) |", "|---|---|---|"]
         for r in filters:
             grams = ", ".join(f"`{g}` ({a:.2f})" for g, a in r["ngrams"])
@@ -108,7 +123,10 @@ def _filters_section(figures: dict, filters: list[dict]) -> list[str]:
 
 
 def _parity_section(parity: dict[str, float]) -> list[str]:
-    lines = ["## Parity checks", "", f"Max absolute difference, float32, random weights and "
+    lines = ["## Parity checks", "", "Each row computes one operation twice, on the 1D text "
+             "path and on the 2D image path, and gives the largest absolute difference between "
+             "the two outputs: below the tolerance, the two are the same operation up to float "
+             f"rounding. Max absolute difference, float32, random weights and "
              f"inputs (pass: < {TOLERANCE:g}); the same checks run in `tests/test_parity.py`.",
              "", "| check | max difference | |", "|---|---|---|"]
     for name, diff in parity.items():

@@ -34,7 +34,7 @@ def run_config(path: str, seeds: list[int], folds: int, threads: int,
     seeds : list of int
         ``train.seed`` of each run on a dataset with a test split.
     folds : int
-        How many of a CV dataset's folds to run (with the config's seed).
+        K of K-fold CV on a CV dataset (with the config's seed; see ``cross_validate``).
     threads : int
         ``train.threads``.
     overrides : list of str, optional
