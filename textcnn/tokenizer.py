@@ -70,14 +70,33 @@ def train_tokenizer(texts: list[str], cfg: TokenizerConfig) -> Tokenizer:
 
 def encode(tok: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Batch-encode ``texts`` -> ``(ids (n, longest) int32, lengths (n,) int64)``."""
-    # encode_batch_fast skips character offsets, which we never use
+    # encode_batch_fast skips character offsets (encode_with_offsets computes them)
     batch = getattr(tok, "encode_batch_fast", tok.encode_batch)
-    encodings = batch(texts, add_special_tokens=False)
-    lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
-    ids = np.zeros((len(texts), int(lengths.max(initial=0))), dtype=np.int32)
+    return _pack(batch(texts, add_special_tokens=False))
+
+
+def _pack(encodings: list) -> tuple[np.ndarray, np.ndarray]:
+    """Encodings as ``(ids (n, longest) int32, lengths (n,) int64)``."""
+    lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(encodings))
+    ids = np.zeros((len(encodings), int(lengths.max(initial=0))), dtype=np.int32)
     for row, e in zip(ids, encodings):
         row[: len(e.ids)] = e.ids
     return ids, lengths
+
+
+def encode_with_offsets(tok: Tokenizer, texts: list[str]
+                        ) -> tuple[np.ndarray, np.ndarray, list[list[tuple[int, int]]]]:
+    """As :func:`encode`, plus each kept token's ``(start, end)`` character offsets into its
+    text (slower: the offsets are computed).
+
+    Examples
+    --------
+    >>> tok = train_tokenizer(["a good film"], TokenizerConfig())
+    >>> encode_with_offsets(tok, ["A good  film"])[2]
+    [[(0, 1), (2, 6), (8, 12)]]
+    """
+    encodings = tok.encode_batch(texts, add_special_tokens=False)
+    return (*_pack(encodings), [[tuple(o) for o in e.offsets] for e in encodings])
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:
