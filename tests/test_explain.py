@@ -245,3 +245,25 @@ def test_http_explain(trained):
         assert c.get("/v1/explain").status_code == 405
         spec = c.get("/openapi.json").json()["paths"]["/v1/explain"]["post"]
         assert {"200", "413", "415", "422"} <= set(spec["responses"])
+
+
+def test_deletion_script(trained, sst2_slice, tmp_path):
+    """scripts/explain_deletion.py: deletes the right characters and writes its summary."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "explain_deletion.py"
+    spec = importlib.util.spec_from_file_location("explain_deletion", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    tokens = [{"start": 0, "end": 1}, {"start": 2, "end": 8}, {"start": 9, "end": 13}]
+    assert script.delete("a strong film", tokens, [(1, 2), (0, 2)]) == "    film"
+    assert script.delete("a strong film", tokens, [(2, 3)]) == "a strong  "
+    assert script.random_spans(__import__("random").Random(0), 2, [3]) == [(0, 2)]
+    out = tmp_path / "deletion.json"
+    code = script.main([str(trained[1]), "--dataset", str(sst2_slice), "--limit", "40",
+                        "--draws", "3", "--output", str(out)])
+    summary = json.loads(out.read_text())
+    assert summary["sentences"] == 40 and code == (0 if summary["passes"] else 1)
+    assert summary["ratio"] == pytest.approx(
+        summary["mean_drop_top2"] / summary["mean_drop_random2"], abs=0.05)

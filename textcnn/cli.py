@@ -91,8 +91,8 @@ def _explain_arguments(sub) -> None:
 
 
 def _serve_arguments(sub) -> None:
-    p = _verb(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, GET /healthz, "
-                            "GET /v1/model, /openapi.json)")
+    p = _verb(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, POST /v1/explain, "
+                            "GET /healthz, GET /v1/model, /openapi.json)")
     p.add_argument("model_dir")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
@@ -214,8 +214,8 @@ def _explain(args: argparse.Namespace) -> None:
         raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `explain` explains texts")
     rows = clf.explain(args.texts, head=args.head, top_k=args.top_k)
     pretty = sys.stdout.isatty() and not args.json
-    for row in rows:
-        print(render(row) if pretty else json.dumps(row, ensure_ascii=False))
+    for i, row in enumerate(rows):
+        print(("\n" if i else "") + render(row) if pretty else json.dumps(row, ensure_ascii=False))
 
 
 def _serve(args: argparse.Namespace) -> None:

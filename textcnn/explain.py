@@ -287,7 +287,7 @@ def render(row: dict, color: bool = True) -> str:
     >>> print(render(row, color=False))
     s: pos 0.900 (logit 2.000 = bias 0.500 + 1.500, exact)
       a good film
-      +1.500  "good"  (tokens 1-2)
+      +1.500  "good"  (tokens 1-1)
     """
     lines = []
     for head, a in row["heads"].items():
@@ -298,7 +298,7 @@ def render(row: dict, color: bool = True) -> str:
         lines.append("  " + _coloured(row["text"], row["tokens"], a["token_attributions"],
                                       color))
         lines.extend(f"  {w['contribution']:+.3f}  \"{w['text']}\"  (tokens {w['start']}-"
-                     f"{w['end']})" for w in a["windows"])
+                     f"{w['end'] - 1})" for w in a["windows"])
     return "\n".join(lines)
 
 
