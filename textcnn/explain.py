@@ -105,40 +105,49 @@ def exact_attributions(clf, ids: np.ndarray, lengths: np.ndarray, heads: list[st
     with torch.inference_mode():
         features, where = _pooled(clf, ids_t, lengths_t)
         logits = model.heads(features)
+        starts, ends = _filter_spans(model.core.kernel_sizes, where, lengths)
         out: list[dict[str, Attribution]] = [{} for _ in range(len(ids))]
         for head in heads:
             labels = logits[head].argmax(dim=1)
             weight, bias = _label_weights(model, head, labels)
             terms = (weight * features).double().numpy()  # (rows, F): one term per filter
             for row, answers in enumerate(out):
-                spans = _filter_windows(model.core.kernel_sizes, where, row, int(lengths[row]))
-                windows: dict[tuple[int, int], float] = {}
-                for span, term in zip(spans, terms[row]):
-                    if term != 0.0:
-                        windows[span] = windows.get(span, 0.0) + float(term)
+                windows = _by_window(starts[row], ends[row], terms[row])
                 answers[head] = Attribution(
                     int(labels[row]), logits[head][row].double().numpy(), float(bias[row]),
                     windows, _spread(windows, int(lengths[row])), True)
     return out
 
 
-def _filter_windows(kernel_sizes, where: list[torch.Tensor], row: int, length: int
-                    ) -> list[tuple[int, int]]:
-    """The ``(start, end)`` token span each filter of ``row`` pooled, clipped to the text (a text
-    shorter than a kernel is read with padding after it)."""
-    spans = []
-    for k, at in zip(kernel_sizes, where):
-        spans.extend((min(t, length), min(t + k, length)) for t in at[row].tolist())
-    return spans
+def _filter_spans(kernel_sizes, where: list[torch.Tensor], lengths: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """``(starts, ends)`` (rows, F): the token span each filter pooled, clipped to the text (a
+    text shorter than a kernel is read with padding after it)."""
+    starts = torch.cat(where, dim=1).numpy()
+    widths = np.concatenate([np.full(at.shape[1], k) for k, at in zip(kernel_sizes, where)])
+    length = np.asarray(lengths)[:, None]
+    return np.minimum(starts, length), np.minimum(starts + widths, length)
+
+
+def _by_window(starts: np.ndarray, ends: np.ndarray, terms: np.ndarray
+               ) -> dict[tuple[int, int], float]:
+    """The non-zero ``terms`` of one text summed per ``(start, end)`` window."""
+    keep = terms != 0.0
+    base = int(ends.max(initial=0)) + 1
+    keys, which = np.unique(starts[keep] * base + ends[keep], return_inverse=True)
+    sums = np.bincount(which, weights=terms[keep], minlength=len(keys))
+    return {(int(key // base), int(key % base)): float(v) for key, v in zip(keys, sums)}
 
 
 def _spread(windows: dict[tuple[int, int], float], length: int) -> np.ndarray:
     """Per-token attribution: each window's contribution shared evenly by its tokens."""
-    tokens = np.zeros(length)
+    steps = np.zeros(length + 1)  # share added at a window's start, taken back at its end
     for (start, end), value in windows.items():
         if end > start:
-            tokens[start:end] += value / (end - start)
-    return tokens
+            share = value / (end - start)
+            steps[start] += share
+            steps[end] -= share
+    return np.cumsum(steps)[:length]
 
 
 def gradient_attributions(model: torch.nn.Module, ids: np.ndarray, lengths: np.ndarray,
