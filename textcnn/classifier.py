@@ -230,6 +230,25 @@ class TextClassifier(Classifier):
     def prepare(self, texts: list[str]) -> Encoded:
         return Encoded(*self.encode(texts))
 
+    def explain(self, texts: list[str], head: str | None = None, top_k: int | None = 5
+                ) -> list[dict]:
+        """Per text and head: the predicted label, the token windows that drove its logit with
+        their contributions, and a per-token attribution; exact for Kim's TextCNN
+        (contributions + bias = logit), else integrated gradients marked ``"exact": false``.
+        See :func:`textcnn.explain.explain` for the shape.
+
+        Examples
+        --------
+        >>> clf = TextClassifier.from_pretrained(model_dir)
+        >>> answer = clf.explain(["a gorgeous, witty film"])[0]["heads"]["sentiment"]
+        >>> answer["exact"], answer["label"] == clf.predict(["a gorgeous, witty film"])[0][
+        ...     "sentiment"][0]["label"]
+        (True, True)
+        """
+        from .explain import explain
+
+        return explain(self, texts, head, top_k)
+
     def save_files(self, path: Path) -> None:
         from .fileio import atomic_write
         from .folder import TOKENIZER

@@ -22,6 +22,7 @@ EXAMPLES = {
     "evaluate": "textcnn evaluate runs/sst2 --split test",
     "cv": "textcnn cv configs/mr.yaml --folds 10 --output runs/mr-cv",
     "predict": 'textcnn predict runs/sst2 "a gorgeous, witty film" --top-k 2',
+    "explain": 'textcnn explain runs/sst2 "a gorgeous, witty film" --top-k 3',
     "serve": "textcnn serve runs/sst2 --port 8000 --backend onnx --max-batch-size 64",
     "export": "textcnn export runs/sst2 --format onnx",
     "compare": "textcnn compare --output compare-report --image-dataset digits",
@@ -85,9 +86,21 @@ def _predict_arguments(sub) -> None:
                    help="how the forward pass runs (as for serve; default: auto)")
 
 
+def _explain_arguments(sub) -> None:
+    p = _verb(sub, "explain", "show which token windows drove each head's prediction: one JSON "
+                              "object per text, coloured text when stdout is a terminal")
+    p.add_argument("model_dir")
+    p.add_argument("texts", nargs="+", metavar="TEXT")
+    p.add_argument("--top-k", type=int, default=5, help="windows per head (default: 5)")
+    p.add_argument("--head", help="only this head's explanation")
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="how the forward pass runs (as for serve; default: auto)")
+    p.add_argument("--json", action="store_true", help="JSON lines even on a terminal")
+
+
 def _serve_arguments(sub) -> None:
-    p = _verb(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, GET /healthz, "
-                            "GET /v1/model, /openapi.json; GET / is a demo page)")
+    p = _verb(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, POST /v1/explain, "
+                            "GET /healthz, GET /v1/model, /openapi.json; GET / is a demo page)")
     p.add_argument("model_dir")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
@@ -162,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add_arguments in (_train_arguments, _evaluate_arguments, _cv_arguments,
                           _predict_arguments, _serve_arguments, _export_arguments,
-                          _compare_arguments, _card_arguments):
+                          _compare_arguments, _card_arguments, _explain_arguments):
         add_arguments(sub)
     return parser
 
@@ -242,6 +255,19 @@ def _predict(args: argparse.Namespace) -> None:
         print(json.dumps(line, ensure_ascii=False))
 
 
+def _explain(args: argparse.Namespace) -> None:
+    from .explain import render
+    from .folder import load
+
+    clf = load(args.model_dir, backend=args.backend)
+    if clf.kind != "text":
+        raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `explain` explains texts")
+    rows = clf.explain(args.texts, head=args.head, top_k=args.top_k)
+    pretty = sys.stdout.isatty() and not args.json
+    for i, row in enumerate(rows):
+        print(("\n" if i else "") + render(row) if pretty else json.dumps(row, ensure_ascii=False))
+
+
 def _serve(args: argparse.Namespace) -> None:
     from .serve import ServeSettings, serve
 
@@ -274,7 +300,8 @@ def _card(args: argparse.Namespace) -> None:
 
 
 VERBS = {"train": _train, "cv": _cross_validate, "evaluate": _evaluate, "predict": _predict,
-         "serve": _serve, "export": _export, "compare": _compare, "card": _card}
+         "explain": _explain, "serve": _serve, "export": _export, "compare": _compare,
+         "card": _card}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -175,17 +175,24 @@ class ConvCore(nn.Module):
         )
         self.out_features = channels * len(self.kernel_sizes)
 
-    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    def window_maps(self, x: torch.Tensor, lengths: torch.Tensor | None = None
+                    ) -> list[torch.Tensor]:
+        """Each branch's activations before the max-pool, ``(batch, channels, positions)``, with
+        windows past a text's end set to ``-inf``: position ``t`` of branch ``k`` reads input
+        positions ``t .. t + k - 1`` only (what :mod:`textcnn.explain` attributes to)."""
         widest = max(self.kernel_sizes)
         time = x.shape[2]
         if time < widest:  # pad the first spatial axis (time / height) with zeros
             pad = [0, 0] * (self.dim - 1) + [0, widest - time]
             x = nn.functional.pad(x, pad)
-        pooled = []
+        maps = []
         for k, block in zip(self.kernel_sizes, self.blocks):
             y = block(x).flatten(2)  # (batch, channels, positions); 2D: width axis is 1 wide
             if lengths is not None:
                 n_valid = (lengths - k + 1).clamp(min=1)  # (batch,) windows inside the text
                 y = mask_positions(y, n_valid, float("-inf"))
-            pooled.append(y.amax(dim=2))  # (batch, channels)
-        return torch.cat(pooled, dim=1)
+            maps.append(y)
+        return maps
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.cat([y.amax(dim=2) for y in self.window_maps(x, lengths)], dim=1)

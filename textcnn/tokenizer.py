@@ -70,14 +70,33 @@ def train_tokenizer(texts: list[str], cfg: TokenizerConfig) -> Tokenizer:
 
 def encode(tok: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Batch-encode ``texts`` -> ``(ids (n, longest) int32, lengths (n,) int64)``."""
-    # encode_batch_fast skips character offsets, which we never use
+    # encode_batch_fast skips character offsets (encode_with_offsets computes them)
     batch = getattr(tok, "encode_batch_fast", tok.encode_batch)
-    encodings = batch(texts, add_special_tokens=False)
-    lengths = np.fromiter((len(e.ids) for e in encodings), dtype=np.int64, count=len(texts))
-    ids = np.zeros((len(texts), int(lengths.max(initial=0))), dtype=np.int32)
-    for row, e in zip(ids, encodings):
-        row[: len(e.ids)] = e.ids
+    return _pack([e.ids for e in batch(texts, add_special_tokens=False)])
+
+
+def _pack(id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token id lists as ``(ids (n, longest) int32, lengths (n,) int64)``."""
+    lengths = np.fromiter(map(len, id_lists), dtype=np.int64, count=len(id_lists))
+    ids = np.zeros((len(id_lists), int(lengths.max(initial=0))), dtype=np.int32)
+    for row, found in zip(ids, id_lists):
+        row[: len(found)] = found
     return ids, lengths
+
+
+def encode_with_offsets(tok: Tokenizer, texts: list[str]
+                        ) -> tuple[np.ndarray, np.ndarray, list[list[tuple[int, int]]]]:
+    """As :func:`encode`, plus each kept token's ``(start, end)`` character offsets into its
+    text (slower: the offsets are computed).
+
+    Examples
+    --------
+    >>> tok = train_tokenizer(["a good film"], TokenizerConfig())
+    >>> encode_with_offsets(tok, ["A good  film"])[2]
+    [[(0, 1), (2, 6), (8, 12)]]
+    """
+    encodings = tok.encode_batch(texts, add_special_tokens=False)
+    return (*_pack([e.ids for e in encodings]), [e.offsets for e in encodings])
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:

@@ -94,21 +94,28 @@ class FoldedTextCNN(nn.Module):
                 self.register_buffer(f"shift{i}", torch.arange(k) * self.vocab_size)
         self.eval()
 
-    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def window_sums(self, ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """Each width's convolution without its bias, ``(batch, positions, filters)``, windows
+        past a text's end set to ``-inf`` (the explanations read which window each filter
+        pooled)."""
         widest = max(self.kernel_sizes)
         if ids.shape[1] < widest:  # as ConvCore: texts shorter than a kernel see padding
             ids = F.pad(ids, (0, widest - ids.shape[1]))
         ids = ids.long()
-        pooled = []
+        sums = []
         for i, k in enumerate(self.kernel_sizes):
             windows = ids.unfold(1, k, 1) + getattr(self, f"shift{i}")  # (batch, positions, k)
             batch, positions = windows.shape[:2]
             y = F.embedding_bag(windows.reshape(-1, k), getattr(self, f"table{i}"), mode="sum")
             y = y.view(batch, positions, -1)
             n_valid = (lengths - k + 1).clamp(min=1)  # (batch,) windows inside the text
-            y = mask_positions(y, n_valid, float("-inf"), dim=1)
-            pooled.append((y.amax(dim=1) + getattr(self, f"bias{i}")).relu())
-        return torch.cat(pooled, dim=1)
+            sums.append(mask_positions(y, n_valid, float("-inf"), dim=1))
+        return sums
+
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        sums = self.window_sums(ids, lengths)
+        return torch.cat([(y.amax(dim=1) + getattr(self, f"bias{i}")).relu()
+                          for i, y in enumerate(sums)], dim=1)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.heads(self.features(ids, lengths))

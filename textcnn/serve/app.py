@@ -55,6 +55,19 @@ class ClassifyEndpoint:
         self.settings, self.batcher = settings, batcher
         self.body_model = request_model(settings, heads)
 
+    def route(self, app: FastAPI, path: str, response_model: type, summary: str) -> None:
+        """Register ``POST path`` answered by :meth:`answer`, documented in /openapi.json."""
+        body_schema = self.body_model.model_json_schema(
+            ref_template="#/components/schemas/{model}")
+
+        @app.post(path, response_model=response_model, responses=ERROR_RESPONSES,
+                  summary=summary, openapi_extra={"requestBody": {"required": True, "content": {
+                      "application/json": {"schema": body_schema}}}})
+        async def post(request: Request):
+            status, payload, _ = await self.answer(await request.body(),
+                                                   request.headers.get("content-type"))
+            return Response(payload, status_code=status, media_type="application/json")
+
     async def answer(self, raw: bytes, content_type: str | None
                      ) -> tuple[int, bytes, int | None]:
         """``(status, JSON payload, forward batch size)`` for a ``/v1/classify`` body.
@@ -76,6 +89,10 @@ class ClassifyEndpoint:
         except ValidationError as exc:
             details = validation_details(exc.errors(), self.settings, ("body",))
             return 422, json_bytes({"detail": details}), None
+        return await self.run(body)
+
+    async def run(self, body) -> tuple[int, bytes, int | None]:
+        """``(status, JSON payload, forward batch size)`` for a validated body."""
         try:
             rows, size = await self.batcher.submit(body.texts, body.top_k)
         except ShuttingDown:
@@ -189,18 +206,9 @@ def add_error_handlers(app: FastAPI, settings: ServeSettings) -> None:
 
 def add_routes(app: FastAPI, endpoint: ClassifyEndpoint, info: dict) -> None:
     """``POST /v1/classify``, ``GET /healthz`` and ``GET /v1/model``."""
-    body_schema = endpoint.body_model.model_json_schema(
-        ref_template="#/components/schemas/{model}")
-
-    @app.post("/v1/classify", response_model=ClassifyResponse, responses=ERROR_RESPONSES,
-              summary="Classify texts with every head of the model",
-              openapi_extra={"requestBody": {"required": True, "content": {
-                  "application/json": {"schema": body_schema}}}})
-    async def classify(request: Request):
-        # RequestGate answers this path before FastAPI sees it, with the same endpoint.answer
-        status, payload, _ = await endpoint.answer(await request.body(),
-                                                   request.headers.get("content-type"))
-        return Response(payload, status_code=status, media_type="application/json")
+    # RequestGate answers this path before FastAPI sees it, with the same endpoint.answer
+    endpoint.route(app, "/v1/classify", ClassifyResponse,
+                   "Classify texts with every head of the model")
 
     @app.get("/healthz", response_model=HealthResponse, responses={503: ERROR_RESPONSES[503]})
     @app.head("/healthz", include_in_schema=False)
@@ -269,6 +277,11 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
     add_error_handlers(app, settings)
     add_routes(app, endpoint, info)
     add_docs(app)
+    from .explain import ExplainEndpoint, ExplainResponse  # it builds on ClassifyEndpoint
+
+    ExplainEndpoint(settings, batcher, clf).route(
+        app, "/v1/explain", ExplainResponse,
+        "Explain each head's prediction: the token windows that drove its logit")
     app.add_middleware(RequestGate, settings=settings, classify=endpoint.answer,
                        arrivals=arrivals)
     return app

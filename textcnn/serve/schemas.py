@@ -73,6 +73,17 @@ def _no_bool_or_str(value):
     return value
 
 
+def _texts_and_top_k(settings: ServeSettings, top_k: int, top_k_doc: str) -> dict:
+    """The ``texts`` and ``top_k`` fields every POST body has, with this server's limits."""
+    text = Annotated[str, Field(max_length=settings.max_chars), AfterValidator(_valid_unicode)]
+    return {
+        "texts": (list[text], Field(min_length=1, max_length=settings.max_texts,
+                                    description="Texts to classify (empty strings are fine).")),
+        "top_k": (Annotated[int, BeforeValidator(_no_bool_or_str)],
+                  Field(top_k, ge=1, description=top_k_doc)),
+    }
+
+
 def request_model(settings: ServeSettings, heads: list[str] | None = None) -> type[BaseModel]:
     """The ``/v1/classify`` body, with this server's limits in its JSON schema.
 
@@ -90,14 +101,61 @@ def request_model(settings: ServeSettings, heads: list[str] | None = None) -> ty
         default 1) and ``head`` (one head's answer only; default: every head); any other
         field is an error.
     """
-    text = Annotated[str, Field(max_length=settings.max_chars), AfterValidator(_valid_unicode)]
     return create_model(
-        "ClassifyRequest",
-        __config__=ConfigDict(extra="forbid"),
-        texts=(list[text], Field(min_length=1, max_length=settings.max_texts,
-                                 description="Texts to classify (empty strings are fine).")),
-        top_k=(Annotated[int, BeforeValidator(_no_bool_or_str)],
-               Field(1, ge=1, description="Labels per head, best first.")),
+        "ClassifyRequest", __config__=ConfigDict(extra="forbid"),
+        **_texts_and_top_k(settings, 1, "Labels per head, best first."),
         head=(Literal[tuple(heads)] | None if heads else str | None,
               Field(None, description="Answer only this head (default: every head).")),
     )
+
+
+def explain_request_model(settings: ServeSettings, heads: list[str]) -> type[BaseModel]:
+    """The ``/v1/explain`` body: as ``/v1/classify``'s (``top_k`` counts windows, default 5),
+    plus ``head`` (one of ``heads``; every head when omitted)."""
+    return create_model(
+        "ExplainRequest", __config__=ConfigDict(extra="forbid"),
+        **_texts_and_top_k(settings, 5, "Windows per head, largest contribution first."),
+        head=(Literal[tuple(heads)] | None, Field(None, description="Only this head.")),
+    )
+
+
+class Token(BaseModel):
+    text: str
+    start: int = Field(description="Character offset of the token in the input text.")
+    end: int = Field(description="Character offset just past the token.")
+
+
+class Window(BaseModel):
+    start: int
+    end: int
+    char_start: int
+    char_end: int
+    text: str
+    contribution: float
+
+
+class HeadExplanation(BaseModel):
+    label: str = Field(description="The predicted label.")
+    score: float = Field(description="Its probability.")
+    logit: float = Field(description="Its logit.")
+    bias: float = Field(description="The head's bias for the label (exact) or the logit of an "
+                                    "all-padding input (approximate).")
+    exact: bool = Field(description="true: bias + every window's contribution = logit; false: "
+                                    "integrated gradients, approximately so.")
+    method: str
+    windows: list[Window] = Field(description=(
+        "top_k windows, largest contribution first: tokens start .. end - 1, the input's "
+        "characters char_start .. char_end - 1 (text), and what they add to the logit."))
+    token_attributions: list[float] = Field(description="One per token; bias + their sum = "
+                                                        "logit (when exact).")
+
+
+class TextExplanation(BaseModel):
+    text: str
+    tokens: list[Token]
+    heads: dict[str, HeadExplanation]
+
+
+class ExplainResponse(BaseModel):
+    explanations: list[TextExplanation] = Field(
+        description="One entry per input text, in order.")
