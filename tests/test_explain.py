@@ -163,8 +163,7 @@ def test_batch_independence_head_and_top_k(tokenizer):
         clf.explain(TEXTS, head="nope")
     with pytest.raises(Exception, match="top_k"):
         clf.explain(TEXTS, top_k=0)
-    with pytest.raises(Exception, match="single string"):
-        clf.explain("a film")
+    assert clf.explain("a film") == clf.explain(["a film"])  # a bare string is one text
     assert clf.explain([]) == []
 
 
