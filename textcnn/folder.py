@@ -1,8 +1,9 @@
 """The model folder: one writer, one reader, for every kind of model.
 
 A folder holds ``config.json`` (the resolved config at top level, plus ``kind``: "text" or
-"image", ``heads``: ``{head: [label names]}``, ``textcnn_version``, and what the kind adds, e.g.
-``image``: shape and pixel scale), ``model.safetensors`` (the weights) and the kind's own files
+"image", ``heads``: ``{head: [label names]}``, ``textcnn_version``, for multi-label heads
+``thresholds``: ``{head: {label: threshold}}``, and what the kind adds, e.g. ``image``: shape
+and pixel scale), ``model.safetensors`` (the weights) and the kind's own files
 (``tokenizer.json`` for text). :func:`load` opens any folder, those written before ``kind``
 existed too, onto the CPU: no training data and no GPU needed, no pickle read.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
@@ -39,7 +41,7 @@ from .models import build_model
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 ONNX = "model.onnx"  # written by `textcnn export`
 # config.json's keys that describe the folder rather than the run's settings
-FOLDER_KEYS = ("kind", "heads", "textcnn_version", "image")
+FOLDER_KEYS = ("kind", "heads", "textcnn_version", "image", "thresholds")
 
 
 def write_folder(clf, path: str | Path) -> Path:
@@ -49,7 +51,9 @@ def write_folder(clf, path: str | Path) -> Path:
     state = {k: v.detach().cpu().contiguous() for k, v in clf.model.state_dict().items()}
     atomic_write(path / WEIGHTS, lambda tmp: save_file(state, tmp))
     clf.save_files(path)
+    thresholds = {h: dict(zip(clf.heads[h], clf.threshold(h).tolist())) for h in clf.multi_label}
     write_json(path / CONFIG, {**clf.config.to_dict(), "kind": clf.kind, "heads": clf.heads,
+                               **({"thresholds": thresholds} if thresholds else {}),
                                **clf.folder_fields(), "textcnn_version": __version__})
     return path
 
@@ -75,6 +79,7 @@ def read_config(path: str | Path) -> tuple[dict, Config]:
             raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
         raw.setdefault("kind", "image" if "image" in raw else "text")  # folders of textcnn 0.1.0
         _check_heads(raw.get("heads"))
+        _check_thresholds(raw.get("thresholds", {}), raw["heads"])
         config = from_dict({k: v for k, v in raw.items() if k not in FOLDER_KEYS}, saved=True)
     except (ValueError, TypeError, ConfigError) as exc:
         raise ModelFolderError(f"corrupt {path / CONFIG}: {exc}") from None
@@ -88,6 +93,17 @@ def _check_heads(heads) -> None:
         if not isinstance(names, list) or not names or \
                 not all(isinstance(n, str) for n in names):
             raise ValueError(f"'heads.{head}' must be a non-empty list of label names")
+
+
+def _check_thresholds(thresholds, heads: dict) -> None:
+    if not isinstance(thresholds, dict):
+        raise ValueError("'thresholds' must map each multi-label head to {label: threshold}")
+    for head, values in thresholds.items():
+        if head not in heads or not isinstance(values, dict) or set(values) != set(heads[head]) \
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           for v in values.values()):
+            raise ValueError(f"'thresholds.{head}' must give a number for each label of head "
+                             f"'{head}'")
 
 
 def _unfinished_hint(path: Path) -> str:
@@ -174,5 +190,7 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0):
     model.eval()
     clf = make_classifier(model, config, raw["heads"], "torch", threads)
     clf.folder = path
+    clf.thresholds = {h: np.array([by_label[n] for n in raw["heads"][h]])
+                      for h, by_label in raw.get("thresholds", {}).items()}
     clf.set_backend(backend)
     return clf

@@ -87,6 +87,7 @@ def build_model_info(model_dir: str | Path, classifier, settings: ServeSettings)
         saved = {}
     return ModelInfo(
         heads=classifier.heads, model_version=saved.get("textcnn_version"),
+        thresholds=saved.get("thresholds", {}),
         textcnn_version=__version__, backend=classifier.backend,
         model=dict(classifier.config.to_dict()["model"]),
         max_length=classifier.config.tokenizer.max_length,
@@ -179,7 +180,8 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
         return clf.predict(texts, top_k=top_k)
 
     batcher = MicroBatcher(predict, settings.max_batch_size, settings.max_wait_ms,
-                           arriving=lambda: arrivals.receiving)
+                           arriving=lambda: arrivals.receiving,
+                           whole_heads=getattr(clf, "multi_label", ()))
     endpoint = ClassifyEndpoint(settings, batcher)
     app = FastAPI(title="textcnn", version=__version__, lifespan=batcher_lifespan(batcher),
                   # FastAPI's built-in OpenTelemetry looks up its providers on every request
