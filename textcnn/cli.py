@@ -71,7 +71,8 @@ def _predict_arguments(sub) -> None:
     p.add_argument("model_dir")
     p.add_argument("texts", nargs="*", metavar="TEXT")
     p.add_argument("--file", help="read texts from this file, one per line ('-' = stdin)")
-    p.add_argument("--top-k", type=int, default=1)
+    p.add_argument("--top-k", type=int, default=1,
+                   help="labels per head (a multi-label head: every label over its threshold)")
     p.add_argument("--head", help="only this head's answer")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="how the forward pass runs (as for serve; default: auto)")
