@@ -94,6 +94,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="config override for the textcnn run, e.g. train.epochs=3")
     ap.add_argument("--threads", type=int, default=1, help="the peer's threads")
     ap.add_argument("--skip-textcnn", action="store_true")
+    ap.add_argument("--skip-peer", action="store_true")
     ap.add_argument("--output", default="multilabel_bench.json")
     args = ap.parse_args(argv)
     if not args.data_dir:
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(args.work)
     data = build_tagged_set(Path(args.data_dir) / "20newsgroups", work / "data")
     seed = load_config(args.config, args.overrides).train.seed
-    rows = run_peer(data, seed, args.threads)
+    rows = [] if args.skip_peer else run_peer(data, seed, args.threads)
     print(table(rows), file=sys.stderr, flush=True)
     if not args.skip_textcnn:
         rows.insert(0, run_textcnn(args.config, data, work, args.overrides))
