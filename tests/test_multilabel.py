@@ -218,3 +218,12 @@ def test_a_multi_label_and_a_single_label_head_train_together(colours, tmp_path)
     row = load(tmp_path / "model").predict(["red and blue"], top_k=1)[0]
     assert len(row["red"]) == 1 and row == clf.predict(["red and blue"], top_k=1)[0]
     assert clf.multi_label == ["colour"]
+
+
+def test_multi_label_image_task_is_refused():
+    from textcnn.modality import load_datasets
+
+    config = from_dict({"tasks": {"digit": {"dataset": "digits", "multi_label": True}},
+                        "model": {"name": "imagecnn", "blocks": [4]}})
+    with pytest.raises(DataError, match=r"tasks.digit.multi_label: image datasets have one"):
+        load_datasets(config)
