@@ -1,7 +1,8 @@
 """Trained classifiers: inputs in, Hugging Face pipeline-shaped predictions out.
 
 :class:`Classifier` holds what every trained model does the same way: run its backend over
-prepared inputs, softmax, top-k, evaluate, save. :class:`TextClassifier` and
+prepared inputs, softmax and top-k (or, for a multi-label head, a sigmoid per label and every
+label at or over its threshold), evaluate, save. :class:`TextClassifier` and
 :class:`ImageClassifier` differ only in how their inputs become arrays (:meth:`prepare`).
 Load any model folder with :func:`textcnn.load`; ``from_pretrained`` on a subclass also checks
 the folder holds that kind of model.
@@ -28,6 +29,7 @@ from .config import Config
 from .errors import TextCNNError
 from .images import ImageSplit
 from .metrics import classification_metrics
+from .multilabel import DEFAULT_THRESHOLD
 from .tokenizer import encode
 from .training.batching import Encoded
 
@@ -49,21 +51,41 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
-def top_k_labels(probabilities: dict[str, np.ndarray], heads: dict[str, list[str]], k: int
-          ) -> list[dict[str, list[dict]]]:
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function: a multi-label head's probability per label.
+
+    Examples
+    --------
+    >>> sigmoid(np.array([[0.0, 2.0]])).round(3).tolist()
+    [[0.5, 0.881]]
+    """
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))  # no overflow for large |logits|
+
+
+def top_k_labels(probabilities: dict[str, np.ndarray], heads: dict[str, list[str]], k: int,
+                 thresholds: dict[str, np.ndarray] | None = None) -> list[dict[str, list[dict]]]:
     """The ``k`` best labels with their scores, per head, one dict per row (input order).
+
+    A head in ``thresholds`` (multi-label) answers instead every label whose probability is at
+    or over its threshold, best first (possibly none); ``k`` does not apply to it.
 
     Examples
     --------
     >>> top_k_labels({"s": np.array([[0.2, 0.8]])}, {"s": ["neg", "pos"]}, 1)
     [{'s': [{'label': 'pos', 'score': 0.8}]}]
+    >>> top_k_labels({"t": np.array([[0.7, 0.1, 0.9]])}, {"t": ["a", "b", "c"]}, 1,
+    ...              {"t": np.array([0.5, 0.05, 0.95])})
+    [{'t': [{'label': 'a', 'score': 0.7}, {'label': 'b', 'score': 0.1}]}]
     """
+    thresholds = thresholds or {}
     rows = len(next(iter(probabilities.values())))
     out: list[dict] = [{} for _ in range(rows)]
     for head, p in probabilities.items():
         names = heads[head]
-        best = np.argsort(-p, axis=1, kind="stable")[:, :min(k, len(names))]
-        for row, (ranks, scores) in enumerate(zip(best, p)):
+        ranked = np.argsort(-p, axis=1, kind="stable")
+        keep = p >= thresholds[head] if head in thresholds else None
+        for row, (ranks, scores) in enumerate(zip(ranked, p)):
+            ranks = ranks[keep[row, ranks]] if keep is not None else ranks[:min(k, len(names))]
             out[row][head] = [{"label": names[j], "score": round(float(scores[j]), 6)}
                               for j in ranks]
     return out
@@ -96,7 +118,24 @@ class Classifier:
         self.heads = heads
         self.threads = threads
         self.folder: Path | None = None  # the folder it was loaded from (its model.onnx)
+        # multi-label heads: {head: threshold per label}, tuned on validation (0.5 if absent)
+        self.thresholds: dict[str, np.ndarray] = {}
         self.set_backend(backend)
+
+    @property
+    def multi_label(self) -> list[str]:
+        """The heads with one sigmoid per label (``tasks.<head>.multi_label``)."""
+        tasks = self.config.tasks
+        return [h for h in self.heads if h in tasks and tasks[h].multi_label]
+
+    def threshold(self, head: str) -> np.ndarray:
+        """A multi-label head's threshold per label, in label order."""
+        return self.thresholds.get(head, np.full(len(self.heads[head]), DEFAULT_THRESHOLD))
+
+    def probabilities(self, head: str, logits: np.ndarray) -> np.ndarray:
+        """A head's logits ``(n, labels)`` as probabilities: softmax over the labels, or a
+        sigmoid per label for a multi-label head (each in [0, 1]; rows need not sum to 1)."""
+        return sigmoid(logits) if head in self.multi_label else softmax(logits)
 
     def set_backend(self, backend: str) -> str:
         """Switch to ``backend`` (``auto``, ``folded``, ``torch`` or ``onnx``); returns the name
@@ -132,33 +171,40 @@ class Classifier:
     # -- prediction ------------------------------------------------------------------------
     def predict_proba(self, inputs, head: str | None = None,
                       batch_size: int | None = None) -> dict[str, np.ndarray]:
-        """``{head: probabilities (n, classes)}`` in input order."""
+        """``{head: probabilities (n, classes)}`` in input order (see :meth:`probabilities`)."""
         data = self.prepare(inputs)
         heads = self._heads(head)
         if len(data) == 0:
             return {h: np.zeros((0, len(self.heads[h])), dtype=np.float32) for h in heads}
         logits = self.engine.logits(data, batch_size or self.config.train.eval_batch_size)
-        return {h: softmax(logits[h]) for h in heads}
+        return {h: self.probabilities(h, logits[h]) for h in heads}
 
     def predict(self, inputs, top_k: int = 1, head: str | None = None,
                 batch_size: int | None = None) -> list[dict[str, list[dict]]]:
-        """Top-``k`` labels with scores per head (or only ``head``), one dict per input."""
+        """Top-``k`` labels with scores per head (or only ``head``), one dict per input:
+        ``[{head: [{"label": name, "score": probability}, ...]}, ...]``, best first. A
+        multi-label head lists every label at or over its threshold instead (none, one or
+        several; ``top_k`` does not apply)."""
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise InputError(f"top_k must be a positive integer, got {top_k!r}")
         probabilities = self.predict_proba(inputs, head, batch_size)
-        return top_k_labels(probabilities, self.heads, top_k)
+        return top_k_labels(probabilities, self.heads, top_k,
+                            {h: self.threshold(h) for h in self.multi_label})
 
     def evaluate(self, inputs, labels, head: str | None = None) -> dict[str, float]:
         """Accuracy, macro-F1 and loss of ``head`` (the only head when None) on ``inputs``.
 
-        ``labels`` are label ids in the order of ``self.heads[head]``.
+        ``labels`` are label ids in the order of ``self.heads[head]``; for a multi-label head,
+        ``(n, labels)`` multi-hot rows in that order (then the metrics are
+        :func:`~textcnn.metrics.multilabel_metrics` at the head's thresholds).
         """
         if head is None and len(self.heads) > 1:
             raise InputError(f"this model has heads {', '.join(self.heads)}: choose one")
         (head,) = self._heads(head)
         data = self.prepare(inputs)
         logits = self.engine.logits(data, self.config.train.eval_batch_size)[head]
-        return classification_metrics(np.asarray(labels), logits)
+        thresholds = self.threshold(head) if head in self.multi_label else None
+        return classification_metrics(np.asarray(labels), logits, thresholds)
 
     # -- the model folder ------------------------------------------------------------------
     def folder_fields(self) -> dict:

@@ -80,7 +80,8 @@ def _predict_arguments(sub) -> None:
                                   "a .jsonl file (or --jsonl) holds one {\"text\": ..., "
                                   "\"id\": ...} object per line")
     p.add_argument("--jsonl", action="store_true", help="--file / stdin is JSON lines")
-    p.add_argument("--top-k", type=int, default=1)
+    p.add_argument("--top-k", type=int, default=1,
+                   help="labels per head (a multi-label head: every label over its threshold)")
     p.add_argument("--head", help="only this head's answer")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="how the forward pass runs (as for serve; default: auto)")

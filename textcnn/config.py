@@ -37,6 +37,10 @@ class TaskConfig:
     text_column: str = param("text", "column holding the raw text")
     label_column: str = param("label", "column holding the label (int id or name)")
     loss_weight: float = param(1.0, "scales this head's loss in a multi-task model", non_negative)
+    multi_label: bool = param(False, "a row has a set of labels (a JSON list, or a string cut at "
+                              "label_separator): sigmoid outputs, thresholds tuned on validation")
+    label_separator: str = param("", "multi_label: splits a string label ('a|b' with '|'); '' = "
+                                 "a string is one label")
 
 
 @dataclass
@@ -316,7 +320,8 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     Parameters
     ----------
     data : dict
-        The config; ``heads`` and ``textcnn_version`` (a model folder's extras) are ignored.
+        The config; ``heads``, ``thresholds`` and ``textcnn_version`` (a model folder's extras)
+        are ignored.
     saved : bool
         True when reading the config of a model folder or checkpoint: model keys that the
         chosen model does not have are dropped instead of failing (earlier versions wrote every
@@ -327,7 +332,7 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     data = dict(data)
     tasks = data.pop("tasks", None)
     # model folders carry these next to the config; they are not settings
-    for extra in ("heads", "textcnn_version", "weights_sha256", "trained_at"):
+    for extra in ("heads", "textcnn_version", "weights_sha256", "trained_at", "thresholds"):
         data.pop(extra, None)
     model = _build_model(data.pop("model", None), saved)
     if model.input_kind == "image" and "tokenizer" in data:

@@ -16,6 +16,7 @@ Without a validation split, a stratified 10% of train is carved off with the run
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -27,6 +28,7 @@ import numpy as np
 from .config import TaskConfig
 from .data_checks import csv_problem, hub_reachable
 from .errors import DataError
+from .multilabel import label_set, multi_hot
 
 N_FOLDS = 10
 SPLIT_NAMES = ("train", "validation", "test", "all")
@@ -57,7 +59,7 @@ KNOWN: dict[str, HubSpec] = {
 @dataclass
 class Split:
     texts: list[str]
-    labels: np.ndarray  # (n,) int64 label ids
+    labels: np.ndarray  # (n,) int64 label ids; (n, labels) float32 multi-hot (multi-label)
 
     def __len__(self) -> int:
         return len(self.texts)
@@ -140,7 +142,7 @@ def _load_folder(folder: Path, task: TaskConfig) -> RawDataset:
     if not files:
         raise DataError(
             f"{folder}: no split files (train/validation/test/all .jsonl/.csv/.tsv/.parquet)")
-    task = TaskConfig(task.dataset, text_col, label_col, task.loss_weight)
+    task = dataclasses.replace(task, text_column=text_col, label_column=label_col)
     return _load_files(files, task, label_names, source=str(folder))
 
 
@@ -173,7 +175,7 @@ def _load_files(files: dict[str, Path], task: TaskConfig, label_names, source: s
         if split == "all":
             folds = np.asarray(ds["fold"]) if "fold" in ds.column_names else None
         splits[split] = (ds[task.text_column], ds[task.label_column], path)
-    return _labels_to_ids(source, splits, label_names, folds)
+    return _labels_to_ids(source, splits, label_names, folds, task)
 
 
 def _is_blank(path: Path) -> bool:
@@ -221,28 +223,49 @@ def _row_line(path: Path, row_index: int) -> str:
     return f"{path}: row {row_index + 1}"
 
 
+def _empty_cell_is_no_label(path: Path, task: TaskConfig) -> bool:
+    """A multi-label CSV/TSV row with an empty label cell has no label (JSON says ``[]``)."""
+    return task.multi_label and path.suffix.lower() in (".csv", ".tsv")
+
+
 def _check_nulls(ds, path: Path, task: TaskConfig) -> None:
     for col, what in ((task.text_column, "text"), (task.label_column, "label")):
         values = ds[col]
         for i, v in enumerate(values):
-            if v is None:
+            if v is None and not (what == "label" and _empty_cell_is_no_label(path, task)):
                 raise DataError(f"{_row_line(path, i)}: missing {what} field '{col}'")
             if what == "text" and not isinstance(v, str):
                 raise DataError(f"{_row_line(path, i)}: {what} field '{col}' is not a string")
 
 
-def _labels_to_ids(source: str, raw: dict, label_names, folds) -> RawDataset:
-    """The dataset with every split's labels as ids into ``label_names`` (sorted values when
-    the dataset names none); a label outside them fails naming its file and line."""
-    all_labels = [v for _, labels, _ in raw.values() for v in labels]
+def _label_index(values: list, label_names) -> tuple[list[str], dict]:
+    """``(label names, value -> id)``: the sorted values when the dataset names no labels;
+    a label may be given by name or by id."""
     if label_names is None:
-        uniq = sorted(set(all_labels), key=lambda v: (isinstance(v, str), v))
-        label_names = [str(v) for v in uniq]
-        as_id = {v: i for i, v in enumerate(uniq)}
-    else:
-        label_names = [str(n) for n in label_names]
-        as_id = {name: i for i, name in enumerate(label_names)}
-        as_id.update({i: i for i in range(len(label_names))})
+        uniq = sorted(set(values), key=lambda v: (isinstance(v, str), v))
+        return [str(v) for v in uniq], {v: i for i, v in enumerate(uniq)}
+    label_names = [str(n) for n in label_names]
+    as_id = {name: i for i, name in enumerate(label_names)}
+    as_id.update({i: i for i in range(len(label_names))})
+    return label_names, as_id
+
+
+def _labels_to_ids(source: str, raw: dict, label_names, folds,
+                   task: TaskConfig | None = None) -> RawDataset:
+    """The dataset with every split's labels as ids into ``label_names`` (sorted values when
+    the dataset names none); a label outside them fails naming its file and line. A
+    ``multi_label`` task's labels become ``(n, labels)`` multi-hot rows instead."""
+    if task is not None and task.multi_label:
+        sets = {split: ([label_set(v, task.label_separator) for v in labels], path)
+                for split, (_, labels, path) in raw.items()}
+        label_names, as_id = _label_index(
+            [v for rows, _ in sets.values() for row in rows for v in row
+             if isinstance(v, (str, int))], label_names)
+        hot = multi_hot(sets, label_names, as_id, _row_line)
+        splits = {split: Split(list(texts), hot[split]) for split, (texts, _, _) in raw.items()}
+        return RawDataset(source, label_names, splits, folds)
+    label_names, as_id = _label_index([v for _, labels, _ in raw.values() for v in labels],
+                                      label_names)
     splits = {}
     for split, (texts, labels, path) in raw.items():
         ids = np.empty(len(labels), dtype=np.int64)
@@ -293,7 +316,7 @@ def _load_hub(spec: str, task: TaskConfig, local: Path | None) -> RawDataset:
         if label_names is None and hasattr(feature, "names"):
             label_names = list(feature.names)
         raw[name] = (ds[text_col], ds[label_col], Path(f"hub:{hub_id}/{split}"))
-    return _labels_to_ids(f"hub:{hub_id}", raw, label_names, None)
+    return _labels_to_ids(f"hub:{hub_id}", raw, label_names, None, task)
 
 
 def cv_folds(raw: RawDataset, n_folds: int = N_FOLDS) -> np.ndarray:
@@ -303,11 +326,13 @@ def cv_folds(raw: RawDataset, n_folds: int = N_FOLDS) -> np.ndarray:
         return raw.folds.astype(np.int64)
     if n_folds != N_FOLDS and N_FOLDS % n_folds == 0:
         return cv_folds(raw) % n_folds
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     labels = raw.splits["all"].labels
     folds = np.empty(len(labels), dtype=np.int64)
-    skf = StratifiedKFold(n_folds, shuffle=True, random_state=0)
+    # label sets (multi-label) cannot be stratified on: plain shuffled folds
+    cls = StratifiedKFold if labels.ndim == 1 else KFold
+    skf = cls(n_folds, shuffle=True, random_state=0)
     for k, (_, test_idx) in enumerate(skf.split(np.zeros(len(labels)), labels)):
         folds[test_idx] = k
     return folds
@@ -327,8 +352,10 @@ def carve_validation(train: Split, seed: int, fraction: float = 0.1) -> tuple[Sp
     from sklearn.model_selection import train_test_split
 
     idx = np.arange(len(train))
-    counts = np.bincount(train.labels)
-    stratify = train.labels if counts[counts > 0].min() >= 2 else None
+    stratify = None
+    if train.labels.ndim == 1:  # label sets (multi-label) get a plain random cut
+        counts = np.bincount(train.labels)
+        stratify = train.labels if counts[counts > 0].min() >= 2 else None
     tr, va = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     return train.subset(np.sort(tr)), train.subset(np.sort(va))
 

@@ -2,7 +2,8 @@
 
 A folder holds ``config.json`` (the resolved config at top level, plus ``kind``: "text" or
 "image", ``heads``: ``{head: [label names]}``, ``textcnn_version``, ``weights_sha256`` (of the
-weights file), ``trained_at`` (UTC, ISO 8601), and what the kind adds, e.g. ``image``: shape
+weights file), ``trained_at`` (UTC, ISO 8601), for multi-label heads ``thresholds``:
+``{head: {label: threshold}}``, and what the kind adds, e.g. ``image``: shape
 and pixel scale), ``model.safetensors`` (the weights) and the kind's own files
 (``tokenizer.json`` for text). :func:`load` opens any folder, those written before ``kind``
 existed too, onto the CPU: no training data and no GPU needed, no pickle read.
@@ -29,6 +30,7 @@ import json
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
@@ -42,7 +44,8 @@ from .models import build_model
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
 ONNX = "model.onnx"  # written by `textcnn export`
 # config.json's keys that describe the folder rather than the run's settings
-FOLDER_KEYS = ("kind", "heads", "textcnn_version", "image", "weights_sha256", "trained_at")
+FOLDER_KEYS = ("kind", "heads", "textcnn_version", "image", "weights_sha256", "trained_at",
+               "thresholds")
 
 
 def write_folder(clf, path: str | Path) -> Path:
@@ -54,7 +57,9 @@ def write_folder(clf, path: str | Path) -> Path:
     clf.save_files(path)
     trained_at = getattr(clf, "trained_at", None) or \
         datetime.now(timezone.utc).isoformat(timespec="seconds")
+    thresholds = {h: dict(zip(clf.heads[h], clf.threshold(h).tolist())) for h in clf.multi_label}
     write_json(path / CONFIG, {**clf.config.to_dict(), "kind": clf.kind, "heads": clf.heads,
+                               **({"thresholds": thresholds} if thresholds else {}),
                                **clf.folder_fields(), "textcnn_version": __version__,
                                "weights_sha256": weights_sha256(path), "trained_at": trained_at})
     return path
@@ -90,6 +95,7 @@ def read_config(path: str | Path) -> tuple[dict, Config]:
             raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
         raw.setdefault("kind", "image" if "image" in raw else "text")  # folders of textcnn 0.1.0
         _check_heads(raw.get("heads"))
+        _check_thresholds(raw.get("thresholds", {}), raw["heads"])
         config = from_dict({k: v for k, v in raw.items() if k not in FOLDER_KEYS}, saved=True)
     except (ValueError, TypeError, ConfigError) as exc:
         raise ModelFolderError(f"corrupt {path / CONFIG}: {exc}") from None
@@ -103,6 +109,17 @@ def _check_heads(heads) -> None:
         if not isinstance(names, list) or not names or \
                 not all(isinstance(n, str) for n in names):
             raise ValueError(f"'heads.{head}' must be a non-empty list of label names")
+
+
+def _check_thresholds(thresholds, heads: dict) -> None:
+    if not isinstance(thresholds, dict):
+        raise ValueError("'thresholds' must map each multi-label head to {label: threshold}")
+    for head, values in thresholds.items():
+        if head not in heads or not isinstance(values, dict) or set(values) != set(heads[head]) \
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                           for v in values.values()):
+            raise ValueError(f"'thresholds.{head}' must give a number for each label of head "
+                             f"'{head}'")
 
 
 def _unfinished_hint(path: Path) -> str:
@@ -189,5 +206,7 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0):
     model.eval()
     clf = make_classifier(model, config, raw["heads"], "torch", threads)
     clf.folder, clf.trained_at = path, raw.get("trained_at")  # a re-saved copy keeps the date
+    clf.thresholds = {h: np.array([by_label[n] for n in raw["heads"][h]])
+                      for h, by_label in raw.get("thresholds", {}).items()}
     clf.set_backend(backend)
     return clf

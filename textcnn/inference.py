@@ -61,7 +61,8 @@ def predict_logits(model: nn.Module, data: Encoded, batch_size: int = 500) -> di
     return out
 
 
-def evaluate(model: nn.Module, data: Encoded, head: str, batch_size: int = 500) -> dict:
+def evaluate(model: nn.Module, data: Encoded, head: str, batch_size: int = 500,
+             thresholds: np.ndarray | None = None) -> dict:
     """Classification metrics of ``head`` on a labelled split.
 
     Parameters
@@ -74,6 +75,8 @@ def evaluate(model: nn.Module, data: Encoded, head: str, batch_size: int = 500) 
         The head scored.
     batch_size : int
         Rows per forward pass.
+    thresholds : np.ndarray, optional
+        A multi-label head's threshold per label (0.5 when None).
 
     Returns
     -------
@@ -81,4 +84,4 @@ def evaluate(model: nn.Module, data: Encoded, head: str, batch_size: int = 500) 
         :func:`textcnn.metrics.classification_metrics` of its predictions.
     """
     logits = predict_logits(model, data, batch_size)[head]
-    return classification_metrics(data.labels, logits)
+    return classification_metrics(data.labels, logits, thresholds)

@@ -12,8 +12,42 @@ import numpy as np
 import torch
 
 
-def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+def head_loss(logits: torch.Tensor, targets: torch.Tensor,
+              label_smoothing: float = 0.0) -> torch.Tensor:
+    """A head's mean loss: cross-entropy against label ids ``(n,)``, binary cross-entropy of
+    one sigmoid per label against multi-hot rows ``(n, labels)`` (a multi-label head).
+
+    ``label_smoothing`` moves the targets toward uniform (for multi-hot rows: toward 0.5).
+
+    Examples
+    --------
+    >>> logits = torch.tensor([[0.0, 0.0]])
+    >>> round(head_loss(logits, torch.tensor([1])).item(), 4)  # log 2
+    0.6931
+    >>> round(head_loss(logits, torch.tensor([[1.0, 0.0]])).item(), 4)  # log 2 per label
+    0.6931
+    """
+    if targets.dim() == 2:
+        targets = targets.float()
+        if label_smoothing:
+            targets = targets * (1 - label_smoothing) + label_smoothing / 2
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
+    return torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing)
+
+
+def _mean_loss(labels: np.ndarray, logits: np.ndarray) -> float:
+    if not len(labels):
+        return float("nan")
+    targets = torch.as_tensor(labels, dtype=torch.long if labels.ndim == 1 else torch.float32)
+    return head_loss(torch.as_tensor(logits, dtype=torch.float32), targets).item()
+
+
+def classification_metrics(labels: np.ndarray, logits: np.ndarray,
+                           thresholds: np.ndarray | None = None) -> dict[str, float]:
     """Accuracy, macro-F1 and mean cross-entropy of ``logits`` (n, classes) against ``labels``.
+
+    ``labels`` of shape ``(n, labels)`` (multi-hot) are a multi-label head's: then see
+    :func:`multilabel_metrics` (``thresholds`` is used only there).
 
     Examples
     --------
@@ -24,15 +58,56 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, 
     from sklearn.metrics import accuracy_score, f1_score
 
     labels = np.asarray(labels)
+    if labels.ndim == 2:
+        return multilabel_metrics(labels, logits, thresholds)
     pred = logits.argmax(axis=1)
-    loss = torch.nn.functional.cross_entropy(
-        torch.as_tensor(logits, dtype=torch.float32), torch.as_tensor(labels, dtype=torch.long)
-    ).item() if len(labels) else float("nan")
     return {
         "accuracy": round(float(accuracy_score(labels, pred)), 6),
         "macro_f1": round(float(f1_score(labels, pred, average="macro", zero_division=0)), 6),
-        "loss": round(float(loss), 6),
+        "loss": round(float(_mean_loss(labels, logits)), 6),
     }
+
+
+def multilabel_scores(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """Subset accuracy (every label of a row right; also under ``accuracy``), micro-F1 (over
+    every label decision) and macro-F1 (the mean of the per-label F1s; a label never true and
+    never predicted counts 0) of multi-hot ``predicted`` against ``labels``.
+
+    Examples
+    --------
+    >>> multilabel_scores(np.array([[1, 0], [1, 1]]), np.array([[1, 0], [1, 0]]))
+    {'accuracy': 0.5, 'subset_accuracy': 0.5, 'micro_f1': 0.8, 'macro_f1': 0.5}
+    """
+    from sklearn.metrics import accuracy_score, f1_score
+
+    labels, predicted = np.asarray(labels) > 0.5, np.asarray(predicted) > 0.5
+    subset = round(float(accuracy_score(labels, predicted)), 6) if len(labels) else 0.0
+    return {
+        "accuracy": subset,
+        "subset_accuracy": subset,
+        "micro_f1": round(float(f1_score(labels, predicted, average="micro", zero_division=0)), 6),
+        "macro_f1": round(float(f1_score(labels, predicted, average="macro", zero_division=0)), 6),
+    }
+
+
+def multilabel_metrics(labels: np.ndarray, logits: np.ndarray,
+                       thresholds: np.ndarray | None = None) -> dict[str, float]:
+    """:func:`multilabel_scores` of a multi-label head, plus its mean binary cross-entropy.
+
+    A label is predicted when its sigmoid is at or over its threshold (``thresholds``, one per
+    label; 0.5 when None).
+
+    Examples
+    --------
+    >>> m = multilabel_metrics(np.array([[1, 0], [1, 1]]), np.array([[3.0, -1.0], [2.0, 0.5]]))
+    >>> m["micro_f1"], m["subset_accuracy"]
+    (1.0, 1.0)
+    """
+    labels = np.asarray(labels)
+    probabilities = 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    cut = 0.5 if thresholds is None else np.asarray(thresholds)
+    return {**multilabel_scores(labels, probabilities >= cut),
+            "loss": round(float(_mean_loss(labels, logits)), 6)}
 
 
 def summarize_folds(folds: list[dict[str, float]]) -> dict:

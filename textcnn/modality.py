@@ -172,6 +172,8 @@ class ImageModality(Modality):
     name = "image"
 
     def load_dataset(self, task: TaskConfig, data_dir=None) -> RawDataset:
+        if task.multi_label:
+            raise DataError("tasks.<name>.multi_label: image datasets have one label per image")
         return load_images(task, data_dir)
 
     def inputs_of(self, split) -> ImageSplit:

@@ -17,6 +17,7 @@ Example
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import time
@@ -24,11 +25,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from . import __version__
 from .card import CV_CONFIG, write_card
-from .classifier import Classifier
+from .classifier import Classifier, sigmoid
 from .config import Config, TaskConfig, from_dict
 from .data import N_FOLDS, RawDataset, cv_folds, fold_protocol, select_split
 from .errors import ConfigError, DataError
@@ -37,6 +39,7 @@ from .inference import evaluate, predict_logits, set_threads
 from .metrics import plot_confusion, plot_curves, summarize_folds
 from .modality import PreparedData, load_datasets, modality_for, modality_named
 from .models import build_model
+from .multilabel import tune_thresholds
 from .training import CHECKPOINT, Trainer, read_checkpoint
 
 Log = Callable[[str], None]
@@ -100,9 +103,11 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     start = time.perf_counter()
     history = trainer.fit()
     batch_size = config.train.eval_batch_size
-    metrics = {h: {s: evaluate(model, data.splits[h][s], h, batch_size)
+    thresholds = tune_head_thresholds(model, data, batch_size)
+    metrics = {h: {s: evaluate(model, data.splits[h][s], h, batch_size, thresholds.get(h))
                    for s in ("validation", "test") if s in data.splits[h]} for h in data.heads}
     clf = data.make_classifier(model, config, data.heads)
+    clf.thresholds = thresholds
     summary = "  ".join(f"{h} {s} acc {m['accuracy']:.4f}" for h, ms in metrics.items()
                         for s, m in ms.items())
     log(f"best epoch {trainer.best_epoch} of {trainer.epoch}; "
@@ -111,6 +116,20 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
         _write_run_folder(clf, checkpoint_dir, metrics, history, data, command)
         log(f"model folder: {checkpoint_dir}")
     return clf, metrics
+
+
+def tune_head_thresholds(model: torch.nn.Module, data: PreparedData, batch_size: int
+                         ) -> dict[str, np.ndarray]:
+    """``{head: threshold per label}`` of every multi-label head, each label's F1-best on the
+    validation split (so a multi-label head's validation metrics are optimistic; test's are not).
+    """
+    out = {}
+    for head, parts in data.splits.items():
+        validation = parts["validation"]
+        if validation.labels.ndim == 2:  # multi-hot rows: a multi-label head
+            logits = predict_logits(model, validation, batch_size)[head]
+            out[head] = tune_thresholds(validation.labels, sigmoid(logits))
+    return out
 
 
 def _sizes(data: PreparedData) -> str:
@@ -130,7 +149,7 @@ def _write_run_folder(clf: Classifier, output: Path, metrics: dict, history: lis
     multi = len(data.heads) > 1
     for head, names in data.heads.items():
         test = data.splits[head].get("test")
-        if test is None:
+        if test is None or test.labels.ndim == 2:  # no confusion matrix for label sets
             continue
         logits = predict_logits(clf.model, test)[head]
         name = f"confusion_{head}.png" if multi else "confusion.png"
@@ -237,10 +256,12 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
 
 def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", data_dir=None,
                     head: str | None = None) -> dict:
-    """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name); without
-    ``dataset``, the one the head was trained on (``config.json``'s ``tasks.<head>``).
+    """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name; columns,
+    label sets and separator read as the head's task was in training); without ``dataset``, the
+    one the head was trained on (``config.json``'s ``tasks.<head>``).
 
-    Returns ``{head: {split: {"accuracy": .., "macro_f1": .., "loss": ..}}}``.
+    Returns ``{head: {split: {"accuracy": .., "macro_f1": .., "loss": ..}}}`` (a multi-label
+    head adds ``subset_accuracy`` and ``micro_f1``).
 
     Examples
     --------
@@ -258,7 +279,9 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
         head = next(iter(clf.heads))
     elif head not in clf.heads:
         raise ConfigError(f"--head {head!r}: this model has {', '.join(clf.heads)}")
-    task = TaskConfig(dataset=dataset) if dataset else clf.config.tasks[head]
+    # read as in training: the same columns, label sets (multi_label) and separator
+    task = clf.config.tasks[head] if not dataset else \
+        dataclasses.replace(clf.config.tasks.get(head, TaskConfig()), dataset=dataset)
     raw = modality_named(clf.kind).load_dataset(task, data_dir)
     part = select_split(raw, split, clf.config.train.seed)
     names = clf.heads[head]
@@ -268,6 +291,10 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
     if len(part) == 0:
         raise DataError(f"{raw.source}: split '{split}' is empty")
     by_name = [names.index(n) for n in raw.label_names]
-    labels = [by_name[i] for i in part.labels]
+    if part.labels.ndim == 2:  # multi-hot rows: columns in the head's label order
+        labels = np.zeros((len(part), len(names)), dtype=np.float32)
+        labels[:, by_name] = part.labels
+    else:
+        labels = [by_name[i] for i in part.labels]
     inputs = modality_named(clf.kind).inputs_of(part)
     return {head: {split: clf.evaluate(inputs, labels, head)}}

@@ -140,6 +140,7 @@ def build_model_info(model_dir: str | Path, classifier, settings: ServeSettings)
     return ModelInfo(
         heads=classifier.heads, model_version=saved.get("textcnn_version"),
         model_id=sha256[:12], weights_sha256=sha256, trained_at=saved.get("trained_at"),
+        thresholds=saved.get("thresholds", {}),
         textcnn_version=__version__, backend=classifier.backend,
         model=public_model_config(classifier.config.to_dict()["model"]),
         max_length=classifier.config.tokenizer.max_length,
@@ -262,7 +263,8 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
         return clf.predict(texts, top_k=top_k)
 
     batcher = MicroBatcher(predict, settings.max_batch_size, settings.max_wait_ms,
-                           arriving=lambda: arrivals.receiving)
+                           arriving=lambda: arrivals.receiving,
+                           whole_heads=getattr(clf, "multi_label", ()))
     endpoint = ClassifyEndpoint(settings, batcher, list(clf.heads))
     app = FastAPI(title="textcnn", version=__version__, lifespan=batcher_lifespan(batcher),
                   docs_url=None, redoc_url=None,  # add_docs: /docs without a CDN

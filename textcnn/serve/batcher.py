@@ -3,7 +3,7 @@
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -35,6 +35,9 @@ class MicroBatcher:
         batch is full or when ``arriving()`` says no other request is being received.
     arriving : callable, optional
         Number of requests that have arrived but are not yet queued.
+    whole_heads : collection of str
+        Heads whose answer does not depend on ``top_k`` (multi-label: every label over its
+        threshold); never cut to a request's ``top_k``.
 
     Failures stay with the requests they hit: anything the forward pass raises (even a
     ``BaseException`` such as a tokenizer's ``PanicException``) fails the requests of that
@@ -45,8 +48,10 @@ class MicroBatcher:
     """
 
     def __init__(self, predict: Callable[[list[str], int], list], max_batch_size: int = 64,
-                 max_wait_ms: float = 5.0, arriving: Callable[[], int] | None = None):
+                 max_wait_ms: float = 5.0, arriving: Callable[[], int] | None = None,
+                 whole_heads: Collection[str] = ()):
         self.predict = predict
+        self.whole_heads = frozenset(whole_heads)
         self.max_batch_size = max(1, int(max_batch_size))
         self.max_wait = max(0.0, max_wait_ms) / 1000.0
         self.arriving = arriving or (lambda: 1)
@@ -213,6 +218,7 @@ class MicroBatcher:
             part = rows[start:start + len(request.texts)]
             start += len(request.texts)
             if request.top_k < top_k:  # top-k is a stable sort: a smaller k is a prefix
-                part = [{h: labels[:request.top_k] for h, labels in row.items()} for row in part]
+                part = [{h: labels if h in self.whole_heads else labels[:request.top_k]
+                         for h, labels in row.items()} for row in part]
             out.append(part)
         return out

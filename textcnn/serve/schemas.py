@@ -18,7 +18,8 @@ class LabelScore(BaseModel):
 
 class ClassifyResponse(BaseModel):
     predictions: list[dict[str, list[LabelScore]]] = Field(
-        description="One entry per input text, in order: {head: top_k labels with scores}.")
+        description="One entry per input text, in order: {head: top_k labels with scores}; a "
+                    "multi-label head gives every label at or over its threshold instead.")
 
 
 class Limit(BaseModel):
@@ -44,6 +45,9 @@ class HealthResponse(BaseModel):
 
 class ModelInfo(BaseModel):
     heads: dict[str, list[str]] = Field(description="{head: label names}; every head is served.")
+    thresholds: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="{multi-label head: {label: threshold}}: a label is "
+                                          "answered when its score is at or over its threshold.")
     model_version: str | None = Field(description="textcnn version that wrote the model folder.")
     model_id: str = Field(description="The first 12 hex digits of weights_sha256.")
     weights_sha256: str = Field(description="SHA-256 of the served model.safetensors.")

@@ -1,5 +1,7 @@
 """Linear peer baselines (TF-IDF + LR / linear SVM, fastText) on the benchmark datasets.
 
+:func:`tfidf_svc_multilabel` is the one-vs-rest SVM peer of multi-label heads.
+
 A dataset is a folder ``<data_dir>/<name>`` with ``dataset.json`` and one ``<split>.jsonl`` per
 split (``{"text": ..., "label": ...}`` rows). Datasets with ``cv_folds`` are evaluated by
 10-fold cross-validation over ``all.jsonl`` (test = rows with ``fold == k``); the others train
@@ -165,6 +167,39 @@ def _fit_predict_sklearn(peer: str, x_train: list[str], y_train: list[int], x_te
         start = time.perf_counter()
         pred = model.predict(vec.transform(x_test))
         return pred, seconds, time.perf_counter() - start
+
+
+def tfidf_svc_multilabel(x_train: list[str], y_train: np.ndarray, x_score: list[list[str]],
+                         threads: int = 1) -> tuple[list[np.ndarray], float]:
+    """One-vs-rest TF-IDF + linear SVM for label sets: one binary SVM per label.
+
+    Parameters
+    ----------
+    x_train : list of str
+        Training texts.
+    y_train : np.ndarray
+        ``(n, labels)`` multi-hot rows.
+    x_score : list of lists of str
+        Text sets to score (e.g. validation and test).
+    threads : int
+        Threads for the one-vs-rest fits (BLAS limited to the same count).
+
+    Returns
+    -------
+    scores, seconds
+        The SVMs' decision values ``(n, labels)`` per text set (a label is predicted at > 0),
+        and the training seconds (TF-IDF fitting + the SVMs).
+    """
+    from sklearn.multiclass import OneVsRestClassifier
+
+    threadpoolctl = _import_bench_extra("threadpoolctl", "threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=threads):
+        start = time.perf_counter()
+        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        model = OneVsRestClassifier(LinearSVC(C=SVC_C), n_jobs=threads)
+        model.fit(vec.fit_transform(x_train), np.asarray(y_train) > 0.5)
+        seconds = time.perf_counter() - start
+        return [model.decision_function(vec.transform(x)) for x in x_score], seconds
 
 
 def _normalize_for_fasttext(text: str) -> str:

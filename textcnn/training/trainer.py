@@ -23,6 +23,7 @@ from torch import nn
 # the module, not its names: inference imports training.batching, so either may load first
 from .. import inference
 from ..config import Config
+from ..metrics import head_loss
 from ..models import min_input_length
 from .batching import Encoded, epoch_plan, steps_per_epoch
 from .checkpoint import (
@@ -122,10 +123,9 @@ class Trainer:
         scheduled = train_cfg.schedule != "constant" or train_cfg.warmup > 0
         for task, idx in epoch_plan(self.data, train_cfg, self.rng):
             split = self.data[task]["train"]
-            y = torch.from_numpy(split.labels[idx])  # (b,)
+            y = torch.from_numpy(split.labels[idx])  # (b,) ids, or (b, labels) multi-hot
             logits = self.model(*split.batch(idx, self.min_len))[task]  # (b, classes)
-            loss = nn.functional.cross_entropy(logits, y,
-                                               label_smoothing=train_cfg.label_smoothing)
+            loss = head_loss(logits, y, train_cfg.label_smoothing)  # per head: CE or BCE
             self.optimizer.zero_grad(set_to_none=True)
             (loss * weights[task]).backward()
             if scheduled:

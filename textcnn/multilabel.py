@@ -1,0 +1,117 @@
+"""Multi-label heads: label sets read as multi-hot rows, and one threshold per label tuned.
+
+A task with ``multi_label: true`` gives each row a set of labels: a JSON list (``["comp",
+"comp.sys"]``), or a string cut at ``label_separator`` (``"comp|comp.sys"`` in a CSV file), or a
+single label. Its head has one sigmoid output per label, trained with binary cross-entropy
+(:func:`textcnn.metrics.head_loss`); a label is predicted when its probability is at or over its
+threshold, tuned on the validation split to maximise that label's F1 and kept in the model
+folder's ``config.json`` (``thresholds``).
+
+Example
+-------
+>>> labels = np.array([[1, 0], [1, 1], [0, 1], [0, 0]])
+>>> probabilities = np.array([[0.9, 0.2], [0.6, 0.7], [0.4, 0.8], [0.2, 0.1]])
+>>> tune_thresholds(labels, probabilities).round(3).tolist()
+[0.5, 0.45]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+DEFAULT_THRESHOLD = 0.5  # for a label never seen in validation, and for folders without any
+
+
+def label_set(value, separator: str) -> list:
+    """The labels of one row: a list as it is, a string cut at ``separator`` (when set; blank
+    parts dropped), None (an empty CSV cell) as none, anything else as a single label.
+
+    Examples
+    --------
+    >>> label_set("comp| comp.sys |", "|"), label_set(["a", "b"], ""), label_set(3, "")
+    (['comp', 'comp.sys'], ['a', 'b'], [3])
+    """
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str) and separator:
+        return [part.strip() for part in value.split(separator) if part.strip()]
+    return [value]
+
+
+def multi_hot(sets: dict, label_names: list[str], as_id: dict,
+              where: Callable[[Path, int], str]) -> dict[str, np.ndarray]:
+    """Every split's label sets as ``(n, labels)`` float32 multi-hot rows.
+
+    Parameters
+    ----------
+    sets : dict
+        ``{split: (label sets, path)}``, one list of label values per row.
+    label_names : list of str
+        The head's labels, in id order.
+    as_id : dict
+        Label value (name, or id) -> column.
+    where : callable
+        ``where(path, row)`` names a row in an error (``file:line``).
+
+    Examples
+    --------
+    >>> multi_hot({"train": ([["b"], [], ["a", "b"]], "x.jsonl")}, ["a", "b"], {"a": 0, "b": 1},
+    ...           lambda path, i: f"{path} row {i}")["train"].tolist()
+    [[0.0, 1.0], [0.0, 0.0], [1.0, 1.0]]
+    """
+    out = {}
+    for split, (rows, path) in sets.items():
+        hot = np.zeros((len(rows), len(label_names)), dtype=np.float32)
+        for i, row in enumerate(rows):
+            for v in row:
+                if isinstance(v, bool) or not isinstance(v, (str, int)) or v not in as_id:
+                    raise DataError(f"{where(path, i)}: label {v!r} is outside the label names "
+                                    f"({', '.join(label_names) or 'none'})")
+                hot[i, as_id[v]] = 1.0
+        out[split] = hot
+    return out
+
+
+def tune_thresholds(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:
+    """One threshold per label: the one that maximises the label's F1 on these rows.
+
+    For each label the rows are ranked by probability and every cut between two distinct
+    probabilities is tried (a row is predicted positive when its probability is at or over the
+    threshold); the threshold is the midpoint of the best cut (the lowest probability when every
+    row is predicted). Ties keep the higher threshold. A label with no positive row keeps
+    :data:`DEFAULT_THRESHOLD`.
+
+    Parameters
+    ----------
+    labels : np.ndarray
+        ``(n, labels)`` multi-hot truth.
+    probabilities : np.ndarray
+        ``(n, labels)`` sigmoid outputs.
+
+    Returns
+    -------
+    np.ndarray
+        ``(labels,)`` float thresholds.
+    """
+    labels = np.asarray(labels) > 0.5
+    probabilities = np.asarray(probabilities, dtype=np.float64)
+    thresholds = np.full(labels.shape[1], DEFAULT_THRESHOLD)
+    for j in range(labels.shape[1]):
+        positives = int(labels[:, j].sum())
+        if positives == 0:
+            continue
+        order = np.argsort(-probabilities[:, j], kind="stable")
+        p, y = probabilities[order, j], labels[order, j]
+        true_pos = np.cumsum(y)  # predicting the top k+1 rows
+        f1 = 2 * true_pos / (np.arange(1, len(p) + 1) + positives)
+        cut_ok = np.append(p[:-1] > p[1:], True)  # a threshold can fall only between values
+        k = int(np.argmax(np.where(cut_ok, f1, -1.0)))
+        thresholds[j] = p[k] if k == len(p) - 1 else (p[k] + p[k + 1]) / 2
+    return thresholds
