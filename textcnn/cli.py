@@ -8,9 +8,11 @@ it (``VERBS``); errors a user can fix (:class:`~textcnn.errors.TextCNNError`) pr
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 
 from .backends import BACKENDS
@@ -139,16 +141,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_lines(path: str) -> list[str]:
-    if path == "-":
-        return [line.rstrip("\n") for line in sys.stdin]
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return [line.rstrip("\n") for line in fh]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TextCNNError(f"cannot read --file {path}: {exc}") from None
-
-
 def _train(args: argparse.Namespace) -> None:
     from .config import load_config
     from .runs import train
@@ -176,20 +168,19 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from .folder import load
+    from .stream_scoring import file_lines, predict_lines
 
     clf = load(args.model_dir, backend=args.backend)
     if clf.kind != "text":
         raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `predict` classifies texts "
                            "(use textcnn.load(path).predict(pixels))")
-    texts = list(args.texts)
-    if args.file:
-        texts += _read_lines(args.file)
+    texts: Iterable[str] = list(args.texts)
+    if args.file:  # read, tokenized and classified a chunk at a time
+        texts = itertools.chain(texts, file_lines(args.file))
     if not args.texts and not args.file and not sys.stdin.isatty():
-        texts = _read_lines("-")
-    if not texts:
+        texts = file_lines("-")
+    if not predict_lines(clf, texts, args.top_k, args.head):
         raise TextCNNError("predict: give texts as arguments, with --file, or on stdin")
-    for row in clf.predict(texts, top_k=args.top_k, head=args.head):
-        print(json.dumps(row, ensure_ascii=False))
 
 
 def _serve(args: argparse.Namespace) -> None:

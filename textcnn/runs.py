@@ -88,8 +88,9 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     if meta is None:
         modality.init_model(model, config, data, log)
     checkpoint_dir = Path(output) if write_folder and output is not None else None
-    trainer = Trainer(config, model, data.splits, checkpoint_dir=checkpoint_dir, log=log,
-                      extra_state=data.checkpoint_state)
+    trainer = (data.trainer_class or Trainer)(config, model, data.splits, log=log,
+                                              checkpoint_dir=checkpoint_dir,
+                                              extra_state=data.checkpoint_state)
     if meta is not None:
         trainer.load_checkpoint(Path(output) / CHECKPOINT)
         log(f"resumed after epoch {trainer.epoch}")
@@ -230,6 +231,7 @@ def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
     ['accuracy', 'loss', 'macro_f1']
     """
     from .folder import load
+    from .stream_scoring import evaluate_stream
 
     clf = load(model_dir, backend="torch")
     if head is None:
@@ -239,6 +241,9 @@ def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
         head = next(iter(clf.heads))
     elif head not in clf.heads:
         raise ConfigError(f"--head {head!r}: this model has {', '.join(clf.heads)}")
+    streamed = evaluate_stream(clf, dataset, split, head, data_dir)  # a split file: in chunks
+    if streamed is not None:
+        return {head: {split: streamed}}
     raw = modality_named(clf.kind).load_dataset(TaskConfig(dataset=dataset), data_dir)
     part = select_split(raw, split, clf.config.train.seed)
     names = clf.heads[head]
