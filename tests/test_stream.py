@@ -122,8 +122,8 @@ def test_shuffled_is_a_permutation_that_moves_rows_only_within_the_buffer():
 
 
 def _stream_trainer(toy_folder, **train):
-    from textcnn.models import build_model
     from textcnn.modality import modality_for
+    from textcnn.models import build_model
     from textcnn.runs import load_datasets
 
     config = from_dict(stream_config(toy_folder, **train))
@@ -227,3 +227,18 @@ def test_a_streamed_task_needs_a_validation_split(tmp_path):
     config = from_dict(stream_config(tmp_path / "train.jsonl"))
     with pytest.raises(DataError, match="needs a validation split"):
         load_datasets(config)
+
+
+def test_a_glob_of_shards_with_named_files_and_labels(toy_folder):
+    from textcnn.runs import load_datasets
+
+    config = stream_config(str(toy_folder / "train-*.jsonl"))
+    config["tasks"]["sentiment"].update(validation=str(toy_folder / "validation.jsonl"),
+                                        labels=["pos", "neg"])
+    (dataset,) = load_datasets(from_dict(config)).values()
+    assert [p.rsplit("/", 1)[1] for p in dataset.train.files] == ["train-0.jsonl",
+                                                                   "train-1.jsonl"]
+    assert dataset.label_names == ["pos", "neg"] and "test" not in dataset.splits
+    validation = read_jsonl(toy_folder / "validation.jsonl")
+    assert dataset.splits["validation"].labels.tolist() == [
+        ["pos", "neg"].index(r["label"]) for r in validation]
