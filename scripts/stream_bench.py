@@ -82,17 +82,19 @@ def measure(command: list[str], env: dict, stdout=subprocess.DEVNULL) -> dict:
     """Run ``command``; its seconds, peak tree PSS and peak single-process RSS in MiB."""
     start = time.perf_counter()
     proc = subprocess.Popen(command, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
-    peak_pss = peak_rss = 0
+    peak_pss = peak_rss = peak_main = 0
     while proc.poll() is None:
         sizes = [_memory(p) for p in [proc.pid, *_children(proc.pid)]]
         peak_pss = max(peak_pss, sum(s[0] for s in sizes))
         peak_rss = max([peak_rss, *(s[1] for s in sizes)])
+        peak_main = max(peak_main, sizes[0][0])
         time.sleep(0.1)
     err = proc.stderr.read()
     if proc.returncode != 0:
         sys.exit(f"{' '.join(command)} failed ({proc.returncode}):\n{err}")
     return {"seconds": round(time.perf_counter() - start, 1), "peak_pss_mib":
             round(peak_pss / 1024, 1), "peak_rss_mib": round(peak_rss / 1024, 1),
+            "peak_main_pss_mib": round(peak_main / 1024, 1),
             "log": err.strip().splitlines()[-3:]}
 
 
@@ -109,29 +111,37 @@ def config_for(folder: Path, args: argparse.Namespace) -> dict:
 def run_size(rows: int, root: Path, args: argparse.Namespace, env: dict) -> dict:
     folder = root / f"corpus-{rows}"
     t = time.perf_counter()
-    lines = write_corpus(folder, rows)
+    lines = folder / "train.txt"
+    if not (args.reuse and lines.is_file()):
+        write_corpus(folder, rows)
     print(f"{rows} rows written in {time.perf_counter() - t:.0f}s", file=sys.stderr, flush=True)
-    config = root / f"stream-{rows}.json"  # JSON is YAML
+    tag = f"{rows}-w{args.workers}"
+    config = root / f"stream-{tag}.json"  # JSON is YAML
     config.write_text(json.dumps(config_for(folder, args)))
     textcnn = [sys.executable, "-c", "import sys; from textcnn.cli import main; sys.exit(main())"]
-    model = root / f"model-{rows}"
-    train = measure([*textcnn, "train", str(config), "--output", str(model)], env)
-    print(f"train {rows}: {train}", file=sys.stderr, flush=True)
-    predict = measure([*textcnn, "predict", str(model), "--file", str(lines)], env)
-    print(f"predict {rows}: {predict}", file=sys.stderr, flush=True)
-    return {"rows": rows, "train": train, "predict": predict}
+    model = root / f"model-{tag}"
+    result = {"rows": rows, "workers": args.workers}
+    if "train" in args.steps:
+        result["train"] = measure([*textcnn, "train", str(config), "--output", str(model)], env)
+        print(f"train {rows}: {result['train']}", file=sys.stderr, flush=True)
+    if "predict" in args.steps:
+        model = Path(args.model) if args.model else model
+        result["predict"] = measure([*textcnn, "predict", str(model), "--file", str(lines)], env)
+        print(f"predict {rows}: {result['predict']}", file=sys.stderr, flush=True)
+    return result
 
 
 def table(results: list[dict]) -> str:
     lines = ["| rows | step | seconds | peak PSS, tree (MiB) | peak RSS, largest process (MiB) |",
              "|---|---|---|---|---|"]
+    steps = [step for step in ("train", "predict") if step in results[0]]
     for r in results:
-        for step in ("train", "predict"):
+        for step in steps:
             m = r[step]
             lines.append(f"| {r['rows']:,} | {step} | {m['seconds']} | {m['peak_pss_mib']} | "
                          f"{m['peak_rss_mib']} |")
     first, last = results[0], results[-1]
-    for step in ("train", "predict"):
+    for step in steps:
         ratio = last[step]["peak_pss_mib"] / first[step]["peak_pss_mib"]
         lines.append(f"\n{step}: peak PSS at {last['rows']:,} rows / at {first['rows']:,} rows = "
                      f"{ratio:.3f}")
@@ -145,6 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=1, help="DataLoader workers (default: 1)")
     parser.add_argument("--workdir", help="where corpora and models go (default: a temp dir)")
     parser.add_argument("--output", help="also write the results as JSON here")
+    parser.add_argument("--steps", nargs="+", default=["train", "predict"],
+                        choices=["train", "predict"], help="what to measure (default: both)")
+    parser.add_argument("--model", help="predict with this model folder (default: the one "
+                        "trained on each corpus)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep corpora already in --workdir instead of writing them again")
     args = parser.parse_args(argv)
     root = Path(args.workdir or tempfile.mkdtemp(prefix="stream-bench-"))
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
