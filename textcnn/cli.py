@@ -8,10 +8,12 @@ it (``VERBS``); errors a user can fix (:class:`~textcnn.errors.TextCNNError`) pr
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shlex
 import sys
 import traceback
+from collections.abc import Iterable
 from pathlib import Path
 
 from .backends import BACKENDS
@@ -181,35 +183,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _read_lines(path: str) -> list[str]:
-    if path == "-":
-        return [line.rstrip("\n") for line in sys.stdin]
-    try:
-        with open(path, encoding="utf-8") as fh:
-            return [line.rstrip("\n") for line in fh]
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TextCNNError(f"cannot read --file {path}: {exc}") from None
-
-
-def _read_inputs(path: str, jsonl: bool) -> list[tuple[object, str]]:
-    """``(id, text)`` per input of ``path``: a line of text (id None), or a JSON line with
-    ``text`` and an optional ``id``; a bad JSON line fails naming its line."""
-    lines = _read_lines(path)
-    if not (jsonl or path.endswith(".jsonl")):
-        return [(None, line) for line in lines]
-    return [_json_input(f"{path}:{n}", line) for n, line in enumerate(lines, 1) if line.strip()]
-
-
-def _json_input(where: str, line: str) -> tuple[object, str]:
-    try:
-        row = json.loads(line)
-    except ValueError as exc:
-        raise TextCNNError(f"{where}: not valid JSON ({exc})") from None
-    if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-        raise TextCNNError(f'{where}: expected {{"text": "...", "id": ...}}')
-    return row.get("id"), row["text"]
-
-
 def _train(args: argparse.Namespace) -> None:
     from .config import load_config
     from .runs import train
@@ -237,23 +210,19 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from .folder import load
+    from .stream_scoring import predict_lines, read_inputs
 
     clf = load(args.model_dir, backend=args.backend)
     if clf.kind != "text":
         raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `predict` classifies texts "
                            "(use textcnn.load(path).predict(pixels))")
-    inputs = [(None, text) for text in args.texts]
-    if args.file:
-        inputs += _read_inputs(args.file, args.jsonl)
+    inputs: Iterable[tuple[object, str]] = [(None, text) for text in args.texts]
+    if args.file:  # read, tokenized and classified a chunk at a time
+        inputs = itertools.chain(inputs, read_inputs(args.file, args.jsonl))
     if not args.texts and not args.file and not sys.stdin.isatty():
-        inputs = _read_inputs("-", args.jsonl)
-    if not inputs:
+        inputs = read_inputs("-", args.jsonl)
+    if not predict_lines(clf, inputs, args.top_k, args.head):
         raise TextCNNError("predict: give texts as arguments, with --file, or on stdin")
-    texts = [text for _, text in inputs]
-    rows = clf.predict(texts, top_k=args.top_k, head=args.head)
-    for i, ((id_, text), row) in enumerate(zip(inputs, rows, strict=True)):
-        line = {"id": i if id_ is None else id_, "text": text, "predictions": row}
-        print(json.dumps(line, ensure_ascii=False))
 
 
 def _explain(args: argparse.Namespace) -> None:

@@ -41,6 +41,12 @@ class TaskConfig:
                               "label_separator): sigmoid outputs, thresholds tuned on validation")
     label_separator: str = param("", "multi_label: splits a string label ('a|b' with '|'); '' = "
                                  "a string is one label")
+    stream: bool = param(False, "read the training split as a stream (corpora larger than "
+                         "memory); validation and test are read into memory")
+    validation: str = param("", "streamed task: validation file ('' = the dataset folder's)")
+    test: str = param("", "streamed task: test file ('' = the dataset folder's, if any)")
+    labels: list[str] = param([], "streamed task: label names in id order ([] = dataset.json's, "
+                              "else the sorted labels of the tokenizer sample and validation)")
 
 
 @dataclass
@@ -55,6 +61,8 @@ class TokenizerConfig:
                             "frequent)", positive)
     max_length: int = param(256, "tokens past this are truncated (documented, never an error)",
                             positive)
+    sample: int = param(100_000, "streamed tasks: rows (from the head of each shard) the "
+                        "tokenizer is trained on", positive)
 
 
 EMBEDDING_MODES = ("non-static", "static", "multichannel")
@@ -157,6 +165,12 @@ class TrainConfig:
                                    "unchanged", fraction)
     ema: float = param(0.0, "decay of a moving average of the weights, used to validate and "
                        "save; 0 off", fraction)
+    steps_per_epoch: int = param(0, "streamed tasks: batches per epoch; 0 = one pass over the "
+                                 "stream", non_negative)
+    shuffle_buffer: int = param(10_000, "streamed tasks: rows held to shuffle the stream (its "
+                                "memory bound)", positive)
+    loader_workers: int = param(1, "streamed tasks: DataLoader processes reading and tokenizing "
+                                "the stream; 0 = in the training process", non_negative)
 
 
 @dataclass
@@ -209,10 +223,28 @@ def _pretrained_tokenizer_needs_folder(cfg: Config) -> None:
                                   "model.pretrained (a model folder): set model.pretrained")
 
 
+def _stream_keys_need_stream(cfg: Config) -> None:
+    streamed = [name for name, task in cfg.tasks.items() if task.stream]
+    for name, task in cfg.tasks.items():
+        for key in ("validation", "test", "labels"):
+            if getattr(task, key) and not task.stream:
+                raise ConfigError.for_key(f"tasks.{name}.{key}", "is for streamed tasks: set "
+                                          f"tasks.{name}.stream: true, or remove it")
+    if streamed and cfg.model.input_kind != "text":
+        raise ConfigError.for_key(f"tasks.{streamed[0]}.stream", "streams texts only")
+    if streamed and len(cfg.tasks) > 1:
+        raise ConfigError.for_key(f"tasks.{streamed[0]}.stream", "streams single-task configs "
+                                  "only: train the streamed task alone")
+    if cfg.train.steps_per_epoch and not streamed:
+        raise ConfigError.for_key("train.steps_per_epoch", "is for streamed tasks (an epoch of "
+                                  "an in-memory split is one pass): remove it")
+
+
 # rules between fields, applied in order after every field's own check
 CROSS_FIELD_RULES: tuple[Callable[[Config], None], ...] = (
     _embedding_mode_needs_vectors,
     _pretrained_tokenizer_needs_folder,
+    _stream_keys_need_stream,
 )
 
 

@@ -110,6 +110,48 @@ def multilabel_metrics(labels: np.ndarray, logits: np.ndarray,
             "loss": round(float(_mean_loss(labels, logits)), 6)}
 
 
+class RunningMetrics:
+    """:func:`classification_metrics` accumulated over chunks (a confusion matrix and a loss
+    sum), so a split is scored without holding it.
+
+    Examples
+    --------
+    >>> running = RunningMetrics(2)
+    >>> running.add(np.array([0]), np.array([[2.0, 0.0]]))
+    >>> running.add(np.array([1]), np.array([[2.0, 0.0]]))
+    >>> running.result() == classification_metrics(np.array([0, 1]),
+    ...                                            np.array([[2.0, 0.0], [2.0, 0.0]]))
+    True
+    """
+
+    def __init__(self, classes: int):
+        self.confusion = np.zeros((classes, classes), dtype=np.int64)  # (true, predicted)
+        self.loss_sum = 0.0
+
+    def add(self, labels: np.ndarray, logits: np.ndarray) -> None:
+        """Count a chunk: ``labels (n,)`` ids and ``logits (n, classes)``."""
+        labels = np.asarray(labels, dtype=np.int64)
+        np.add.at(self.confusion, (labels, logits.argmax(axis=1)), 1)
+        if len(labels):
+            self.loss_sum += torch.nn.functional.cross_entropy(
+                torch.as_tensor(logits, dtype=torch.float32), torch.as_tensor(labels),
+                reduction="sum").double().item()
+
+    def result(self) -> dict[str, float]:
+        """Accuracy, macro-F1 (over the classes present in labels or predictions, as
+        scikit-learn's) and mean cross-entropy."""
+        n = int(self.confusion.sum())
+        hits = np.diag(self.confusion).astype(float)
+        true, pred = self.confusion.sum(axis=1), self.confusion.sum(axis=0)
+        present = (true + pred) > 0
+        f1 = 2 * hits[present] / (true + pred)[present]
+        return {
+            "accuracy": round(float(hits.sum() / n), 6) if n else 0.0,
+            "macro_f1": round(float(f1.mean()), 6) if present.any() else 0.0,
+            "loss": round(self.loss_sum / n, 6) if n else float("nan"),
+        }
+
+
 def summarize_folds(folds: list[dict[str, float]]) -> dict:
     """``{"folds": [...], "mean": {...}, "std": {...}}`` over per-fold metric dicts."""
     keys = [k for k in folds[0] if k != "loss"]

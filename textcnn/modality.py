@@ -56,6 +56,7 @@ class PreparedData:
     make_classifier: MakeClassifier
     checkpoint_state: dict = field(default_factory=dict)  # what --resume needs besides weights
     tokenizer: Tokenizer | None = None
+    trainer_class: type | None = None  # a Trainer subclass the data needs (a streamed split's)
 
 
 class Modality:
@@ -117,12 +118,17 @@ class TextModality(Modality):
         encoded = {name: {split: Encoded(*encode(tokenizer, part.texts), part.labels)
                           for split, part in parts.items()}
                    for name, parts in splits.items()}
+        return self.prepared(datasets, encoded, tokenizer)
 
+    @staticmethod
+    def prepared(datasets: dict[str, RawDataset], splits: dict, tokenizer: Tokenizer
+                 ) -> PreparedData:
+        """The run's data from its encoded ``splits`` and the ``tokenizer`` that made them."""
         def make_classifier(model, config, heads, backend="torch", threads=0):
             return TextClassifier(model, tokenizer, config, heads, backend, threads)
 
         vocab = tokenizer.get_vocab_size()
-        return PreparedData(_heads(datasets), encoded, vocab, f"vocabulary {vocab}",
+        return PreparedData(_heads(datasets), splits, vocab, f"vocabulary {vocab}",
                             make_classifier, {"tokenizer": tokenizer.to_str()}, tokenizer)
 
     @staticmethod
@@ -219,7 +225,12 @@ def modality_named(kind: str) -> Modality:
 
 
 def modality_for(config: Config) -> Modality:
-    """The modality of ``config``'s model (each model config says which input it reads)."""
+    """The modality of ``config``'s model (each model config says which input it reads); a
+    streamed task's is :class:`textcnn.streamed.StreamModality`."""
+    if any(task.stream for task in config.tasks.values()):
+        from .streamed import StreamModality
+
+        return StreamModality(config.tokenizer.sample)
     return MODALITIES[config.model.input_kind]
 
 

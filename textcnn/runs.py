@@ -95,8 +95,9 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     if meta is None:
         modality.init_model(model, config, data, log)
     checkpoint_dir = Path(output) if write_folder and output is not None else None
-    trainer = Trainer(config, model, data.splits, checkpoint_dir=checkpoint_dir, log=log,
-                      extra_state=data.checkpoint_state)
+    trainer = (data.trainer_class or Trainer)(config, model, data.splits, log=log,
+                                              checkpoint_dir=checkpoint_dir,
+                                              extra_state=data.checkpoint_state)
     if meta is not None:
         trainer.load_checkpoint(Path(output) / CHECKPOINT)
         log(f"resumed after epoch {trainer.epoch}")
@@ -270,6 +271,7 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
     ['accuracy', 'loss', 'macro_f1']
     """
     from .folder import load
+    from .stream_scoring import evaluate_stream
 
     clf = load(model_dir, backend="torch")
     if head is None:
@@ -282,6 +284,10 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
     # read as in training: the same columns, label sets (multi_label) and separator
     task = clf.config.tasks[head] if not dataset else \
         dataclasses.replace(clf.config.tasks.get(head, TaskConfig()), dataset=dataset)
+    if head not in clf.multi_label:  # a split file of a dataset folder: read in chunks
+        streamed = evaluate_stream(clf, task.dataset, split, head, data_dir)
+        if streamed is not None:
+            return {head: {split: streamed}}
     raw = modality_named(clf.kind).load_dataset(task, data_dir)
     part = select_split(raw, split, clf.config.train.seed)
     names = clf.heads[head]

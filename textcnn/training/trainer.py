@@ -12,7 +12,7 @@ import copy
 import math
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -121,10 +121,8 @@ class Trainer:
         total, count = 0.0, 0
         # else the lr is never touched
         scheduled = train_cfg.schedule != "constant" or train_cfg.warmup > 0
-        for task, idx in epoch_plan(self.data, train_cfg, self.rng):
-            split = self.data[task]["train"]
-            y = torch.from_numpy(split.labels[idx])  # (b,) ids, or (b, labels) multi-hot
-            logits = self.model(*split.batch(idx, self.min_len))[task]  # (b, classes)
+        for task, inputs, y in self.train_batches():  # y: (b,) ids, or (b, labels) multi-hot
+            logits = self.model(*inputs)[task]  # (b, classes)
             loss = head_loss(logits, y, train_cfg.label_smoothing)  # per head: CE or BCE
             self.optimizer.zero_grad(set_to_none=True)
             (loss * weights[task]).backward()
@@ -136,11 +134,17 @@ class Trainer:
                 heads.apply_max_norm(train_cfg.max_norm)
             if self.ema_model is not None:
                 self._update_ema()
-            total += loss.item() * len(idx)
-            count += len(idx)
+            total += loss.item() * len(y)
+            count += len(y)
             if progress is not None:
-                progress.update(len(idx))
+                progress.update(len(y))
         return total / max(count, 1)
+
+    def train_batches(self) -> Iterator[tuple[str, tuple, torch.Tensor]]:
+        """``(task, model inputs, labels)`` of each batch of the epoch, in training order."""
+        for task, idx in epoch_plan(self.data, self.config.train, self.rng):
+            split = self.data[task]["train"]
+            yield task, split.batch(idx, self.min_len), torch.from_numpy(split.labels[idx])
 
     def _set_lr(self) -> None:
         """The learning rate of optimizer step ``self.step`` (see :func:`lr_factor`)."""
