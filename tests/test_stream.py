@@ -168,7 +168,9 @@ def test_predict_file_streams_the_same_output_as_in_memory(trained, tmp_path, ca
     assert main(["predict", str(trained[1]), "--file", str(path), "--top-k", "2", "--backend",
                  backend]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out == [json.dumps(row, ensure_ascii=False) for row in clf.predict(texts, top_k=2)]
+    want = [{"id": i, "text": t, "predictions": row}
+            for i, (t, row) in enumerate(zip(texts, clf.predict(texts, top_k=2)))]
+    assert [json.loads(line) for line in out] == want
 
 
 def test_evaluate_streams_the_test_file_like_in_memory(trained, sst2_slice, monkeypatch):
