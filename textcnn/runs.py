@@ -34,9 +34,11 @@ from .inference import evaluate, predict_logits, set_threads
 from .metrics import plot_confusion, plot_curves, summarize_folds
 from .modality import PreparedData, load_datasets, modality_for, modality_named
 from .models import build_model
-from .training import CHECKPOINT, Trainer, read_checkpoint
+from .training import CHECKPOINT, Trainer, current_world, read_checkpoint, session
 
 Log = Callable[[str], None]
+# where and how a run computes, not what it computes: a run may resume with other values
+RESUMABLE_ACROSS = ("device", "compile")
 
 
 def log_to_stderr(line: str) -> None:
@@ -62,9 +64,15 @@ def check_saved_config(config: Config, saved: dict | None) -> None:
         # defaults; a config this version cannot read at all simply differs
         with contextlib.suppress(ConfigError):
             saved = from_dict(saved, saved=True).to_dict()
-    if saved is not None and saved != config.to_dict():
+    if saved is not None and _what(saved) != _what(config.to_dict()):
         raise ConfigError("--resume: the config differs from the one the checkpoint was trained "
                           "with; resume with the same config or train into a new --output")
+
+
+def _what(data: dict) -> dict:
+    """Config data without the keys of :data:`RESUMABLE_ACROSS`."""
+    train = {k: v for k, v in data.get("train", {}).items() if k not in RESUMABLE_ACROSS}
+    return {**data, "train": train}
 
 
 def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
@@ -75,8 +83,13 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
 
     Returns the classifier and ``{head: {split: metrics}}`` for the validation and test splits.
     With ``write_folder``, checkpoints go to ``output`` after every epoch and the model folder
-    is written there at the end; ``resume`` continues from ``output``'s checkpoint.
+    is written there at the end; ``resume`` continues from ``output``'s checkpoint. Under
+    torchrun every process calls it; rank 0 alone logs, scores and writes (the others return
+    their classifier and no metrics).
     """
+    world = current_world(config.train.device)
+    if not world.is_main:
+        log = _silent
     threads = set_threads(config.train.threads)
     meta = check_resume(config, output) if resume else None
     modality = modality_for(config)
@@ -84,17 +97,22 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     torch.manual_seed(config.train.seed)  # the model's initial weights
     model = build_model(config.model, data.input_size,
                         {h: len(names) for h, names in data.heads.items()})
-    log(f"data {_sizes(data)}; {data.description}; {threads} threads")
+    world.check_same_data(data.splits)
+    log(f"data {_sizes(data)}; {data.description}; {threads} threads; {world.device}"
+        + (f" x {world.size} processes" if world.size > 1 else ""))
     if meta is None:
         modality.init_model(model, config, data, log)
     checkpoint_dir = Path(output) if write_folder and output is not None else None
     trainer = Trainer(config, model, data.splits, checkpoint_dir=checkpoint_dir, log=log,
-                      extra_state=data.checkpoint_state)
+                      extra_state=data.checkpoint_state, world=world)
     if meta is not None:
         trainer.load_checkpoint(Path(output) / CHECKPOINT)
-        log(f"resumed after epoch {trainer.epoch}")
+        log(f"resumed after epoch {trainer.epoch}, batch {trainer.batch_in_epoch} "
+            f"(step {trainer.step})")
     start = time.perf_counter()
     history = trainer.fit()
+    if not world.is_main:
+        return data.make_classifier(model, config, data.heads), {}
     batch_size = config.train.eval_batch_size
     metrics = {h: {s: evaluate(model, data.splits[h][s], h, batch_size)
                    for s in ("validation", "test") if s in data.splits[h]} for h in data.heads}
@@ -107,6 +125,10 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
         _write_run_folder(clf, checkpoint_dir, metrics, history, data)
         log(f"model folder: {checkpoint_dir}")
     return clf, metrics
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def _sizes(data: PreparedData) -> str:
@@ -170,9 +192,10 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
     """
     if resume:
         check_resume(config, output)  # before the (slow) data loading
-    datasets = load_datasets(config, data_dir)
-    clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
-                                write_folder=output is not None)
+    with session(config.train.device):  # torchrun's process group, when launched by it
+        datasets = load_datasets(config, data_dir)
+        clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
+                                    write_folder=output is not None)
     return clf
 
 
@@ -218,8 +241,9 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
 
 
 def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
-                    head: str | None = None) -> dict:
-    """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name).
+                    head: str | None = None, device: str = "cpu") -> dict:
+    """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name), computed
+    on ``device``.
 
     Returns ``{head: {split: {"accuracy": .., "macro_f1": .., "loss": ..}}}``.
 
@@ -231,7 +255,7 @@ def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
     """
     from .folder import load
 
-    clf = load(model_dir, backend="torch")
+    clf = load(model_dir, backend="torch", device=device)
     if head is None:
         if len(clf.heads) > 1:
             raise ConfigError(

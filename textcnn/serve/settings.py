@@ -19,6 +19,7 @@ class ServeSettings:
     max_texts: int = 256  # texts per request; more get 422
     max_chars: int = 20_000  # characters per text; longer get 422
     threads: int = 0  # intra-op threads of the forward pass (0 = the library's default)
+    device: str = "cpu"  # where the forward pass runs: cpu | auto | cuda | cuda:N | mps
     graceful_timeout_s: float = 30.0  # on SIGTERM, how long in-flight requests may finish
 
     def check(self) -> "ServeSettings":
