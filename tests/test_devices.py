@@ -173,3 +173,12 @@ def test_cuda_resume_mid_epoch_is_exact(tmp_path):
     resumed.fit()
     for name, value in full.model.state_dict().items():
         torch.testing.assert_close(value, resumed.model.state_dict()[name])
+
+
+def test_python_dash_m_textcnn_is_the_command(monkeypatch, capsys):
+    import runpy
+
+    monkeypatch.setattr("sys.argv", ["textcnn", "--version"])
+    with pytest.raises(SystemExit) as done:
+        runpy.run_module("textcnn", run_name="__main__")
+    assert done.value.code == 0 and capsys.readouterr().out.startswith("textcnn ")

@@ -154,3 +154,21 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
     clf = train(load_config(tiny_config), output=out, resume=True, log=lambda line: None)
     assert all(torch.isfinite(v).all() for v in clf.model.state_dict().values())
     assert isinstance(TrainingDiverged("x"), Exception)
+
+
+@pytest.mark.cuda
+def test_nccl_on_two_gpus_matches_one_gpu(tiny_config, tmp_path):
+    if torch.cuda.device_count() < 2:
+        pytest.skip("needs two CUDA devices")
+    config = json.loads(tiny_config.read_text())
+    config["train"]["device"] = "cuda"
+    path = tmp_path / "cuda.yaml"
+    path.write_text(json.dumps(config))
+    one = train(load_config(path), output=tmp_path / "one", log=lambda line: None)
+    done = run([path, tmp_path / "two"], nproc=2)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rank0 = weights(tmp_path / "two" / "weights.rank0.safetensors")
+    rank1 = weights(tmp_path / "two" / "weights.rank1.safetensors")
+    for name, value in one.model.state_dict().items():
+        assert torch.equal(rank0[name], rank1[name]), name
+        torch.testing.assert_close(rank0[name], value.cpu(), rtol=0, atol=1e-4)
