@@ -96,8 +96,8 @@ class Trainer:
         self.scaler = grad_scaler(self.device, train_cfg.precision)
         # the network a step runs: the model itself, in DDP over several processes, compiled
         self.net = self.world.wrap(model, multi_task=len(self.tasks) > 1)
-        if train_cfg.compile:
-            self.net = torch.compile(self.net)
+        if train_cfg.compile:  # dynamic: length-bucketed batches come in many widths
+            self.net = torch.compile(self.net, dynamic=True)
         # the lr is a function of the global optimizer step (checkpointed): resume is exact
         self.step = 0
         self.total_steps = steps_per_epoch(data, train_cfg) * train_cfg.epochs
