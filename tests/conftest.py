@@ -90,3 +90,15 @@ def train_full_and_cut(config, raws, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(config, raws, tmp_path / "cut", log=die_at_epoch_2)
     return full
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``cuda`` are skipped, with the reason, on a machine without CUDA."""
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device (run scripts/device_check.sh on one)")
+    for item in items:
+        if "cuda" in item.keywords:
+            item.add_marker(skip)

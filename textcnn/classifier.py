@@ -221,13 +221,14 @@ class Classifier:
         return write_folder(self, path)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, backend: str = "auto",
-                        threads: int = 0) -> Classifier:
-        """Load a model folder of this kind onto the CPU (see :func:`textcnn.load`)."""
+    def from_pretrained(cls, path: str | Path, backend: str = "auto", threads: int = 0,
+                        device: str = "cpu") -> Classifier:
+        """Load a model folder of this kind onto the CPU or ``device`` (see
+        :func:`textcnn.load`)."""
         from .errors import ModelFolderError
         from .folder import load
 
-        clf = load(path, backend, threads)
+        clf = load(path, backend, threads, device)
         if not isinstance(clf, cls):
             raise ModelFolderError(f"{path} holds a model of kind '{clf.kind}', not "
                                    f"'{cls.kind}'; open it with textcnn.load(path)")

@@ -36,6 +36,13 @@ def _data_dir(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-dir", help="local data directory (default: $TEXTCNN_DATA_DIR)")
 
 
+def _device(p: argparse.ArgumentParser, default: str | None) -> None:
+    where = ("default: train.device, auto = CUDA when present" if default is None
+             else f"default: {default}")
+    p.add_argument("--device", default=default,
+                   help=f"cpu, cuda, cuda:N, mps or auto ({where})")
+
+
 def _verb(sub, name: str, help_: str) -> argparse.ArgumentParser:
     return sub.add_parser(name, help=help_, description=help_,
                           epilog=f"example:\n  {EXAMPLES[name]}",
@@ -51,6 +58,10 @@ def _train_arguments(sub) -> None:
                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from OUTPUT/checkpoint.safetensors")
+    _device(p, None)
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="data-parallel training in N local processes: runs `torchrun "
+                        "--nproc-per-node N -m textcnn train ...` (default: 1)")
 
 
 def _evaluate_arguments(sub) -> None:
@@ -61,6 +72,7 @@ def _evaluate_arguments(sub) -> None:
     p.add_argument("--split", default="test")
     p.add_argument("--head", help="head to score (needed when the model has several)")
     _data_dir(p)
+    _device(p, "cpu")
 
 
 def _cv_arguments(sub) -> None:
@@ -72,6 +84,7 @@ def _cv_arguments(sub) -> None:
     _data_dir(p)
     p.add_argument("--output", help="folder for cv_metrics.json (default: runs/<config>-cv)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    _device(p, None)
 
 
 def _predict_arguments(sub) -> None:
@@ -87,6 +100,7 @@ def _predict_arguments(sub) -> None:
     p.add_argument("--head", help="only this head's answer")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="how the forward pass runs (as for serve; default: auto)")
+    _device(p, "cpu")
 
 
 def _explain_arguments(sub) -> None:
@@ -117,6 +131,7 @@ def _serve_arguments(sub) -> None:
                    help="longest a request waits for others to batch with (default: 5)")
     p.add_argument("--threads", type=int, default=0,
                    help="intra-op threads of the forward pass (default: 0 = one per core)")
+    _device(p, "cpu")
     p.add_argument("--max-texts", type=int, default=256, help="texts per request (422 beyond)")
     p.add_argument("--max-chars", type=int, default=20_000,
                    help="characters per text (422 beyond)")
@@ -183,20 +198,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _train(args: argparse.Namespace) -> None:
+def _with_device(args: argparse.Namespace) -> list[str]:
+    """The --set overrides, with --device as ``train.device``."""
+    return args.overrides + ([f"train.device={args.device}"] if args.device else [])
+
+
+def _train(args: argparse.Namespace) -> int | None:
     from .config import load_config
     from .runs import train
+    from .training import distributed
 
-    config = load_config(args.config, args.overrides)
+    if args.nproc < 1:
+        raise TextCNNError(f"--nproc must be at least 1, got {args.nproc}")
+    config = load_config(args.config, _with_device(args))
+    if args.nproc > 1 and not distributed.launched_by_torchrun():
+        return distributed.launch(args.nproc, _without_nproc(args.argv))
     train(config, args.data_dir, args.output or str(Path("runs") / Path(args.config).stem),
           resume=args.resume, command=args.command_line)
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """``argv`` less its ``--nproc N`` / ``--nproc=N`` (what each torchrun process runs)."""
+    out, skip = [], False
+    for arg in argv:
+        if skip or arg.startswith("--nproc="):
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        else:
+            out.append(arg)
+    return out
 
 
 def _cross_validate(args: argparse.Namespace) -> None:
     from .config import load_config
     from .runs import cross_validate
 
-    config = load_config(args.config, args.overrides)
+    config = load_config(args.config, _with_device(args))
     output = args.output or str(Path("runs") / f"{Path(args.config).stem}-cv")
     cross_validate(config, args.folds, args.data_dir, output, command=args.command_line)
 
@@ -205,14 +243,14 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .runs import evaluate_folder
 
     print(json.dumps(evaluate_folder(args.model_dir, args.dataset, args.split, args.data_dir,
-                                     args.head)))
+                                     args.head, device=args.device)))
 
 
 def _predict(args: argparse.Namespace) -> None:
     from .folder import load
     from .stream_scoring import predict_lines, read_inputs
 
-    clf = load(args.model_dir, backend=args.backend)
+    clf = load(args.model_dir, backend=args.backend, device=args.device)
     if clf.kind != "text":
         raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `predict` classifies texts "
                            "(use textcnn.load(path).predict(pixels))")
@@ -244,10 +282,11 @@ def _serve(args: argparse.Namespace) -> None:
     serve(args.model_dir, ServeSettings(
         host=args.host, port=args.port, backend=args.backend,
         max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-        threads=args.threads, max_texts=args.max_texts, max_chars=args.max_chars,
-        max_body_bytes=args.max_body_bytes, max_connections=args.max_connections,
-        header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
-        keep_alive_s=args.keep_alive, graceful_timeout_s=args.graceful_timeout))
+        threads=args.threads, device=args.device, max_texts=args.max_texts,
+        max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,
+        max_connections=args.max_connections, header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout, keep_alive_s=args.keep_alive,
+        graceful_timeout_s=args.graceful_timeout))
 
 
 def _export(args: argparse.Namespace) -> None:
@@ -284,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         args.command_line = shlex.join(["textcnn", *argv])  # shown in reports and cards
+        args.argv = list(argv)
         return run(args)
     except TextCNNError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -25,7 +25,16 @@ from typing import Any, ClassVar
 
 from .config_files import apply_overrides, read_yaml
 from .errors import ConfigError
-from .fields import check_fields, fraction, non_negative, one_of, param, positive, positive_list
+from .fields import (
+    check_fields,
+    device_name,
+    fraction,
+    non_negative,
+    one_of,
+    param,
+    positive,
+    positive_list,
+)
 
 
 # -- the sections ----------------------------------------------------------------------------------
@@ -171,6 +180,14 @@ class TrainConfig:
                                 "memory bound)", positive)
     loader_workers: int = param(1, "streamed tasks: DataLoader processes reading and tokenizing "
                                 "the stream; 0 = in the training process", non_negative)
+    device: str = param("auto", "auto = CUDA when present, else the CPU; cpu | cuda | cuda:N | mps",
+                        device_name)
+    precision: str = param("fp32", "autocast dtype of the training forward pass; fp16 adds a "
+                           "gradient scaler; weights stay fp32", one_of("fp32", "bf16", "fp16"))
+    compile: bool = param(False, "torch.compile the training forward pass")
+    checkpoint_every: int = param(0, "also checkpoint every this many optimizer steps, so "
+                                  "--resume continues mid-epoch; 0 = after each epoch only",
+                                  non_negative)
 
 
 @dataclass

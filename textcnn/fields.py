@@ -19,6 +19,7 @@ textcnn.errors.ConfigError: config key 'train.lr' must be > 0, got 0.0
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +39,14 @@ class Rule:
 positive = Rule(lambda value: value > 0, "be > 0")  # NaN fails every comparison, so fails here
 non_negative = Rule(lambda value: value >= 0, "be >= 0")
 fraction = Rule(lambda value: 0 <= value < 1, "be in [0, 1)")
+
+
+def is_device_name(name: Any) -> bool:
+    """True for ``auto``, ``cpu``, ``cuda``, ``cuda:N`` and ``mps`` (presence is not checked)."""
+    return isinstance(name, str) and re.fullmatch(r"auto|cpu|mps|cuda(:\d+)?", name) is not None
+
+
+device_name = Rule(is_device_name, "be auto, cpu, cuda, cuda:N or mps")
 
 
 def one_of(*choices: str) -> Rule:

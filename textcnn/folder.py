@@ -37,6 +37,7 @@ from safetensors.torch import load_file, save_file
 
 from . import __version__
 from .config import Config, from_dict
+from .devices import resolve_device
 from .errors import ConfigError, ModelFolderError
 from .fileio import atomic_write, write_json
 from .models import build_model
@@ -161,9 +162,9 @@ def check_weights(config: Config, input_size: int, heads: dict[str, list[str]],
         raise ModelFolderError(f"{path} does not match {CONFIG}: {problem}")
 
 
-def load(path: str | Path, backend: str = "auto", threads: int = 0):
-    """Open any model folder onto the CPU: a :class:`~textcnn.TextClassifier` or an
-    :class:`~textcnn.ImageClassifier`, as its ``config.json`` says.
+def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str = "cpu"):
+    """Open any model folder onto the CPU (or ``device``): a :class:`~textcnn.TextClassifier` or
+    an :class:`~textcnn.ImageClassifier`, as its ``config.json`` says.
 
     Parameters
     ----------
@@ -175,6 +176,10 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0):
         when it is newer than the weights, else exports in memory).
     threads : int
         onnxruntime's thread count (torch uses ``torch.set_num_threads``).
+    device : str
+        Where the forward pass runs: ``cpu`` (default), ``auto``, ``cuda``, ``cuda:N`` or
+        ``mps``; off the CPU the backend is ``torch``. The weights are read onto the CPU first,
+        whatever device trained them.
 
     Raises
     ------
@@ -203,7 +208,7 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0):
         raise ModelFolderError(f"corrupt {path / WEIGHTS}: {exc}") from None
     model = build_model(config.model, input_size, {h: len(n) for h, n in raw["heads"].items()})
     model.load_state_dict(state)
-    model.eval()
+    model.to(resolve_device(device)).eval()
     clf = make_classifier(model, config, raw["heads"], "torch", threads)
     clf.folder, clf.trained_at = path, raw.get("trained_at")  # a re-saved copy keeps the date
     clf.thresholds = {h: np.array([by_label[n] for n in raw["heads"][h]])

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .devices import model_device, to_device
 from .metrics import classification_metrics
 from .training.batching import Encoded, sorted_batches
 
@@ -40,7 +41,8 @@ def predict_logits(model: nn.Module, data: Encoded, batch_size: int = 500) -> di
     Parameters
     ----------
     model : nn.Module
-        Maps ``(ids, lengths)`` to ``{head: logits (b, classes)}``; put in eval mode.
+        Maps ``(ids, lengths)`` to ``{head: logits (b, classes)}``; put in eval mode. Batches
+        are built on the host and moved to the model's device.
     data : Encoded
         The rows (or any split with ``len``, ``lengths`` and ``batch(idx)``).
     batch_size : int
@@ -52,12 +54,13 @@ def predict_logits(model: nn.Module, data: Encoded, batch_size: int = 500) -> di
         ``{head: (n, classes) float32 logits}``.
     """
     model.eval()
+    device = model_device(model)
     out: dict[str, np.ndarray] = {}
     for idx in sorted_batches(data.lengths, batch_size):
-        for head, logits in model(*data.batch(idx)).items():  # logits: (b, classes)
+        for head, logits in model(*to_device(data.batch(idx), device)).items():  # (b, classes)
             if head not in out:
                 out[head] = np.empty((len(data), logits.shape[1]), dtype=np.float32)
-            out[head][idx] = logits.float().numpy()
+            out[head][idx] = logits.float().cpu().numpy()
     return out
 
 

@@ -12,12 +12,14 @@ import numpy as np
 import torch
 
 
-def head_loss(logits: torch.Tensor, targets: torch.Tensor,
-              label_smoothing: float = 0.0) -> torch.Tensor:
-    """A head's mean loss: cross-entropy against label ids ``(n,)``, binary cross-entropy of
-    one sigmoid per label against multi-hot rows ``(n, labels)`` (a multi-label head).
+def head_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0,
+              reduction: str = "mean") -> torch.Tensor:
+    """A head's loss: cross-entropy against label ids ``(n,)``, binary cross-entropy of one
+    sigmoid per label against multi-hot rows ``(n, labels)`` (a multi-label head; a row's loss
+    is the mean over its labels).
 
-    ``label_smoothing`` moves the targets toward uniform (for multi-hot rows: toward 0.5).
+    ``label_smoothing`` moves the targets toward uniform (for multi-hot rows: toward 0.5);
+    ``reduction`` is ``mean`` (over rows) or ``sum`` (over rows).
 
     Examples
     --------
@@ -31,8 +33,11 @@ def head_loss(logits: torch.Tensor, targets: torch.Tensor,
         targets = targets.float()
         if label_smoothing:
             targets = targets * (1 - label_smoothing) + label_smoothing / 2
-        return torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
-    return torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing)
+        per_row = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, targets, reduction="none").mean(dim=1)  # (n,)
+        return per_row.sum() if reduction == "sum" else per_row.mean()
+    return torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing,
+                                             reduction=reduction)
 
 
 def _mean_loss(labels: np.ndarray, logits: np.ndarray) -> float:

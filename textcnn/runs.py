@@ -40,9 +40,11 @@ from .metrics import plot_confusion, plot_curves, summarize_folds
 from .modality import PreparedData, load_datasets, modality_for, modality_named
 from .models import build_model
 from .multilabel import tune_thresholds
-from .training import CHECKPOINT, Trainer, read_checkpoint
+from .training import CHECKPOINT, Trainer, current_world, read_checkpoint, session
 
 Log = Callable[[str], None]
+# where and how a run computes, not what it computes: a run may resume with other values
+RESUMABLE_ACROSS = ("device", "compile")
 
 
 def log_to_stderr(line: str) -> None:
@@ -68,9 +70,15 @@ def check_saved_config(config: Config, saved: dict | None) -> None:
         # defaults; a config this version cannot read at all simply differs
         with contextlib.suppress(ConfigError):
             saved = from_dict(saved, saved=True).to_dict()
-    if saved is not None and saved != config.to_dict():
+    if saved is not None and _what(saved) != _what(config.to_dict()):
         raise ConfigError("--resume: the config differs from the one the checkpoint was trained "
                           "with; resume with the same config or train into a new --output")
+
+
+def _what(data: dict) -> dict:
+    """Config data without the keys of :data:`RESUMABLE_ACROSS`."""
+    train = {k: v for k, v in data.get("train", {}).items() if k not in RESUMABLE_ACROSS}
+    return {**data, "train": train}
 
 
 def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
@@ -82,8 +90,12 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     Returns the classifier and ``{head: {split: metrics}}`` for the validation and test splits.
     With ``write_folder``, checkpoints go to ``output`` after every epoch and the model folder
     is written there at the end (with its model card, naming ``command``); ``resume`` continues
-    from ``output``'s checkpoint.
+    from ``output``'s checkpoint. Under torchrun every process calls it; rank 0 alone logs,
+    scores and writes (the others return their classifier and no metrics).
     """
+    world = current_world(config.train.device)
+    if not world.is_main:
+        log = _silent
     threads = set_threads(config.train.threads)
     meta = check_resume(config, output) if resume else None
     modality = modality_for(config)
@@ -91,18 +103,23 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     torch.manual_seed(config.train.seed)  # the model's initial weights
     model = build_model(config.model, data.input_size,
                         {h: len(names) for h, names in data.heads.items()})
-    log(f"data {_sizes(data)}; {data.description}; {threads} threads")
+    world.check_same_data(data.splits)
+    log(f"data {_sizes(data)}; {data.description}; {threads} threads; {world.device}"
+        + (f" x {world.size} processes" if world.size > 1 else ""))
     if meta is None:
         modality.init_model(model, config, data, log)
     checkpoint_dir = Path(output) if write_folder and output is not None else None
     trainer = (data.trainer_class or Trainer)(config, model, data.splits, log=log,
                                               checkpoint_dir=checkpoint_dir,
-                                              extra_state=data.checkpoint_state)
+                                              extra_state=data.checkpoint_state, world=world)
     if meta is not None:
         trainer.load_checkpoint(Path(output) / CHECKPOINT)
-        log(f"resumed after epoch {trainer.epoch}")
+        log(f"resumed after epoch {trainer.epoch}, batch {trainer.batch_in_epoch} "
+            f"(step {trainer.step})")
     start = time.perf_counter()
     history = trainer.fit()
+    if not world.is_main:
+        return data.make_classifier(model, config, data.heads), {}
     batch_size = config.train.eval_batch_size
     thresholds = tune_head_thresholds(model, data, batch_size)
     metrics = {h: {s: evaluate(model, data.splits[h][s], h, batch_size, thresholds.get(h))
@@ -131,6 +148,10 @@ def tune_head_thresholds(model: torch.nn.Module, data: PreparedData, batch_size:
             logits = predict_logits(model, validation, batch_size)[head]
             out[head] = tune_thresholds(validation.labels, sigmoid(logits))
     return out
+
+
+def _silent(line: str) -> None:
+    """The log of ranks other than 0."""
 
 
 def _sizes(data: PreparedData) -> str:
@@ -198,9 +219,10 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
     """
     if resume:
         check_resume(config, output)  # before the (slow) data loading
-    datasets = load_datasets(config, data_dir)
-    clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
-                                write_folder=output is not None, command=command)
+    with session(config.train.device):  # torchrun's process group, when launched by it
+        datasets = load_datasets(config, data_dir)
+        clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
+                                    write_folder=output is not None, command=command)
     return clf
 
 
@@ -256,10 +278,10 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
 
 
 def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", data_dir=None,
-                    head: str | None = None) -> dict:
+                    head: str | None = None, device: str = "cpu") -> dict:
     """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name; columns,
-    label sets and separator read as the head's task was in training); without ``dataset``, the
-    one the head was trained on (``config.json``'s ``tasks.<head>``).
+    label sets and separator read as the head's task was in training), computed on ``device``;
+    without ``dataset``, the one the head was trained on (``config.json``'s ``tasks.<head>``).
 
     Returns ``{head: {split: {"accuracy": .., "macro_f1": .., "loss": ..}}}`` (a multi-label
     head adds ``subset_accuracy`` and ``micro_f1``).
@@ -273,7 +295,7 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
     from .folder import load
     from .stream_scoring import evaluate_stream
 
-    clf = load(model_dir, backend="torch")
+    clf = load(model_dir, backend="torch", device=device)
     if head is None:
         if len(clf.heads) > 1:
             raise ConfigError(

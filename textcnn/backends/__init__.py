@@ -8,7 +8,8 @@ backends answer in the same shapes:
 - ``folded``: Kim's convolutions precomputed into the embedding table (:mod:`.folded`);
 - ``onnx``: the network exported to ONNX and run by onnxruntime (:mod:`.onnx`);
 - ``auto``: ``folded`` when the model folds within :data:`~.folded.MAX_TABLE_BYTES`, else
-  ``torch``; the probabilities stay within 1e-5 of the trained model's either way.
+  ``torch``; the probabilities stay within 1e-5 of the trained model's either way. A model on a
+  GPU (``--device cuda``) runs on ``torch``: ``folded`` and ``onnx`` run on the CPU.
 
 Example
 -------
@@ -52,10 +53,17 @@ def make_backend(name: str, model: nn.Module, heads: dict[str, list[str]],
     BackendError
         Unknown name, or ``folded`` for a model that does not fold (the message says why).
     """
+    from ..devices import model_device
     from .folded import MAX_TABLE_BYTES, FoldedBackend, why_not_foldable
 
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    device = model_device(model)
+    if device.type != "cpu" and name in ("auto", "torch"):
+        return TorchBackend(model)
+    if device.type != "cpu":
+        raise BackendError(f"backend {name!r} runs on the CPU; the model is on {device}: use "
+                           "--backend torch (or auto) with --device")
     if name == "onnx":
         from .onnx import OnnxBackend
 

@@ -126,7 +126,7 @@ def load_classifier(model_dir: str | Path, settings: ServeSettings):
 
         torch.set_num_threads(settings.threads)
     return TextClassifier.from_pretrained(model_dir, backend=settings.backend,
-                                          threads=settings.threads)
+                                          threads=settings.threads, device=settings.device)
 
 
 def build_model_info(model_dir: str | Path, classifier, settings: ServeSettings) -> dict:

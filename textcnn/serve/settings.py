@@ -26,6 +26,7 @@ class ServeSettings:
     max_texts: int = 256  # texts per request; more get 422
     max_chars: int = 20_000  # characters per text; longer get 422
     threads: int = 0  # intra-op threads of the forward pass (0 = the library's default)
+    device: str = "cpu"  # where the forward pass runs: cpu | auto | cuda | cuda:N | mps
     graceful_timeout_s: float = 30.0  # on SIGTERM, how long in-flight requests may finish
     # slow clients (textcnn/serve/protocol.py): a request line and headers that take longer
     # than header_timeout_s get 408 and the connection closed; a body that takes longer than

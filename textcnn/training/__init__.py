@@ -1,8 +1,8 @@
 """Training: fit a model on one or more tasks, with early stopping and exact resume.
 
 ``batching`` cuts length-bucketed batches and plans each epoch, ``schedule`` gives the learning
-rate of every step, ``checkpoint`` writes and reads the resume file, and ``trainer`` runs the
-loop.
+rate of every step, ``checkpoint`` writes and reads the resume file, ``distributed`` splits the
+work across torchrun's processes (DDP), and ``trainer`` runs the loop.
 """
 
 from .batching import (
@@ -21,11 +21,13 @@ from .checkpoint import (
     unpack_checkpoint,
     write_checkpoint,
 )
+from .distributed import World, current_world, session
 from .schedule import lr_factor
-from .trainer import Trainer
+from .trainer import Trainer, TrainingDiverged
 
 __all__ = [
-    "CHECKPOINT", "Encoded", "Trainer", "TrainingState", "batches_per_task", "epoch_plan",
-    "lr_factor", "read_checkpoint", "sorted_batches", "steps_per_epoch", "to_tensors",
-    "train_batches", "unpack_checkpoint", "write_checkpoint",
+    "CHECKPOINT", "Encoded", "Trainer", "TrainingDiverged", "TrainingState", "World",
+    "batches_per_task", "current_world", "epoch_plan", "lr_factor", "read_checkpoint", "session",
+    "sorted_batches", "steps_per_epoch", "to_tensors", "train_batches", "unpack_checkpoint",
+    "write_checkpoint",
 ]

@@ -1,14 +1,16 @@
 """The checkpoint file: everything needed to resume a training run, in one safetensors file.
 
 Tensors are stored under prefixes (``model.``, ``best.``, ``ema.``, ``optim.<param>.<name>``,
-``rng.torch``); the rest (epoch counters, history, the numpy generator's state, optimizer
-scalars, the config and any extra entries) is one JSON object in the header's ``state`` field.
+``rng.torch``, and ``rng.torch.<rank>`` / ``rng.cuda.<rank>`` for other ranks and GPUs); the
+rest (epoch counters, the data position within the epoch, history, the numpy generator's state,
+optimizer and gradient-scaler scalars, the config and any extra entries) is one JSON object in
+the header's ``state`` field. Tensors are written from the CPU, so a GPU run resumes anywhere.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,7 +24,7 @@ CHECKPOINT = "checkpoint.safetensors"
 
 @dataclass
 class TrainingState:
-    """What a checkpoint holds: a run's state after a whole epoch.
+    """What a checkpoint holds: a run's state after an optimizer step or a whole epoch.
 
     Attributes
     ----------
@@ -43,6 +45,15 @@ class TrainingState:
         One row per epoch done.
     optimizer_step : int or None
         Optimizer steps taken; None when read from a checkpoint that predates the count.
+    batch_in_epoch : int
+        Batches of the current epoch done (0 after a whole epoch); ``numpy_rng`` is then the
+        state the epoch's plan was drawn from, so the plan is drawn again and those skipped.
+    epoch_loss : list of float
+        ``[summed training loss, rows]`` of the current epoch so far.
+    extra_rngs : dict
+        More generator states: ``torch.<rank>`` of ranks other than 0, ``cuda.<rank>`` on CUDA.
+    scaler : dict or None
+        The fp16 gradient scaler's ``state_dict()`` (None when it is off).
     """
 
     model: dict[str, torch.Tensor]
@@ -56,6 +67,10 @@ class TrainingState:
     best_score: float
     history: list[dict]
     optimizer_step: int | None = None
+    batch_in_epoch: int = 0
+    epoch_loss: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    extra_rngs: dict[str, torch.Tensor] = field(default_factory=dict)
+    scaler: dict | None = None
 
 
 def write_checkpoint(path: str | Path, state: TrainingState, extra: dict | None = None) -> Path:
@@ -80,6 +95,7 @@ def write_checkpoint(path: str | Path, state: TrainingState, extra: dict | None 
     tensors.update({f"best.{k}": v for k, v in state.best.items()})
     tensors.update({f"ema.{k}": v for k, v in state.ema.items()})
     tensors["rng.torch"] = state.torch_rng
+    tensors.update({f"rng.{k}": v for k, v in state.extra_rngs.items()})
     scalars = {}
     for pid, param_state in state.optimizer["state"].items():
         for key, value in param_state.items():
@@ -89,12 +105,14 @@ def write_checkpoint(path: str | Path, state: TrainingState, extra: dict | None 
                 scalars[f"{pid}.{key}"] = value
     meta = {
         "epoch": state.epoch, "optimizer_step": state.optimizer_step,
+        "batch_in_epoch": state.batch_in_epoch, "epoch_loss": state.epoch_loss,
+        "scaler": state.scaler,
         "best_epoch": state.best_epoch, "best_score": state.best_score, "history": state.history,
         "rng_numpy": state.numpy_rng,
         "param_groups": state.optimizer["param_groups"], "optim_scalars": scalars,
         **(extra or {}),
     }
-    tensors = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
     return atomic_write(Path(path), lambda tmp: save_file(
         tensors, tmp, metadata={"state": json.dumps(meta)}))
 
@@ -165,4 +183,9 @@ def unpack_checkpoint(tensors: dict[str, torch.Tensor], meta: dict) -> TrainingS
         torch_rng=tensors["rng.torch"], numpy_rng=meta["rng_numpy"],
         epoch=meta["epoch"], best_epoch=meta["best_epoch"], best_score=meta["best_score"],
         history=meta["history"], optimizer_step=meta.get("optimizer_step"),
+        batch_in_epoch=meta.get("batch_in_epoch", 0),
+        epoch_loss=meta.get("epoch_loss", [0.0, 0.0]),
+        extra_rngs={k[4:]: v for k, v in tensors.items()
+                    if k.startswith("rng.") and k != "rng.torch"},
+        scaler=meta.get("scaler"),
     )

@@ -232,8 +232,8 @@ class StreamTrainer(Trainer):
                     return
                 continue
             taken += 1
-            ids, lengths, labels = batch
-            yield self.task, (ids, lengths), labels
+            ids, lengths, labels = batch  # this rank's own batch: a summed loss weighted to a mean
+            yield self.task, (ids, lengths), labels, 1.0 / max(len(labels), 1)
 
     def _next_batch(self) -> tuple | None:
         if self._iterator is None:

@@ -2,8 +2,10 @@
 
 It trains any registered model on one or more tasks; each batch comes from one task and its loss
 reaches only that task's head. Early stopping watches the mean validation accuracy over tasks and
-restores the best weights at the end. After every epoch a checkpoint can be written, from which
-a killed run resumes exactly.
+restores the best weights at the end. After every epoch (and every ``train.checkpoint_every``
+steps) a checkpoint can be written, from which a killed run resumes exactly, mid-epoch too. The
+step runs on ``train.device`` at ``train.precision``, in one process or several (DDP, see
+:mod:`.distributed`); a NaN or infinite loss stops the run before it spoils the weights.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from torch import nn
 # the module, not its names: inference imports training.batching, so either may load first
 from .. import inference
 from ..config import Config
+from ..devices import autocast, grad_scaler, resolve_device, to_device
+from ..errors import TextCNNError
 from ..metrics import head_loss
 from ..models import min_input_length
 from .batching import Encoded, epoch_plan, steps_per_epoch
@@ -33,6 +37,7 @@ from .checkpoint import (
     unpack_checkpoint,
     write_checkpoint,
 )
+from .distributed import World
 from .schedule import lr_factor
 
 if TYPE_CHECKING:
@@ -45,6 +50,11 @@ class Progress(Protocol):
     def update(self, n: int) -> object: ...
 
 
+class TrainingDiverged(TextCNNError, FloatingPointError):
+    """The training loss became NaN or infinite; the message names the step and the checkpoint
+    kept."""
+
+
 class Trainer:
     """Fit a model on ``data[task][split]`` following ``config.train``.
 
@@ -52,22 +62,28 @@ class Trainer:
     ----------
     config : Config
     model : nn.Module
-        Maps ``(ids, lengths)`` to ``{task: logits}``.
+        Maps ``(ids, lengths)`` to ``{task: logits}``; moved to the world's device.
     data : dict
-        ``{task: {"train": Encoded, "validation": Encoded, ...}}``.
+        ``{task: {"train": Encoded, "validation": Encoded, ...}}``, on the host.
     checkpoint_dir : path or None
-        Where ``checkpoint.safetensors`` is written after every epoch (atomically).
+        Where ``checkpoint.safetensors`` is written after every epoch and every
+        ``train.checkpoint_every`` steps (atomically; by rank 0).
     log : callable
         Receives one plain line per epoch when no progress bar is shown.
     extra_state : dict, optional
         More JSON entries stored in each checkpoint's header.
+    world : World, optional
+        The training processes (see :mod:`.distributed`); one process on ``train.device`` when
+        omitted.
     """
 
     def __init__(self, config: Config, model: nn.Module, data: dict[str, dict[str, Encoded]],
                  checkpoint_dir: str | Path | None = None, log: Callable[[str], None] | None = None,
-                 extra_state: dict | None = None):
+                 extra_state: dict | None = None, world: World | None = None):
         self.config = config
-        self.model = model
+        self.world = world or World(device=resolve_device(config.train.device))
+        self.device = self.world.device
+        self.model = model.to(self.device)
         self.data = data
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
@@ -75,9 +91,14 @@ class Trainer:
         self.tasks = list(data)
         self.min_len = min_input_length(model)
         train_cfg = config.train
-        torch.manual_seed(train_cfg.seed)
-        self.rng = np.random.default_rng(train_cfg.seed)
+        torch.manual_seed(train_cfg.seed + self.world.rank)  # dropout differs between ranks
+        self.rng = np.random.default_rng(train_cfg.seed)  # the plan is the same on every rank
         self.optimizer = self._make_optimizer()
+        self.scaler = grad_scaler(self.device, train_cfg.precision)
+        # the network a step runs: the model itself, in DDP over several processes, compiled
+        self.net = self.world.wrap(model, multi_task=len(self.tasks) > 1)
+        if train_cfg.compile:  # dynamic: length-bucketed batches come in many widths
+            self.net = torch.compile(self.net, dynamic=True)
         # the lr is a function of the global optimizer step (checkpointed): resume is exact
         self.step = 0
         self.total_steps = steps_per_epoch(data, train_cfg) * train_cfg.epochs
@@ -88,6 +109,11 @@ class Trainer:
         self.best_score = -math.inf
         self.best_epoch = 0
         self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        # the data position: the rng state this epoch's plan is drawn from, batches done, loss
+        self.epoch_rng_state = self.rng.bit_generator.state
+        self.batch_in_epoch = 0
+        self.epoch_loss = [0.0, 0.0]
+        self.checkpoint_step: int | None = None  # the step of the last checkpoint written
 
     def _make_optimizer(self) -> torch.optim.Optimizer:
         train_cfg = self.config.train
@@ -103,6 +129,9 @@ class Trainer:
     def train_epoch(self, progress: Progress | None = None) -> float:
         """One pass over the epoch's batches (no validation, no epoch count).
 
+        A resumed run draws the epoch's plan again from the same generator state and skips the
+        batches done before the checkpoint.
+
         Parameters
         ----------
         progress : Progress, optional
@@ -111,40 +140,81 @@ class Trainer:
         Returns
         -------
         float
-            The mean training loss per row.
+            The mean training loss per row (over all ranks).
+        """
+        every = self.config.train.checkpoint_every
+        self.model.train()
+        for task, inputs, y, weight in self.train_batches():
+            loss_sum, rows = self._train_step(task, inputs, y, weight)
+            self.batch_in_epoch += 1
+            self.epoch_loss = [self.epoch_loss[0] + loss_sum, self.epoch_loss[1] + rows]
+            if progress is not None:
+                progress.update(int(rows))
+            if every and self.step % every == 0 and self.checkpoint_dir is not None:
+                self.save_checkpoint()
+        loss = self.epoch_loss[0] / max(self.epoch_loss[1], 1)
+        self.epoch_rng_state, self.batch_in_epoch = self.rng.bit_generator.state, 0
+        self.epoch_loss = [0.0, 0.0]
+        return loss
+
+    def train_batches(self) -> Iterator[tuple[str, tuple, torch.Tensor, float]]:
+        """``(task, model inputs, labels, loss weight)`` of this rank's share of each batch of the
+        epoch still to do, on the host (labels: ``(b,)`` ids, or ``(b, labels)`` multi-hot).
+
+        A resumed run draws the epoch's plan again from the same generator state and skips the
+        batches done before the checkpoint.
+        """
+        self.rng.bit_generator.state = self.epoch_rng_state
+        plan = epoch_plan(self.data, self.config.train, self.rng)
+        for task, idx in plan[self.batch_in_epoch:]:
+            rows, weight = self.world.shard(idx)
+            split = self.data[task]["train"]
+            yield (task, split.batch(rows, self.min_len), torch.from_numpy(split.labels[rows]),
+                   weight)
+
+    def _train_step(self, task: str, inputs: tuple, y: torch.Tensor, weight: float
+                    ) -> tuple[float, float]:
+        """One optimizer step on this rank's rows of a global batch of ``task``: their summed loss
+        times ``weight`` (DDP's mean over ranks then gives the global batch's mean loss).
+
+        Returns the global batch's summed loss and row count; a NaN or infinite loss raises
+        :class:`TrainingDiverged` before the weights change.
         """
         train_cfg = self.config.train
-        weights = {t: self.config.tasks[t].loss_weight if t in self.config.tasks else 1.0
-                   for t in self.tasks}
+        n_rows = len(y)
+        inputs = to_device(inputs, self.device)
+        (y,) = to_device((y,), self.device)  # (b,) ids, or (b, labels) multi-hot
+        with autocast(self.device, train_cfg.precision):
+            logits = self.net(*inputs)[task]  # (b, classes)
+        loss = head_loss(logits.float(), y, train_cfg.label_smoothing, reduction="sum")
+        task_weight = self.config.tasks[task].loss_weight if task in self.config.tasks else 1.0
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss * (weight * task_weight)).backward()
+        loss_sum, count = self.world.all_sum([loss.item() if weight else 0.0,
+                                              n_rows if weight else 0])
+        if not math.isfinite(loss_sum):
+            raise self._diverged(loss_sum)
+        if train_cfg.schedule != "constant" or train_cfg.warmup > 0:  # else the lr stays
+            self._set_lr()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.step += 1
         heads = getattr(self.model, "heads", None)
-        self.model.train()
-        total, count = 0.0, 0
-        # else the lr is never touched
-        scheduled = train_cfg.schedule != "constant" or train_cfg.warmup > 0
-        for task, inputs, y in self.train_batches():  # y: (b,) ids, or (b, labels) multi-hot
-            logits = self.model(*inputs)[task]  # (b, classes)
-            loss = head_loss(logits, y, train_cfg.label_smoothing)  # per head: CE or BCE
-            self.optimizer.zero_grad(set_to_none=True)
-            (loss * weights[task]).backward()
-            if scheduled:
-                self._set_lr()
-            self.optimizer.step()
-            self.step += 1
-            if train_cfg.max_norm > 0 and heads is not None:
-                heads.apply_max_norm(train_cfg.max_norm)
-            if self.ema_model is not None:
-                self._update_ema()
-            total += loss.item() * len(y)
-            count += len(y)
-            if progress is not None:
-                progress.update(len(y))
-        return total / max(count, 1)
+        if train_cfg.max_norm > 0 and heads is not None:
+            heads.apply_max_norm(train_cfg.max_norm)
+        if self.ema_model is not None:
+            self._update_ema()
+        return loss_sum, count
 
-    def train_batches(self) -> Iterator[tuple[str, tuple, torch.Tensor]]:
-        """``(task, model inputs, labels)`` of each batch of the epoch, in training order."""
-        for task, idx in epoch_plan(self.data, self.config.train, self.rng):
-            split = self.data[task]["train"]
-            yield task, split.batch(idx, self.min_len), torch.from_numpy(split.labels[idx])
+    def _diverged(self, loss: float) -> TrainingDiverged:
+        """The error for a NaN / infinite loss at the coming optimizer step."""
+        kept = ("no checkpoint was written yet" if self.checkpoint_step is None else
+                f"the last good checkpoint, {self.checkpoint_dir / CHECKPOINT} (after step "
+                f"{self.checkpoint_step}), is kept")
+        return TrainingDiverged(
+            f"training diverged: the loss is {loss} at optimizer step {self.step + 1} (epoch "
+            f"{self.epoch + 1}, batch {self.batch_in_epoch + 1}); the weights were not updated "
+            f"and {kept}; lower train.lr, check the data, or use train.precision fp32")
 
     def _set_lr(self) -> None:
         """The learning rate of optimizer step ``self.step`` (see :func:`lr_factor`)."""
@@ -188,16 +258,16 @@ class Trainer:
     def fit(self) -> list[dict]:
         """Train until ``train.epochs``, or ``train.patience`` epochs without a better score.
 
-        Continues from the epoch reached (after :meth:`load_checkpoint`), writes a checkpoint
-        after every epoch when ``checkpoint_dir`` is set, and leaves the best weights in the
-        model.
+        Continues from the position reached (after :meth:`load_checkpoint`, mid-epoch too),
+        writes a checkpoint after every epoch when ``checkpoint_dir`` is set, and leaves the
+        best weights in the model.
 
         Returns
         -------
         list of dict
             The history: one row per epoch (seconds, training loss, validation metrics).
         """
-        show_bar = sys.stderr.isatty()
+        show_bar = sys.stderr.isatty() and self.world.is_main
         while (self.epoch < self.config.train.epochs
                and self.epoch - self.best_epoch < self.config.train.patience):
             self._run_epoch(show_bar)
@@ -207,18 +277,19 @@ class Trainer:
         return self.history
 
     def _run_epoch(self, show_bar: bool) -> None:
-        """Train one epoch, validate, keep the weights if best, log one line and a history row."""
+        """Train one epoch; rank 0 validates and every rank keeps the weights if best."""
         start = time.perf_counter()
         bar = self._progress_bar() if show_bar else None
         train_loss = self.train_epoch(bar)
+        train_seconds = time.perf_counter() - start
         if bar is not None:
             bar.close()
-        val = self.validate()
+        val = self.world.broadcast(self.validate() if self.world.is_main else None)
         self.epoch += 1
         score = float(np.mean([val[t]["accuracy"] for t in self.tasks]))
         row = {"epoch": self.epoch, "seconds": round(time.perf_counter() - start, 3),
-               "train_loss": round(train_loss, 6), "validation": val,
-               "validation_accuracy": score}
+               "train_seconds": round(train_seconds, 3), "train_loss": round(train_loss, 6),
+               "validation": val, "validation_accuracy": score}
         self.history.append(row)
         if score > self.best_score:
             self.best_score, self.best_epoch = score, self.epoch
@@ -239,27 +310,38 @@ class Trainer:
                     unit="ex", leave=False)
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def save_checkpoint(self) -> Path:
-        """Write everything needed to resume into ``checkpoint_dir``, atomically.
+    def save_checkpoint(self) -> Path | None:
+        """Write everything needed to resume into ``checkpoint_dir``, atomically (rank 0).
+
+        Every rank calls it at the same step: the ranks' generator states are gathered.
 
         Returns
         -------
-        Path
-            The file written.
+        Path or None
+            The file written (None on other ranks).
         """
+        rngs = self.world.gather(rank_rng_states(self.device))
+        if not self.world.is_main:
+            return None
+        extra = {f"{kind}.{rank}": state for rank, states in enumerate(rngs)
+                 for kind, state in states.items() if (kind, rank) != ("torch", 0)}
         state = TrainingState(
             model=self.model.state_dict(), best=self.best_state,
             ema=self.ema_model.state_dict() if self.ema_model is not None else {},
-            optimizer=self.optimizer.state_dict(), torch_rng=torch.get_rng_state(),
-            numpy_rng=self.rng.bit_generator.state, epoch=self.epoch,
+            optimizer=self.optimizer.state_dict(), torch_rng=rngs[0]["torch"],
+            numpy_rng=self.epoch_rng_state, epoch=self.epoch,
             best_epoch=self.best_epoch, best_score=self.best_score, history=self.history,
-            optimizer_step=self.step,
+            optimizer_step=self.step, batch_in_epoch=self.batch_in_epoch,
+            epoch_loss=self.epoch_loss, extra_rngs=extra,
+            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
         )
-        return write_checkpoint(self.checkpoint_dir / CHECKPOINT, state,
+        path = write_checkpoint(self.checkpoint_dir / CHECKPOINT, state,
                                 {"config": self.config.to_dict(), **self.extra_state})
+        self.checkpoint_step = self.step
+        return path
 
     def load_checkpoint(self, path: str | Path) -> dict:
-        """Restore a checkpoint written by :meth:`save_checkpoint`.
+        """Restore a checkpoint written by :meth:`save_checkpoint` (every rank reads it).
 
         Parameters
         ----------
@@ -274,17 +356,39 @@ class Trainer:
         tensors, meta = read_checkpoint(path)
         state = unpack_checkpoint(tensors, meta)
         self.model.load_state_dict(state.model)
-        self.best_state = state.best
+        self.best_state = {k: v.to(self.device) for k, v in state.best.items()}
         if self.ema_model is not None:
             self.ema_model.load_state_dict(state.ema)
-        torch.set_rng_state(state.torch_rng)
+        restore_rng_states(state, self.world.rank, self.device)
+        self.epoch_rng_state = state.numpy_rng
         self.rng.bit_generator.state = state.numpy_rng
         self.optimizer.load_state_dict(state.optimizer)
+        if state.scaler is not None and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state.scaler)
         self.epoch, self.best_epoch = state.epoch, state.best_epoch
         self.best_score, self.history = state.best_score, state.history
+        self.batch_in_epoch, self.epoch_loss = state.batch_in_epoch, list(state.epoch_loss)
         # every epoch takes the same number of steps (older checkpoints lack the count)
         if state.optimizer_step is None:
             self.step = self.epoch * steps_per_epoch(self.data, self.config.train)
         else:
             self.step = state.optimizer_step
+        self.checkpoint_step = self.step
         return meta
+
+
+def rank_rng_states(device: torch.device) -> dict[str, torch.Tensor]:
+    """This process's generator states: the CPU's, and the GPU's when training on CUDA."""
+    states = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def restore_rng_states(state: TrainingState, rank: int, device: torch.device) -> None:
+    """Set this rank's generators from a checkpoint (rank 0's CPU state when it has none)."""
+    torch.set_rng_state(state.torch_rng if rank == 0 else
+                        state.extra_rngs.get(f"torch.{rank}", state.torch_rng))
+    cuda = state.extra_rngs.get(f"cuda.{rank}")
+    if cuda is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(cuda, device)
