@@ -17,7 +17,6 @@ Example
 from __future__ import annotations
 
 import dataclasses
-import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any, ClassVar
 from .config_files import apply_overrides, read_yaml
 from .errors import ConfigError
 from .fields import (
+    build_dataclass,
     check_fields,
     device_name,
     fraction,
@@ -266,52 +266,6 @@ CROSS_FIELD_RULES: tuple[Callable[[Config], None], ...] = (
 
 
 # -- building from plain data ----------------------------------------------------------------------
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
-    origin = typing.get_origin(tp)
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError.for_key(key, f"must be a list, got {value!r}")
-        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError.for_key(key, f"must be a number, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError.for_key(key, f"must be an integer, got {value!r}")
-        return value
-    if tp in (str, bool):
-        if not isinstance(value, tp):
-            raise ConfigError.for_key(key, f"must be a {tp.__name__}, got {value!r}")
-        return value
-    raise TypeError(f"unsupported annotation {tp!r} for {key}")  # pragma: no cover
-
-
-def _build(cls: type, data: Any, prefix: str) -> Any:
-    """An instance of the dataclass ``cls`` from a mapping; unknown keys and wrong types fail."""
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError.for_key(prefix, f"must be a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError.for_key(f"{prefix}.{unknown[0]}",
-                                  f"is unknown (known: {', '.join(sorted(names))})")
-    kwargs = {}
-    for name, value in data.items():
-        key = f"{prefix}.{name}"
-        tp = hints[name]
-        if dataclasses.is_dataclass(tp):
-            kwargs[name] = _build(tp, value, key)
-        else:
-            kwargs[name] = _coerce(value, tp, key)
-    return cls(**kwargs)
-
-
 def _field_names(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
@@ -346,7 +300,7 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
         raise ConfigError.for_key(
             f"model.{key}", f"does not apply to model '{name}' (only to {', '.join(owners)}): "
             f"remove it, or set model.name: {owners[0]}; {name} takes {', '.join(sorted(own))}")
-    return _build(cls, data, "config.model")
+    return build_dataclass(cls, data, "config.model")
 
 
 def _build_tasks(tasks: Any) -> dict[str, TaskConfig]:
@@ -359,7 +313,7 @@ def _build_tasks(tasks: Any) -> dict[str, TaskConfig]:
                                       "is not a task name: task names must be identifiers")
         if not isinstance(task, dict) or not task.get("dataset"):
             raise ConfigError.for_key(f"tasks.{name}.dataset", "is missing")
-        built[name] = _build(TaskConfig, task, f"tasks.{name}")
+        built[name] = build_dataclass(TaskConfig, task, f"tasks.{name}")
     return built
 
 
@@ -387,7 +341,7 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     if model.input_kind == "image" and "tokenizer" in data:
         raise ConfigError.for_key("tokenizer", f"is for text models; model '{model.name}' reads "
                                   "pixels: remove the tokenizer section")
-    cfg = _build(Config, data, "config")
+    cfg = build_dataclass(Config, data, "config")
     cfg.model = model
     cfg.tasks = _build_tasks(tasks)
     check_fields(cfg)

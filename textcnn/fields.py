@@ -1,4 +1,5 @@
-"""Dataclass fields that carry their default, their constraint and a one-line why.
+"""Dataclass fields that carry their default, their constraint and a one-line why, and
+reading plain data (parsed YAML / JSON) into such dataclasses.
 
 Declare a field with :func:`param` and a :class:`Rule` (``positive``, ``non_negative``,
 ``fraction``, ``one_of(...)``, ``positive_list(...)``); :func:`check_fields` walks any such
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,3 +90,50 @@ def check_fields(obj: Any, prefix: str = "") -> None:
             for name, item in value.items():
                 if dataclasses.is_dataclass(item):
                     check_fields(item, f"{key}.{name}")
+
+
+# -- reading plain data ----------------------------------------------------------------------------
+def coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError.for_key(key, f"must be a list, got {value!r}")
+        return [coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError.for_key(key, f"must be a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError.for_key(key, f"must be an integer, got {value!r}")
+        return value
+    if tp in (str, bool):
+        if not isinstance(value, tp):
+            raise ConfigError.for_key(key, f"must be a {tp.__name__}, got {value!r}")
+        return value
+    raise TypeError(f"unsupported annotation {tp!r} for {key}")  # pragma: no cover
+
+
+def build_dataclass(cls: type, data: Any, prefix: str) -> Any:
+    """An instance of the dataclass ``cls`` from a mapping; unknown keys and wrong types fail."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError.for_key(prefix, f"must be a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError.for_key(f"{prefix}.{unknown[0]}",
+                                  f"is unknown (known: {', '.join(sorted(names))})")
+    kwargs = {}
+    for name, value in data.items():
+        key = f"{prefix}.{name}"
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = build_dataclass(tp, value, key)
+        else:
+            kwargs[name] = coerce(value, tp, key)
+    return cls(**kwargs)
