@@ -9,22 +9,27 @@ Resolution order for a task's ``dataset``:
 3. otherwise the Hugging Face Hub (the known name's Hub id, or the name itself).
 
 Sets with only an ``all`` split are evaluated by 10-fold CV on their ``fold`` column (assigned
-with ``StratifiedKFold(10, shuffle=True, random_state=0)`` when absent): fold ``k`` is the test set.
-Without a validation split, a stratified 10% of train is carved off with the run's seed.
+with ``StratifiedKFold(10, shuffle=True, random_state=0)`` when absent, ``KFold`` when no class
+has 10 rows): fold ``k`` is the test set. Without a validation split, a stratified 10% of train
+is carved off with the run's seed (a plain random 10% when the classes are too small for it).
+Labels become class ids by the rules of :mod:`textcnn.labels`; a file without rows, or one that is
+not UTF-8, fails naming the file (and line).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .config import TaskConfig
 from .errors import DataError
+from .labels import check_names, normalize
 
 N_FOLDS = 10
 SPLIT_NAMES = ("train", "validation", "test", "all")
@@ -72,6 +77,13 @@ class RawDataset:
     label_names: list[str]
     splits: dict[str, Split]
     folds: np.ndarray | None = None  # (n,) fold ids of the ``all`` split
+    paths: dict[str, Path] = field(default_factory=dict)  # split -> its file, for messages
+
+    def locate(self, split: str, index: int) -> str:
+        """Where row ``index`` of ``split`` is, for messages: ``file:line`` when known."""
+        if split in self.paths:
+            return _row_line(self.paths[split], index)
+        return f"{self.source} ({split} row {index + 1})"
 
     @property
     def is_cv(self) -> bool:
@@ -124,6 +136,11 @@ def _load_folder(folder: Path, task: TaskConfig) -> RawDataset:
         except (OSError, ValueError) as exc:
             raise DataError(f"{meta_path}: not valid JSON: {exc}") from None
         label_names = meta.get("label_names")
+        if label_names is not None:
+            try:
+                label_names = check_names(label_names)
+            except DataError as exc:
+                raise DataError(f"{meta_path}: {exc}") from None
         # the folder's own column names win over the defaults, not over an explicit setting
         if text_col == "text":
             text_col = meta.get("text_column", text_col)
@@ -150,28 +167,56 @@ def _builder(path: Path) -> tuple[str, dict]:
 
 
 def _load_files(files: dict[str, Path], task: TaskConfig, label_names, source: str) -> RawDataset:
-    datasets = _quiet_datasets()
     splits, folds = {}, None
     for split, path in files.items():
-        builder, kwargs = _builder(path)
-        if builder != "parquet" and _is_blank(path):
-            splits[split] = ([], [], path)  # empty file: an empty split, judged in make_splits
-            continue
         try:
-            ds = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
-        except Exception as exc:  # datasets wraps parser errors in several types
-            raise DataError(_explain_load_error(path, task, exc)) from None
-        for col in (task.text_column, task.label_column):
-            if col not in ds.column_names:
-                raise DataError(
-                    f"{path}: no column '{col}' (columns: {', '.join(ds.column_names)}); "
-                    f"set tasks.<name>.{'text' if col == task.text_column else 'label'}_column"
-                )
-        _check_nulls(ds, path, task)
+            texts, labels, fold = _load_file(path, task)
+        except UnicodeDecodeError:  # pyarrow decodes lazily: a bad byte surfaces on first read
+            raise DataError(_utf8_error(path) or f"{path}: not valid UTF-8") from None
         if split == "all":
-            folds = np.asarray(ds["fold"]) if "fold" in ds.column_names else None
-        splits[split] = (ds[task.text_column], ds[task.label_column], path)
+            folds = fold
+        splits[split] = (texts, labels, path)
     return _labels_to_ids(source, splits, label_names, folds)
+
+
+def _load_file(path: Path, task: TaskConfig) -> tuple[list, list, np.ndarray | None]:
+    """``(texts, raw labels, fold column or None)`` of one split file."""
+    builder, kwargs = _builder(path)
+    if builder != "parquet" and _is_blank(path):
+        raise DataError(f"{path}: no data rows (the file is empty or holds only blank lines)")
+    try:
+        ds = _quiet_datasets().load_dataset(builder, data_files=str(path), split="train",
+                                            **kwargs)
+    except Exception as exc:  # datasets wraps parser errors in several types
+        raise DataError(_explain_load_error(path, task, exc)) from None
+    if len(ds) == 0:
+        raise DataError(f"{path}: no data rows")
+    for col in (task.text_column, task.label_column):
+        if col not in ds.column_names:
+            raise DataError(
+                f"{path}: no column '{col}' (columns: {', '.join(ds.column_names)}); "
+                f"set tasks.<name>.{'text' if col == task.text_column else 'label'}_column"
+            )
+    _check_nulls(ds, path, task)
+    folds = np.asarray(ds["fold"]) if "fold" in ds.column_names else None
+    return ds[task.text_column], ds[task.label_column], folds
+
+
+def _utf8_error(path: Path) -> str | None:
+    """``path:line: not valid UTF-8 (...)`` for the first line that is not, else None."""
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return (f"{path}:{lineno}: not valid UTF-8 (byte 0x{line[err.start]:02x} at "
+                        f"column {err.start + 1}); save the file as UTF-8")
+    return None
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
 
 
 def _is_blank(path: Path) -> bool:
@@ -183,6 +228,10 @@ def _is_blank(path: Path) -> bool:
 
 
 def _explain_load_error(path: Path, task: TaskConfig, exc: Exception) -> str:
+    if path.suffix.lower() != ".parquet" and (bad := _utf8_error(path)):
+        return bad
+    if path.suffix.lower() in (".csv", ".tsv") and _count_lines(path) <= 1:
+        return f"{path}: no data rows (only a header line)"
     if path.suffix.lower() in (".jsonl", ".json"):
         with open(path, encoding="utf-8", errors="replace") as fh:
             for lineno, line in enumerate(fh, 1):
@@ -224,29 +273,13 @@ def _check_nulls(ds, path: Path, task: TaskConfig) -> None:
 
 
 def _labels_to_ids(source: str, raw: dict, label_names, folds) -> RawDataset:
-    """The dataset with every split's labels as ids into ``label_names`` (sorted values when
-    the dataset names none); a label outside them fails naming its file and line."""
-    all_labels = [v for _, labels, _ in raw.values() for v in labels]
-    if label_names is None:
-        uniq = sorted(set(all_labels), key=lambda v: (isinstance(v, str), v))
-        label_names = [str(v) for v in uniq]
-        as_id = {v: i for i, v in enumerate(uniq)}
-    else:
-        label_names = [str(n) for n in label_names]
-        as_id = {name: i for i, name in enumerate(label_names)}
-        as_id.update({i: i for i in range(len(label_names))})
-    splits = {}
-    for split, (texts, labels, path) in raw.items():
-        ids = np.empty(len(labels), dtype=np.int64)
-        for i, v in enumerate(labels):
-            if isinstance(v, bool) or v not in as_id:
-                raise DataError(
-                    f"{_row_line(path, i)}: label {v!r} is outside the label names "
-                    f"({', '.join(f'{j}={n}' for j, n in enumerate(label_names))})"
-                )
-            ids[i] = as_id[v]
-        splits[split] = Split(list(texts), ids)
-    return RawDataset(source, label_names, splits, folds)
+    """The dataset with every split's labels as class ids (the rules of :mod:`textcnn.labels`;
+    an error names the file and line)."""
+    paths = {split: path for split, (_, _, path) in raw.items()}
+    names, ids = normalize({split: labels for split, (_, labels, _) in raw.items()}, label_names,
+                           lambda split, i: _row_line(paths[split], i))
+    splits = {split: Split(list(texts), ids[split]) for split, (texts, _, _) in raw.items()}
+    return RawDataset(source, names, splits, folds, paths)
 
 
 def _load_hub(spec: str, task: TaskConfig, local: Path | None) -> RawDataset:
@@ -290,20 +323,34 @@ def cv_folds(raw: RawDataset) -> np.ndarray:
     from sklearn.model_selection import StratifiedKFold
 
     labels = raw.splits["all"].labels
+    if len(labels) < N_FOLDS:
+        raise DataError(f"{raw.source}: {len(labels)} rows are too few for {N_FOLDS}-fold "
+                        "cross-validation (or give train/test files)")
     folds = np.empty(len(labels), dtype=np.int64)
-    skf = StratifiedKFold(N_FOLDS, shuffle=True, random_state=0)
-    for k, (_, test_idx) in enumerate(skf.split(np.zeros(len(labels)), labels)):
+    if np.bincount(labels).max() >= N_FOLDS:  # stratified needs one class with a row per fold
+        kfold = StratifiedKFold(N_FOLDS, shuffle=True, random_state=0)
+    else:
+        from sklearn.model_selection import KFold
+
+        kfold = KFold(N_FOLDS, shuffle=True, random_state=0)
+    for k, (_, test_idx) in enumerate(kfold.split(np.zeros(len(labels)), labels)):
         folds[test_idx] = k
     return folds
 
 
 def carve_validation(train: Split, seed: int, fraction: float = 0.1) -> tuple[Split, Split]:
-    """Stratified ``fraction`` of train as validation (plain random when a class is too small)."""
+    """Stratified ``fraction`` of train as validation (plain random when a class has one row or
+    the validation rows are fewer than the classes)."""
     from sklearn.model_selection import train_test_split
 
+    if len(train) < 2:
+        raise DataError(f"{len(train)} training row(s): too few to carve a validation split "
+                        "from (give a validation file)")
     idx = np.arange(len(train))
     counts = np.bincount(train.labels)
-    stratify = train.labels if counts[counts > 0].min() >= 2 else None
+    n_classes, n_val = int((counts > 0).sum()), math.ceil(fraction * len(train))
+    stratifiable = counts[counts > 0].min() >= 2 and n_classes <= min(n_val, len(train) - n_val)
+    stratify = train.labels if stratifiable else None
     tr, va = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
     return train.subset(np.sort(tr)), train.subset(np.sort(va))
 
@@ -329,9 +376,11 @@ def make_splits(raw: RawDataset, seed: int = 0, fold: int = 0) -> dict[str, Spli
 
 def select_split(raw: RawDataset, split: str, seed: int = 0) -> Split:
     """The ``split`` a trained model is scored on: ``train`` / ``validation`` as a run with
-    ``seed`` cut them, ``test`` as shipped (fold 0 for a CV dataset)."""
-    parts = make_splits(raw, seed) if split in ("train", "validation") or raw.is_cv \
-        else raw.splits
+    ``seed`` cut them, ``test`` as shipped (fold 0 for a CV dataset), ``all`` every row of a
+    dataset that has only an ``all`` split."""
+    if raw.is_cv and split == "test":
+        return raw.splits["all"].subset(np.flatnonzero(cv_folds(raw) == 0))
+    parts = make_splits(raw, seed) if split in ("train", "validation") else raw.splits
     if split not in parts:
         raise DataError(f"{raw.source} has no split '{split}' (has: {', '.join(parts)})")
     return parts[split]
