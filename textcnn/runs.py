@@ -34,6 +34,7 @@ from .inference import evaluate, predict_logits, set_threads
 from .metrics import plot_confusion, plot_curves, summarize_folds
 from .modality import PreparedData, load_datasets, modality_for, modality_named
 from .models import build_model
+from .outputs import check_room, claim
 from .training import CHECKPOINT, Trainer, read_checkpoint
 
 Log = Callable[[str], None]
@@ -88,6 +89,8 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     if meta is None:
         modality.init_model(model, config, data, log)
     checkpoint_dir = Path(output) if write_folder and output is not None else None
+    if checkpoint_dir is not None:
+        check_room(checkpoint_dir, model, ema=config.train.ema > 0)  # before the first epoch
     trainer = Trainer(config, model, data.splits, checkpoint_dir=checkpoint_dir, log=log,
                       extra_state=data.checkpoint_state)
     if meta is not None:
@@ -153,6 +156,12 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
     log : callable
         Receives one line per event (data, each epoch, the result).
 
+    Raises
+    ------
+    OutputError
+        ``output`` cannot be written, lacks room, or another run holds it (it is taken before
+        the data is loaded, see :func:`textcnn.outputs.claim`).
+
     Returns
     -------
     Classifier
@@ -170,9 +179,10 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
     """
     if resume:
         check_resume(config, output)  # before the (slow) data loading
-    datasets = load_datasets(config, data_dir)
-    clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
-                                write_folder=output is not None)
+    with claim(output) if output is not None else contextlib.nullcontext():
+        datasets = load_datasets(config, data_dir)
+        clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
+                                    write_folder=output is not None)
     return clf
 
 
@@ -191,13 +201,19 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
     >>> len(result["folds"]), sorted(result["mean"])
     (2, ['accuracy', 'macro_f1'])
     """
+    if not 1 <= folds <= 10:
+        raise ConfigError(f"--folds must be between 1 and 10, got {folds}")
+    with claim(output) if output is not None else contextlib.nullcontext():
+        return _cross_validate(config, folds, data_dir, output, log, datasets)
+
+
+def _cross_validate(config: Config, folds: int, data_dir, output, log: Log,
+                    datasets: dict[str, RawDataset] | None) -> dict:
     datasets = datasets or load_datasets(config, data_dir)
     for name, dataset in datasets.items():
         if not dataset.is_cv:
             raise DataError(f"tasks.{name}: dataset {dataset.source} has fixed splits, not an "
                             "'all' split with CV folds; use `textcnn train` for it")
-    if not 1 <= folds <= 10:
-        raise ConfigError(f"--folds must be between 1 and 10, got {folds}")
     per_head: dict[str, list] = {h: [] for h in datasets}
     seconds = []
     for k in range(folds):
@@ -218,8 +234,11 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
 
 
 def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
-                    head: str | None = None) -> dict:
+                    head: str | None = None, log: Log = log_to_stderr) -> dict:
     """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name).
+
+    A dataset with only an ``all`` split is cut as ``textcnn train`` cuts it: ``test`` is CV
+    fold 0, and ``log`` is told so; ``split="all"`` scores every row.
 
     Returns ``{head: {split: {"accuracy": .., "macro_f1": .., "loss": ..}}}``.
 
@@ -241,6 +260,11 @@ def evaluate_folder(model_dir, dataset: str, split: str = "test", data_dir=None,
         raise ConfigError(f"--head {head!r}: this model has {', '.join(clf.heads)}")
     raw = modality_named(clf.kind).load_dataset(TaskConfig(dataset=dataset), data_dir)
     part = select_split(raw, split, clf.config.train.seed)
+    if raw.is_cv and split != "all":
+        cut = ("CV fold 0, the rows `textcnn train` holds out as its test set" if split == "test"
+               else "cut from CV folds 1-9 as `textcnn train` cuts it")
+        log(f"note: {raw.source} has no fixed splits: '{split}' is {cut}; --split all scores "
+            "every row")
     names = clf.heads[head]
     if not set(raw.label_names) <= set(names):
         raise DataError(f"{raw.source}: labels {raw.label_names} do not match head "
