@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 
 def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
@@ -21,6 +20,8 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, 
     >>> m["accuracy"], m["macro_f1"]
     (1.0, 1.0)
     """
+    from sklearn.metrics import accuracy_score, f1_score  # here: loading a model needs no sklearn
+
     labels = np.asarray(labels)
     pred = logits.argmax(axis=1)
     loss = torch.nn.functional.cross_entropy(
@@ -82,6 +83,8 @@ def plot_confusion(labels: np.ndarray, pred: np.ndarray, names: list[str], path:
     plt = _pyplot()
     if plt is None:
         return False
+    from sklearn.metrics import confusion_matrix
+
     cm = confusion_matrix(labels, pred, labels=list(range(len(names))))
     size = max(4.0, 0.45 * len(names) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
