@@ -158,6 +158,8 @@ def _decode(raw: bytes, where: str) -> str:
 def _read_lines(path: str) -> list[str]:
     """The lines of ``path`` (``-``: stdin), each checked to be UTF-8."""
     name = "stdin" if path == "-" else path
+    if path == "-" and not hasattr(sys.stdin, "buffer"):  # a text stream put in its place
+        return [line.rstrip("\r\n") for line in sys.stdin]
     try:
         fh = sys.stdin.buffer if path == "-" else open(path, "rb")  # noqa: SIM115
         with fh:
