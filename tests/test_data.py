@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from textcnn.config import TaskConfig
-from textcnn.data import load_raw, make_splits
+from textcnn.data import load_raw
 from textcnn.errors import DataError
+from textcnn.splits import make_splits
 
 
 def test_known_name_resolves_to_the_local_folder(data_dir):
@@ -80,12 +81,11 @@ def test_label_outside_label_names(tmp_path):
         load_raw(task)
 
 
-def test_empty_training_split(tmp_path):
-    task = _folder(tmp_path, [""])
+def test_an_empty_split_file_is_named(tmp_path):
+    task = _folder(tmp_path, ["", "  "])
     (tmp_path / "test.jsonl").write_text('{"text": "a", "label": 0}\n')
-    raw = load_raw(task)
-    with pytest.raises(DataError, match="training split is empty"):
-        make_splits(raw)
+    with pytest.raises(DataError, match=r"train.jsonl: no data rows \(the file is empty"):
+        load_raw(task)
 
 
 def test_unknown_dataset_offline_names_both_places(tmp_path, monkeypatch):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,8 @@ import textcnn
 from textcnn.classifier import ImageClassifier, TextClassifier
 from textcnn.errors import ModelFolderError
 
-LEGACY = Path(__file__).parent / "fixtures" / "legacy-0.1.0"
+ROOT = Path(__file__).resolve().parents[1]
+LEGACY = ROOT / "tests" / "fixtures" / "legacy-0.1.0"
 EXPECTED = json.loads((LEGACY / "expected.json").read_text())
 
 
@@ -70,6 +74,34 @@ def test_a_config_that_does_not_match_the_weights_names_the_tensor(tmp_path, key
     _edit_config(folder, lambda data: data["model"].update({key: value}))
     with pytest.raises(ModelFolderError, match=f"does not match config.json: its tensor '{tensor}"):
         textcnn.load(folder)  # checked on shapes only: nothing of that size is allocated
+
+
+# the peak resident memory of this process image: VmHWM (ru_maxrss would count the parent's
+# pages a vfork-ed child shared before its exec)
+PEAK_RSS = """
+import re, sys, textcnn
+try:
+    textcnn.load(sys.argv[1])
+except textcnn.ModelFolderError as exc:
+    print(exc)
+with open("/proc/self/status") as fh:
+    print(re.search(r"VmHWM:\\s+(\\d+) kB", fh.read()).group(1))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").is_file(), reason="reads /proc (Linux)")
+@pytest.mark.parametrize(("name", "key", "value"), [
+    ("textcnn-multitask", "channels", 10**6), ("textcnn-multitask", "embedding_dim", 10**9),
+    ("dpcnn", "depth", 10**9)])
+def test_a_config_asking_for_a_huge_network_fails_in_little_memory(tmp_path, name, key, value):
+    folder = _copy(name, tmp_path)
+    _edit_config(folder, lambda data: data["model"].update({key: value}))
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS, str(folder)], capture_output=True,
+                          text=True, env=env, timeout=300)
+    message, peak_kib = done.stdout.strip().splitlines()
+    assert f"{folder / 'model.safetensors'} does not match config.json" in message, done.stderr
+    assert int(peak_kib) < 300 * 1024  # the whole process: python, torch and textcnn included
 
 
 def test_heads_that_are_not_label_lists_are_a_corrupt_config(tmp_path):

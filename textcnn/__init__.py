@@ -16,15 +16,22 @@ __version__ = "0.1.0"
 from .classifier import ImageClassifier, TextClassifier  # noqa: E402
 from .config import Config, load_config  # noqa: E402
 from .core import ConvBlock, ConvCore  # noqa: E402
-from .errors import ConfigError, DataError, ModelFolderError, TextCNNError  # noqa: E402
+from .errors import (  # noqa: E402
+    ConfigError,
+    DataError,
+    ModelFolderError,
+    OutputError,
+    TextCNNError,
+)
 from .folder import load  # noqa: E402
 from .models import DPCNN, ImageCNN, TextCNN  # noqa: E402
 from .runs import cross_validate, evaluate_folder, train  # noqa: E402
 
 __all__ = [
     "DPCNN", "Config", "ConfigError", "ConvBlock", "ConvCore", "DataError", "ImageCNN",
-    "ImageClassifier", "ModelFolderError", "TextCNN", "TextCNNClassifier", "TextCNNError",
-    "TextClassifier", "cross_validate", "evaluate_folder", "load", "load_config", "train",
+    "ImageClassifier", "ModelFolderError", "OutputError", "TextCNN", "TextCNNClassifier",
+    "TextCNNError", "TextClassifier", "cross_validate", "evaluate_folder", "load", "load_config",
+    "train",
 ]
 
 

@@ -1,8 +1,10 @@
-"""The ``textcnn`` command line. Exit codes: 0 success, 2 bad usage or bad input, 1 otherwise.
+"""The ``textcnn`` command line. Exit codes: 0 success, 2 bad usage or bad input, 1 otherwise,
+130 on SIGINT (Ctrl-C) and 143 on SIGTERM.
 
 Each verb has a function that declares its arguments (``_<verb>_arguments``) and one that runs
 it (``VERBS``); errors a user can fix (:class:`~textcnn.errors.TextCNNError`) print one
-``error: ...`` line.
+``error: ...`` line. SIGTERM unwinds like Ctrl-C (locks released, temp files removed); an
+interrupted ``train`` says how to resume.
 """
 
 from __future__ import annotations
@@ -10,8 +12,11 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shlex
+import signal
 import sys
+import threading
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
@@ -69,7 +74,9 @@ def _evaluate_arguments(sub) -> None:
     p.add_argument("model_dir")
     p.add_argument("--dataset", help="known name, Hub id or path (default: the dataset the "
                                      "model was trained on, from its config.json)")
-    p.add_argument("--split", default="test")
+    p.add_argument("--split", default="test",
+                   help="train, validation, test (default), or all (every row of a dataset with "
+                        "only an 'all' split, whose 'test' is CV fold 0)")
     p.add_argument("--head", help="head to score (needed when the model has several)")
     _data_dir(p)
     _device(p, "cpu")
@@ -203,6 +210,19 @@ def _with_device(args: argparse.Namespace) -> list[str]:
     return args.overrides + ([f"train.device={args.device}"] if args.device else [])
 
 
+def _decode(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise TextCNNError(f"{where} is not valid UTF-8 (byte 0x{raw[err.start]:02x} at "
+                           f"column {err.start + 1}); texts must be UTF-8") from None
+
+
+def _argument_texts(texts: list[str]) -> list[str]:
+    """TEXT arguments, checked to be UTF-8 (Python hands undecodable bytes over escaped)."""
+    return [_decode(os.fsencode(t), f"TEXT argument {i}") for i, t in enumerate(texts, 1)]
+
+
 def _train(args: argparse.Namespace) -> int | None:
     from .config import load_config
     from .runs import train
@@ -254,7 +274,7 @@ def _predict(args: argparse.Namespace) -> None:
     if clf.kind != "text":
         raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `predict` classifies texts "
                            "(use textcnn.load(path).predict(pixels))")
-    inputs: Iterable[tuple[object, str]] = [(None, text) for text in args.texts]
+    inputs: Iterable[tuple[object, str]] = [(None, t) for t in _argument_texts(args.texts)]
     if args.file:  # read, tokenized and classified a chunk at a time
         inputs = itertools.chain(inputs, read_inputs(args.file, args.jsonl))
     if not args.texts and not args.file and not sys.stdin.isatty():
@@ -318,9 +338,36 @@ def run(args: argparse.Namespace) -> int:
     return VERBS[args.verb](args) or 0
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that it unwinds like Ctrl-C."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise Terminated
+
+
+def _interrupted(args: argparse.Namespace, argv: list[str], signal_name: str) -> str:
+    """What an interrupted verb tells the user: for ``train``, how to resume."""
+    if args.verb != "train":
+        return f"interrupted ({signal_name})"
+    from .training import CHECKPOINT, read_checkpoint
+
+    output = Path(args.output or Path("runs") / Path(args.config).stem)
+    try:
+        _, meta = read_checkpoint(output / CHECKPOINT, tensors=False)
+    except TextCNNError:
+        return (f"interrupted ({signal_name}) before the first epoch ended: no checkpoint in "
+                f"{output}; run the command again")
+    command = shlex.join(["textcnn", *argv, *([] if args.resume else ["--resume"])])
+    return (f"interrupted ({signal_name}); epoch {meta.get('epoch')} is saved in {output}: "
+            f"resume with\n  {command}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
+    on_main = threading.current_thread() is threading.main_thread() and args.verb != "serve"
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if on_main else None
     try:
         args.command_line = shlex.join(["textcnn", *argv])  # shown in reports and cards
         args.argv = list(argv)
@@ -328,12 +375,16 @@ def main(argv: list[str] | None = None) -> int:
     except TextCNNError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Terminated) as exc:
+        term = isinstance(exc, Terminated)
+        print(_interrupted(args, argv, "SIGTERM" if term else "SIGINT"), file=sys.stderr)
+        return 143 if term else 130
     except Exception:  # a bug, not bad input: keep the traceback for the report
         traceback.print_exc()
         return 1
+    finally:
+        if on_main:  # None: a handler installed outside Python, i.e. the default
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 if __name__ == "__main__":

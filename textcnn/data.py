@@ -9,9 +9,13 @@ Resolution order for a task's ``dataset``:
 3. otherwise the Hugging Face Hub (the known name's Hub id, or the name itself).
 
 Sets with only an ``all`` split are evaluated by 10-fold CV on their ``fold`` column (assigned
-with ``StratifiedKFold(10, shuffle=True, random_state=0)`` when absent): fold ``k`` is the test set.
-K-fold CV for K < 10 groups those folds when K divides 10, else draws a stratified K-fold split.
-Without a validation split, a stratified 10% of train is carved off with the run's seed.
+with ``StratifiedKFold(10, shuffle=True, random_state=0)`` when absent, ``KFold`` when no class
+has 10 rows or the labels are sets): fold ``k`` is the test set. K-fold CV for K < 10 groups
+those folds when K divides 10, else draws a K-fold split the same way. Without a validation
+split, a stratified 10% of train is carved off with the run's seed (a plain random 10% when the
+classes are too small for it, or the labels are sets). Labels become class ids by the rules of
+:mod:`textcnn.labels` (label sets: :mod:`textcnn.multilabel`); a file without rows, or one that
+is not UTF-8, fails naming the file (and line).
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import dataclasses
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +32,7 @@ import numpy as np
 from .config import TaskConfig
 from .data_checks import csv_problem, hub_reachable
 from .errors import DataError
+from .labels import check_names, normalize
 from .multilabel import label_set, multi_hot
 
 N_FOLDS = 10
@@ -76,6 +81,13 @@ class RawDataset:
     label_names: list[str]
     splits: dict[str, Split]
     folds: np.ndarray | None = None  # (n,) fold ids of the ``all`` split
+    paths: dict[str, Path] = field(default_factory=dict)  # split -> its file, for messages
+
+    def locate(self, split: str, index: int) -> str:
+        """Where row ``index`` of ``split`` is, for messages: ``file:line`` when known."""
+        if split in self.paths:
+            return _row_line(self.paths[split], index)
+        return f"{self.source} ({split} row {index + 1})"
 
     @property
     def is_cv(self) -> bool:
@@ -128,6 +140,11 @@ def _load_folder(folder: Path, task: TaskConfig) -> RawDataset:
         except (OSError, ValueError) as exc:
             raise DataError(f"{meta_path}: not valid JSON: {exc}") from None
         label_names = meta.get("label_names")
+        if label_names is not None:
+            try:
+                label_names = check_names(label_names)
+            except DataError as exc:
+                raise DataError(f"{meta_path}: {exc}") from None
         # the folder's own column names win over the defaults, not over an explicit setting
         if text_col == "text":
             text_col = meta.get("text_column", text_col)
@@ -154,28 +171,56 @@ def _builder(path: Path) -> tuple[str, dict]:
 
 
 def _load_files(files: dict[str, Path], task: TaskConfig, label_names, source: str) -> RawDataset:
-    datasets = _quiet_datasets()
     splits, folds = {}, None
     for split, path in files.items():
-        builder, kwargs = _builder(path)
-        if builder != "parquet" and _is_blank(path):
-            splits[split] = ([], [], path)  # empty file: an empty split, judged in make_splits
-            continue
         try:
-            ds = datasets.load_dataset(builder, data_files=str(path), split="train", **kwargs)
-        except Exception as exc:  # datasets wraps parser errors in several types
-            raise DataError(_explain_load_error(path, task, exc)) from None
-        for col in (task.text_column, task.label_column):
-            if col not in ds.column_names:
-                raise DataError(
-                    f"{path}: no column '{col}' (columns: {', '.join(ds.column_names)}); "
-                    f"set tasks.<name>.{'text' if col == task.text_column else 'label'}_column"
-                )
-        _check_nulls(ds, path, task)
+            texts, labels, fold = _load_file(path, task)
+        except UnicodeDecodeError:  # pyarrow decodes lazily: a bad byte surfaces on first read
+            raise DataError(_utf8_error(path) or f"{path}: not valid UTF-8") from None
         if split == "all":
-            folds = np.asarray(ds["fold"]) if "fold" in ds.column_names else None
-        splits[split] = (ds[task.text_column], ds[task.label_column], path)
+            folds = fold
+        splits[split] = (texts, labels, path)
     return _labels_to_ids(source, splits, label_names, folds, task)
+
+
+def _load_file(path: Path, task: TaskConfig) -> tuple[list, list, np.ndarray | None]:
+    """``(texts, raw labels, fold column or None)`` of one split file."""
+    builder, kwargs = _builder(path)
+    if builder != "parquet" and _is_blank(path):
+        raise DataError(f"{path}: no data rows (the file is empty or holds only blank lines)")
+    try:
+        ds = _quiet_datasets().load_dataset(builder, data_files=str(path), split="train",
+                                            **kwargs)
+    except Exception as exc:  # datasets wraps parser errors in several types
+        raise DataError(_explain_load_error(path, task, exc)) from None
+    if len(ds) == 0:
+        raise DataError(f"{path}: no data rows")
+    for col in (task.text_column, task.label_column):
+        if col not in ds.column_names:
+            raise DataError(
+                f"{path}: no column '{col}' (columns: {', '.join(ds.column_names)}); "
+                f"set tasks.<name>.{'text' if col == task.text_column else 'label'}_column"
+            )
+    _check_nulls(ds, path, task)
+    folds = np.asarray(ds["fold"]) if "fold" in ds.column_names else None
+    return ds[task.text_column], ds[task.label_column], folds
+
+
+def _utf8_error(path: Path) -> str | None:
+    """``path:line: not valid UTF-8 (...)`` for the first line that is not, else None."""
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError as err:
+                return (f"{path}:{lineno}: not valid UTF-8 (byte 0x{line[err.start]:02x} at "
+                        f"column {err.start + 1}); save the file as UTF-8")
+    return None
+
+
+def _count_lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
 
 
 def _is_blank(path: Path) -> bool:
@@ -187,6 +232,10 @@ def _is_blank(path: Path) -> bool:
 
 
 def _explain_load_error(path: Path, task: TaskConfig, exc: Exception) -> str:
+    if path.suffix.lower() != ".parquet" and (bad := _utf8_error(path)):
+        return bad
+    if path.suffix.lower() in (".csv", ".tsv") and _count_lines(path) <= 1:
+        return f"{path}: no data rows (only a header line)"
     if path.suffix.lower() in (".jsonl", ".json"):
         with open(path, encoding="utf-8", errors="replace") as fh:
             for lineno, line in enumerate(fh, 1):
@@ -252,9 +301,10 @@ def _label_index(values: list, label_names) -> tuple[list[str], dict]:
 
 def _labels_to_ids(source: str, raw: dict, label_names, folds,
                    task: TaskConfig | None = None) -> RawDataset:
-    """The dataset with every split's labels as ids into ``label_names`` (sorted values when
-    the dataset names none); a label outside them fails naming its file and line. A
-    ``multi_label`` task's labels become ``(n, labels)`` multi-hot rows instead."""
+    """The dataset with every split's labels as class ids (the rules of :mod:`textcnn.labels`;
+    an error names the file and line); a ``multi_label`` task's labels become ``(n, labels)``
+    multi-hot rows instead."""
+    paths = {split: path for split, (_, _, path) in raw.items()}
     if task is not None and task.multi_label:
         sets = {split: ([label_set(v, task.label_separator) for v in labels], path)
                 for split, (_, labels, path) in raw.items()}
@@ -263,21 +313,11 @@ def _labels_to_ids(source: str, raw: dict, label_names, folds,
              if isinstance(v, (str, int))], label_names)
         hot = multi_hot(sets, label_names, as_id, _row_line)
         splits = {split: Split(list(texts), hot[split]) for split, (texts, _, _) in raw.items()}
-        return RawDataset(source, label_names, splits, folds)
-    label_names, as_id = _label_index([v for _, labels, _ in raw.values() for v in labels],
-                                      label_names)
-    splits = {}
-    for split, (texts, labels, path) in raw.items():
-        ids = np.empty(len(labels), dtype=np.int64)
-        for i, v in enumerate(labels):
-            if isinstance(v, bool) or v not in as_id:
-                raise DataError(
-                    f"{_row_line(path, i)}: label {v!r} is outside the label names "
-                    f"({', '.join(f'{j}={n}' for j, n in enumerate(label_names))})"
-                )
-            ids[i] = as_id[v]
-        splits[split] = Split(list(texts), ids)
-    return RawDataset(source, label_names, splits, folds)
+        return RawDataset(source, label_names, splits, folds, paths)
+    names, ids = normalize({split: labels for split, (_, labels, _) in raw.items()}, label_names,
+                           lambda split, i: _row_line(paths[split], i))
+    splits = {split: Split(list(texts), ids[split]) for split, (texts, _, _) in raw.items()}
+    return RawDataset(source, names, splits, folds, paths)
 
 
 def _load_hub(spec: str, task: TaskConfig, local: Path | None) -> RawDataset:
@@ -317,73 +357,3 @@ def _load_hub(spec: str, task: TaskConfig, local: Path | None) -> RawDataset:
             label_names = list(feature.names)
         raw[name] = (ds[text_col], ds[label_col], Path(f"hub:{hub_id}/{split}"))
     return _labels_to_ids(f"hub:{hub_id}", raw, label_names, None, task)
-
-
-def cv_folds(raw: RawDataset, n_folds: int = N_FOLDS) -> np.ndarray:
-    """Fold id (0..n_folds-1) per row of the ``all`` split: the dataset's 10 folds, grouped
-    (fold j into j mod n_folds) when n_folds divides 10, else a stratified n_folds split."""
-    if raw.folds is not None and n_folds == N_FOLDS:
-        return raw.folds.astype(np.int64)
-    if n_folds != N_FOLDS and N_FOLDS % n_folds == 0:
-        return cv_folds(raw) % n_folds
-    from sklearn.model_selection import KFold, StratifiedKFold
-
-    labels = raw.splits["all"].labels
-    folds = np.empty(len(labels), dtype=np.int64)
-    # label sets (multi-label) cannot be stratified on: plain shuffled folds
-    cls = StratifiedKFold if labels.ndim == 1 else KFold
-    skf = cls(n_folds, shuffle=True, random_state=0)
-    for k, (_, test_idx) in enumerate(skf.split(np.zeros(len(labels)), labels)):
-        folds[test_idx] = k
-    return folds
-
-
-def fold_protocol(n_folds: int) -> str:
-    """What :func:`cv_folds` does for ``n_folds``, in words (``textcnn cv`` logs it)."""
-    if n_folds == N_FOLDS:
-        return "the dataset's 10 folds"
-    if N_FOLDS % n_folds == 0:
-        return f"the dataset's 10 folds grouped into {n_folds} (fold j into j mod {n_folds})"
-    return f"a stratified {n_folds}-fold split (seed 0)"
-
-
-def carve_validation(train: Split, seed: int, fraction: float = 0.1) -> tuple[Split, Split]:
-    """Stratified ``fraction`` of train as validation (plain random when a class is too small)."""
-    from sklearn.model_selection import train_test_split
-
-    idx = np.arange(len(train))
-    stratify = None
-    if train.labels.ndim == 1:  # label sets (multi-label) get a plain random cut
-        counts = np.bincount(train.labels)
-        stratify = train.labels if counts[counts > 0].min() >= 2 else None
-    tr, va = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
-    return train.subset(np.sort(tr)), train.subset(np.sort(va))
-
-
-def make_splits(raw: RawDataset, seed: int = 0, fold: int = 0) -> dict[str, Split]:
-    """Cut a raw dataset into ``train``, ``validation`` and ``test`` (``test`` may be absent)."""
-    if raw.is_cv:
-        folds = cv_folds(raw)
-        data = raw.splits["all"]
-        train = data.subset(np.flatnonzero(folds != fold))
-        test = data.subset(np.flatnonzero(folds == fold))
-        out = {"train": train, "test": test}
-    else:
-        out = {k: v for k, v in raw.splits.items() if k != "all"}
-    if "train" not in out:
-        raise DataError(f"{raw.source}: no training split (need train.* or all.*)")
-    if len(out["train"]) == 0:
-        raise DataError(f"{raw.source}: the training split is empty")
-    if "validation" not in out:
-        out["train"], out["validation"] = carve_validation(out["train"], seed)
-    return out
-
-
-def select_split(raw: RawDataset, split: str, seed: int = 0) -> Split:
-    """The ``split`` a trained model is scored on: ``train`` / ``validation`` as a run with
-    ``seed`` cut them, ``test`` as shipped (fold 0 for a CV dataset)."""
-    parts = make_splits(raw, seed) if split in ("train", "validation") or raw.is_cv \
-        else raw.splits
-    if split not in parts:
-        raise DataError(f"{raw.source} has no split '{split}' (has: {', '.join(parts)})")
-    return parts[split]

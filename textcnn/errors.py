@@ -68,3 +68,16 @@ class ModelFolderError(TextCNNError, OSError):
     Traceback (most recent call last):
     textcnn.errors.ModelFolderError: model folder not found: no-such-folder
     """
+
+
+class OutputError(TextCNNError, OSError):
+    """A file or folder cannot be written (a read-only or full file system, a path under a
+    file), or an output folder is held by another run.
+
+    Examples
+    --------
+    >>> from textcnn.fileio import write_text
+    >>> write_text("README.md/notes.txt", "hello")
+    Traceback (most recent call last):
+    textcnn.errors.OutputError: cannot write README.md/notes.txt: README.md is a file, not a folder
+    """

@@ -25,8 +25,10 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -34,6 +36,8 @@ import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
+from torch.nn.modules.module import register_module_parameter_registration_hook
+from torch.overrides import TorchFunctionMode
 
 from . import __version__
 from .config import Config, from_dict
@@ -143,12 +147,13 @@ def check_weights(config: Config, input_size: int, heads: dict[str, list[str]],
     """Fail naming the first tensor whose shape ``config`` does not imply, before building.
 
     The network is built on the ``meta`` device (shapes only, nothing allocated) and its
-    state-dict shapes are compared with the header of the weights file at ``path``.
+    state-dict shapes are compared with the header of the weights file at ``path``; the build
+    stops as soon as it registers more parameters than the file holds (a ``depth`` of 10**6).
     """
-    with torch.device("meta"):
+    have = weight_shapes(path)
+    with torch.device("meta"), _SkipInit(), _at_most_parameters(len(have), path):
         skeleton = build_model(config.model, input_size, {h: len(n) for h, n in heads.items()})
     want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
-    have = weight_shapes(path)
     for name in sorted(want.keys() | have.keys()):
         if name not in have:
             problem = f"it has no tensor '{name}', which {CONFIG} implies"
@@ -160,6 +165,40 @@ def check_weights(config: Config, input_size: int, heads: dict[str, list[str]],
         else:
             continue
         raise ModelFolderError(f"{path} does not match {CONFIG}: {problem}")
+
+
+class _SkipInit(TorchFunctionMode):
+    """Initializers return their tensor untouched: a skeleton's values are never read, and
+    torch's ``normal_`` on the meta device would import its compiler (~80 MB resident)."""
+
+    INIT = frozenset(getattr(torch.nn.init, n) for n in dir(torch.nn.init)
+                     if n.endswith("_") and not n.startswith("_"))
+    METHODS = frozenset(("normal_", "uniform_", "zero_", "fill_", "copy_"))
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in self.INIT or getattr(func, "__name__", "") in self.METHODS:
+            return args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+        return func(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _at_most_parameters(limit: int, path: str | Path) -> Iterator[None]:
+    """Fail once the modules built in the block register more than ``limit`` parameters."""
+    count = 0
+
+    def counted(module, name, param):
+        nonlocal count
+        count += param is not None
+        if count > limit:
+            raise ModelFolderError(f"{path} does not match {CONFIG}: it holds {limit} tensors but "
+                                   f"{CONFIG} implies more (a larger depth or more layers)")
+
+    handle = register_module_parameter_registration_hook(counted)
+    try:
+        yield
+    finally:
+        handle.remove()
 
 
 def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str = "cpu"):

@@ -10,7 +10,7 @@ Datasets (a task's ``dataset`` in an image config, ``model.name: imagecnn``):
   alone is an ``all`` split.
 
 Like the text sets, an ``all`` split is cross-validated on folds from
-``StratifiedKFold(10, shuffle=True, random_state=0)`` (``data.cv_folds``), so ``textcnn train``
+``StratifiedKFold(10, shuffle=True, random_state=0)`` (``splits.cv_folds``), so ``textcnn train``
 tests on fold 0 and ``textcnn cv`` on every fold. Pixels are scaled to [0, 1].
 
 Image models are trained, saved and loaded like text models (``textcnn.load`` opens either

@@ -33,7 +33,7 @@ class Heads(nn.Module):
         super().__init__()
         # rebuilt from the config on load, so not part of the saved weights
         self.register_buffer("select", None if select is None else
-                             torch.tensor(select, dtype=torch.long), persistent=False)
+                             torch.as_tensor(select, dtype=torch.long), persistent=False)
         if self.select is not None:
             in_features = self.select.shape[1]
         self.layers = nn.ModuleDict({name: nn.Linear(in_features, n) for name, n in heads.items()})
@@ -51,16 +51,19 @@ class Heads(nn.Module):
             layer.weight.copy_(torch.renorm(layer.weight, p=2, dim=0, maxnorm=max_norm))
 
 
-def private_columns(n_kernels: int, shared: int, private: int, n_heads: int) -> list[list[int]]:
-    """Feature columns each head reads when every kernel size has ``shared`` filters followed by
-    ``private`` filters per head (head order), e.g. 1 kernel, 2 shared, 1 private, 2 heads:
-    ``[[0, 1, 2], [0, 1, 3]]``."""
+def private_columns(n_kernels: int, shared: int, private: int, n_heads: int) -> torch.Tensor:
+    """Feature columns each head reads, ``(heads, columns)``, when every kernel size has
+    ``shared`` filters followed by ``private`` filters per head (head order), e.g. 1 kernel,
+    2 shared, 1 private, 2 heads: ``[[0, 1, 2], [0, 1, 3]]``. On the ``meta`` device (a model
+    folder's config checked against its weights) only the shape is made."""
+    if torch.get_default_device().type == "meta":
+        return torch.empty(n_heads, n_kernels * (shared + private), dtype=torch.long)
     per_kernel = shared + private * n_heads
-    return [
-        [k * per_kernel + c for k in range(n_kernels)
-         for c in [*range(shared), *range(shared + h * private, shared + (h + 1) * private)]]
-        for h in range(n_heads)
-    ]
+    starts = torch.arange(n_kernels).unsqueeze(1) * per_kernel  # (kernels, 1)
+    return torch.stack([
+        (starts + torch.cat([torch.arange(shared),
+                             shared + h * private + torch.arange(private)])).reshape(-1)
+        for h in range(n_heads)])
 
 
 class TokenInput(nn.Module):

@@ -60,7 +60,7 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray,
     >>> m["accuracy"], m["macro_f1"]
     (1.0, 1.0)
     """
-    from sklearn.metrics import accuracy_score, f1_score
+    from sklearn.metrics import accuracy_score, f1_score  # here: loading a model needs no sklearn
 
     labels = np.asarray(labels)
     if labels.ndim == 2:

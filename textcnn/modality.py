@@ -31,9 +31,11 @@ from tokenizers import Tokenizer
 
 from .classifier import Classifier, ImageClassifier, TextClassifier
 from .config import Config, TaskConfig
-from .data import RawDataset, load_raw, make_splits
+from .data import RawDataset, load_raw
 from .errors import ConfigError, DataError, ModelFolderError
 from .images import ImageSplit, image_format, load_images
+from .labels import check_trainable
+from .splits import make_splits
 from .tokenizer import encode, load_tokenizer, train_tokenizer
 from .training.batching import Encoded
 
@@ -235,12 +237,13 @@ def modality_for(config: Config) -> Modality:
 
 
 def load_datasets(config: Config, data_dir=None) -> dict[str, RawDataset]:
-    """Load every task's dataset with the config's modality; errors name the task's key."""
+    """Load every task's dataset with the config's modality, checked fit to train on (two
+    classes or more, none only in validation or test); errors name the task's key."""
     modality = modality_for(config)
     datasets = {}
     for name, task in config.tasks.items():
         try:
-            datasets[name] = modality.load_dataset(task, data_dir)
+            datasets[name] = check_trainable(modality.load_dataset(task, data_dir))
         except DataError as exc:
             message = str(exc).replace("tasks.<name>.", f"tasks.{name}.")
             raise DataError(f"tasks.{name}.dataset: {message}") from None

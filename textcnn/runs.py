@@ -32,7 +32,7 @@ from . import __version__
 from .card import CV_CONFIG, write_card
 from .classifier import Classifier, sigmoid
 from .config import Config, TaskConfig, from_dict
-from .data import N_FOLDS, RawDataset, cv_folds, fold_protocol, select_split
+from .data import N_FOLDS, RawDataset
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
 from .inference import evaluate, predict_logits, set_threads
@@ -40,6 +40,8 @@ from .metrics import plot_confusion, plot_curves, summarize_folds
 from .modality import PreparedData, load_datasets, modality_for, modality_named
 from .models import build_model
 from .multilabel import tune_thresholds
+from .outputs import check_room, claim
+from .splits import cv_folds, fold_protocol, select_split
 from .training import CHECKPOINT, Trainer, current_world, read_checkpoint, session
 
 Log = Callable[[str], None]
@@ -109,6 +111,8 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     if meta is None:
         modality.init_model(model, config, data, log)
     checkpoint_dir = Path(output) if write_folder and output is not None else None
+    if checkpoint_dir is not None:
+        check_room(checkpoint_dir, model, ema=config.train.ema > 0)  # before the first epoch
     trainer = (data.trainer_class or Trainer)(config, model, data.splits, log=log,
                                               checkpoint_dir=checkpoint_dir,
                                               extra_state=data.checkpoint_state, world=world)
@@ -202,6 +206,12 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
     command : str, optional
         The command line, for the model card (``README.md``) written beside the weights.
 
+    Raises
+    ------
+    OutputError
+        ``output`` cannot be written, lacks room, or another run holds it (it is taken before
+        the data is loaded, see :func:`textcnn.outputs.claim`).
+
     Returns
     -------
     Classifier
@@ -219,7 +229,8 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
     """
     if resume:
         check_resume(config, output)  # before the (slow) data loading
-    with session(config.train.device):  # torchrun's process group, when launched by it
+    with session(config.train.device), \
+            claim(output) if output is not None else contextlib.nullcontext():
         datasets = load_datasets(config, data_dir)
         clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
                                     write_folder=output is not None, command=command)
@@ -232,7 +243,7 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
                    command: str | None = None) -> dict:
     """K-fold cross-validation (K = ``folds``, 2 to 10): train and test once per fold, every row
     tested once. K = 10 uses the dataset's 10 folds, K = 2 or 5 groups them, another K draws a
-    stratified K-fold split (``data.cv_folds``). Writes ``cv_metrics.json``, ``cv_config.json``
+    stratified K-fold split (``splits.cv_folds``). Writes ``cv_metrics.json``, ``cv_config.json``
     and a card with the fold table (``README.md``, naming ``command``) to ``output``.
 
     Returns ``{head: {"folds": [...], "mean": {...}, "std": {...}, "seconds": [...],
@@ -246,6 +257,14 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
     >>> len(result["folds"]), sorted(result["mean"])
     (2, ['accuracy', 'macro_f1'])
     """
+    if not 2 <= folds <= N_FOLDS:  # before taking the output folder
+        raise ConfigError(f"--folds must be between 2 and {N_FOLDS}, got {folds}")
+    with claim(output) if output is not None else contextlib.nullcontext():
+        return _cross_validate(config, folds, data_dir, output, log, datasets, command)
+
+
+def _cross_validate(config: Config, folds: int, data_dir, output, log: Log,
+                    datasets: dict[str, RawDataset] | None, command: str | None) -> dict:
     datasets = datasets or load_datasets(config, data_dir)
     for name, dataset in datasets.items():
         if not dataset.is_cv:
@@ -278,10 +297,13 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
 
 
 def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", data_dir=None,
-                    head: str | None = None, device: str = "cpu") -> dict:
+                    head: str | None = None, device: str = "cpu", log: Log = log_to_stderr) -> dict:
     """Metrics of a saved model on ``split`` of ``dataset`` (labels matched by name; columns,
     label sets and separator read as the head's task was in training), computed on ``device``;
     without ``dataset``, the one the head was trained on (``config.json``'s ``tasks.<head>``).
+
+    A dataset with only an ``all`` split is cut as ``textcnn train`` cuts it: ``test`` is CV
+    fold 0, and ``log`` is told so; ``split="all"`` scores every row.
 
     Returns ``{head: {split: {"accuracy": .., "macro_f1": .., "loss": ..}}}`` (a multi-label
     head adds ``subset_accuracy`` and ``micro_f1``).
@@ -312,6 +334,11 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
             return {head: {split: streamed}}
     raw = modality_named(clf.kind).load_dataset(task, data_dir)
     part = select_split(raw, split, clf.config.train.seed)
+    if raw.is_cv and split != "all":
+        cut = ("CV fold 0, the rows `textcnn train` holds out as its test set" if split == "test"
+               else "cut from CV folds 1-9 as `textcnn train` cuts it")
+        log(f"note: {raw.source} has no fixed splits: '{split}' is {cut}; --split all scores "
+            "every row")
     names = clf.heads[head]
     if not set(raw.label_names) <= set(names):
         raise DataError(f"{raw.source}: labels {raw.label_names} do not match head "

@@ -1,0 +1,167 @@
+"""Labels to class ids: one normalization step with clear rules, for every text dataset.
+
+The rules (a dataset's labels, all its splits together):
+
+1. A label is one integer class id or one string class name. A number without a fraction
+   (``1.0``, as pandas writes ids) is the integer ``1``. Booleans, NaN, fractions, lists and
+   objects are refused, naming the file and line: none of them says which class a row is.
+2. A dataset uses one kind: integers mixed with strings (``0`` and ``"abbreviation"``), or strings
+   that are numbers mixed with strings that are names (``"0"`` and ``"abbreviation"``), are
+   refused, instead of each spelling silently becoming a class of its own.
+3. With declared label names (``dataset.json``'s ``label_names``, a Hub ``ClassLabel``), an
+   integer is an index into them and a string is one of them. Without, the names are the distinct
+   values, sorted (integers numerically, then named ``"0"``, ``"1"``...).
+4. To train (:func:`check_trainable`): the training rows hold at least two classes (a classifier
+   of one class is right by construction), and every class of the validation and test rows
+   appears in training (the model could never predict it).
+
+Example
+-------
+>>> names, ids = normalize({"train": [2, 0, 2.0]}, None, lambda split, i: f"{split}:{i + 1}")
+>>> names, ids["train"].tolist()
+(['0', '2'], [1, 0, 1])
+>>> normalize({"train": [0, "abbreviation"]}, None, lambda split, i: f"{split}:{i + 1}")
+Traceback (most recent call last):
+textcnn.errors.DataError: labels mix integers and strings (0 at train:1, "abbreviation" at \
+train:2): each spelling would become a class of its own; write every label as an integer id or \
+every label as a name
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import numbers
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from .errors import DataError
+
+Locate = Callable[[str, int], str]  # (split, row index) -> "file:line" for messages
+A_LABEL = "a label is one integer class id or one string class name"
+
+
+def show(value) -> str:
+    """A label as its data file spells it: ``true``, ``NaN``, ``[1]``, ``"abc"``, ``3``."""
+    try:
+        return json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+def _why_not(value) -> str | None:
+    """Why ``value`` is no label, or None when it is one."""
+    if isinstance(value, (bool, np.bool_)):
+        return "a boolean"
+    if isinstance(value, (str, numbers.Integral)):
+        return None
+    if isinstance(value, numbers.Real):
+        if math.isnan(value):
+            return "not a number (a missing value?)"
+        return None if math.isfinite(value) and float(value).is_integer() \
+            else "a fractional number"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return "an object" if isinstance(value, dict) else f"a {type(value).__name__}"
+
+
+def canonical(value, where: Callable[[], str]):
+    """``value`` as an ``int`` or a ``str``; a DataError at ``where()`` when it is no label."""
+    why = _why_not(value)
+    if why is not None:
+        raise DataError(f"{where()}: label {show(value)} is {why}, not a class: {A_LABEL}")
+    return value if isinstance(value, str) else int(value)
+
+
+def _is_number(text: str) -> bool:
+    return text.strip().lstrip("+-").isdigit()
+
+
+def _first(values: dict[str, list], test) -> tuple[str, int] | None:
+    for split, column in values.items():
+        for i, v in enumerate(column):
+            if test(v):
+                return split, i
+    return None
+
+
+def _check_one_kind(values: dict[str, list], declared: bool, locate: Locate) -> None:
+    """Rule 2: fail naming one row of each kind when the labels mix kinds."""
+    pairs = [(lambda v: isinstance(v, int), lambda v: isinstance(v, str), "integers and strings")]
+    if not declared:
+        pairs.append((lambda v: isinstance(v, str) and _is_number(v),
+                      lambda v: isinstance(v, str) and not _is_number(v), "numbers and names"))
+    for one, other, what in pairs:
+        a, b = _first(values, one), _first(values, other)
+        if a and b:
+            raise DataError(
+                f"labels mix {what} ({show(values[a[0]][a[1]])} at {locate(*a)}, "
+                f"{show(values[b[0]][b[1]])} at {locate(*b)}): each spelling would become a class "
+                "of its own; write every label as an integer id or every label as a name")
+
+
+def check_names(label_names) -> list[str]:
+    """Declared label names as strings; they must be a list of distinct names."""
+    if not isinstance(label_names, (list, tuple)) or not label_names:
+        raise DataError(f"'label_names' must be a non-empty list of names, got {show(label_names)}")
+    names = [str(n) for n in label_names]
+    if len(set(names)) != len(names):
+        twice = sorted({n for n in names if names.count(n) > 1})
+        raise DataError(f"'label_names' lists {', '.join(map(show, twice))} more than once")
+    return names
+
+
+def normalize(columns: dict[str, Sequence], label_names: Sequence | None, locate: Locate
+              ) -> tuple[list[str], dict[str, np.ndarray]]:
+    """``(label names, {split: int64 ids})`` of every split's raw label values (module rules).
+
+    ``locate(split, i)`` names the file and line of row ``i``, for the errors.
+    """
+    values = {split: [canonical(v, lambda s=split, i=i: locate(s, i)) for i, v in enumerate(col)]
+              for split, col in columns.items()}
+    _check_one_kind(values, label_names is not None, locate)
+    if label_names is None:
+        uniq = sorted({v for col in values.values() for v in col})
+        names, as_id = [str(v) for v in uniq], {v: i for i, v in enumerate(uniq)}
+    else:
+        names = check_names(label_names)
+        as_id = {n: i for i, n in enumerate(names)} | {i: i for i in range(len(names))}
+    ids = {}
+    for split, col in values.items():
+        out = np.empty(len(col), dtype=np.int64)
+        for i, v in enumerate(col):
+            if v not in as_id:
+                listed = ", ".join(f"{j}={n}" for j, n in enumerate(names))
+                raise DataError(f"{locate(split, i)}: label {show(v)} is outside the label "
+                                f"names ({listed})")
+            out[i] = as_id[v]
+        ids[split] = out
+    return names, ids
+
+
+def check_trainable(raw):
+    """Rule 4 for a loaded dataset (a :class:`~textcnn.data.RawDataset`); returns it.
+
+    A dataset without training rows passes: the cut into splits says so.
+    """
+    name = "train" if "train" in raw.splits else "all"
+    train = raw.splits.get(name)
+    if train is None or len(train) == 0:
+        return raw
+    counts = np.bincount(train.labels, minlength=len(raw.label_names))
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        only = raw.label_names[present[0]]
+        raise DataError(f"{raw.source}: a classifier needs at least two classes, but all "
+                        f"{len(train)} training rows are of the class '{only}'")
+    for split in ("validation", "test"):
+        part = raw.splits.get(split)
+        unseen = [] if part is None else np.flatnonzero(~np.isin(part.labels, present))
+        if len(unseen):
+            label, n = raw.label_names[part.labels[unseen[0]]], len(unseen)
+            raise DataError(
+                f"{raw.locate(split, int(unseen[0]))}: the class '{label}' is in the {split} "
+                f"split ({n} row{'s' if n > 1 else ''}) but in no training row, so the model "
+                f"could never predict it; add training rows of it or drop it from {split}")
+    return raw
