@@ -143,12 +143,12 @@ def normalize(columns: dict[str, Sequence], label_names: Sequence | None, locate
 def check_trainable(raw):
     """Rule 4 for a loaded dataset (a :class:`~textcnn.data.RawDataset`); returns it.
 
-    A dataset without training rows passes: the cut into splits says so.
+    A dataset without training rows passes (the cut into splits says so), and so do label sets.
     """
     name = "train" if "train" in raw.splits else "all"
     train = raw.splits.get(name)
-    if train is None or len(train) == 0:
-        return raw
+    if train is None or len(train) == 0 or train.labels.ndim != 1:
+        return raw  # (label sets, multi-label, may have any labels per row)
     counts = np.bincount(train.labels, minlength=len(raw.label_names))
     present = np.flatnonzero(counts)
     if len(present) < 2:

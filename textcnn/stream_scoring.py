@@ -44,19 +44,27 @@ def chunks(items: Iterable, size: int | None = None) -> Iterator[list]:
 
 
 def file_lines(path: str) -> Iterator[str]:
-    """The lines of ``path`` ('-' = stdin) without their newline, read one at a time."""
+    """The lines of ``path`` ('-' = stdin) without their line ending, read one at a time; a line
+    that is not UTF-8 fails naming it."""
+    name = "stdin" if path == "-" else path
     try:
-        fh = sys.stdin if path == "-" else open(path, encoding="utf-8")  # noqa: SIM115
+        fh = getattr(sys.stdin, "buffer", sys.stdin) if path == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
-        raise TextCNNError(f"cannot read --file {path}: {exc}") from None
-    lineno = 0
+        raise TextCNNError(f"cannot read --file {path}: {exc.strerror or exc}") from None
     try:
-        for lineno, line in enumerate(fh, 1):  # noqa: B007 (read in the except clause)
-            yield line.rstrip("\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TextCNNError(f"cannot read --file {path} after line {lineno}: {exc}") from None
+        for lineno, line in enumerate(fh, 1):
+            if isinstance(line, bytes):  # (a text stream put in stdin's place is str already)
+                try:
+                    line = line.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise TextCNNError(
+                        f"{name}:{lineno} is not valid UTF-8 (byte 0x{line[err.start]:02x} at "
+                        f"column {err.start + 1}); texts must be UTF-8") from None
+            yield line.rstrip("\r\n")
+    except OSError as exc:
+        raise TextCNNError(f"cannot read --file {path}: {exc.strerror or exc}") from None
     finally:
-        if fh is not sys.stdin:
+        if path != "-":
             fh.close()
 
 

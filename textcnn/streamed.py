@@ -100,8 +100,8 @@ def load_stream(task: TaskConfig, data_dir=None, tokenizer_sample: int = 100_000
     for text, _, where in sample:
         if not isinstance(text, str):
             raise DataError(f"{where}: text field '{task.text_column}' is not a string")
-    return StreamedDataset(f"stream:{task.dataset}", names, splits, None, source, ids,
-                           [text for text, _, _ in sample])
+    return StreamedDataset(f"stream:{task.dataset}", names, splits, train=source, label_ids=ids,
+                           sample=[text for text, _, _ in sample])
 
 
 class StreamModality(TextModality):
