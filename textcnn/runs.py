@@ -229,11 +229,12 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
     """
     if resume:
         check_resume(config, output)  # before the (slow) data loading
-    with session(config.train.device), \
-            claim(output) if output is not None else contextlib.nullcontext():
-        datasets = load_datasets(config, data_dir)
-        clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
-                                    write_folder=output is not None, command=command)
+    with session(config.train.device):  # torchrun's process group, when launched by it
+        owner = output is not None and current_world(config.train.device).is_main
+        with claim(output) if owner else contextlib.nullcontext():  # rank 0 holds the folder
+            datasets = load_datasets(config, data_dir)
+            clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
+                                        write_folder=output is not None, command=command)
     return clf
 
 
