@@ -29,9 +29,9 @@ from textcnn.studies.peers import (
     DATASETS,
     PEERS,
     fasttext_available,
-    format_mean_std,
     run_peer,
     spacy_available,
+    table_row,
 )
 from textcnn.studies.reproduce import run_config
 
@@ -74,13 +74,7 @@ def table(results: list[dict], threads: int) -> str:
     verdicts = []
     for dataset in dict.fromkeys(r["dataset"] for r in results):
         rows = [r for r in results if r["dataset"] == dataset]
-        for r in rows:
-            rate = r.get("sentences_per_second")
-            rate = f"{rate['mean']:,.0f}" if rate else "-"
-            lines.append(f"| {dataset} | {r['system']} | {r['protocol']} | {r['runs']} | "
-                         f"{format_mean_std(r['accuracy'])} | {format_mean_std(r['macro_f1'])} | "
-                         f"{format_mean_std(r['train_seconds'], 1.0, 1)} | "
-                         f"{rate} |")
+        lines += [table_row(r, r["system"], seconds_digits=1) for r in rows]
         if margin(rows):
             verdicts.append(f"- {dataset}: textcnn {margin(rows)}")
     return "\n".join(lines + [""] + verdicts)

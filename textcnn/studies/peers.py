@@ -296,15 +296,19 @@ def format_mean_std(stat: dict, scale: float = 100.0, digits: int = 1) -> str:
     return f"{stat['mean'] * scale:.{digits}f} ± {stat['std'] * scale:.{digits}f}"
 
 
+def table_row(r: dict, system: str, seconds_digits: int = 2) -> str:
+    """One markdown row of a result: dataset, ``system``, protocol, runs, accuracy and macro-F1
+    (percent), train seconds and sentences/s ("-" when not measured)."""
+    rate = r.get("sentences_per_second")
+    rate = f"{rate['mean']:,.0f}" if rate else "-"
+    return (f"| {r['dataset']} | {system} | {r['protocol']} | {r['runs']} | "
+            f"{format_mean_std(r['accuracy'])} | {format_mean_std(r['macro_f1'])} | "
+            f"{format_mean_std(r['train_seconds'], 1.0, seconds_digits)} | {rate} |")
+
+
 def markdown_table(results: list[dict]) -> str:
     """Format results as a markdown table (accuracy and macro-F1 in percent)."""
     lines = ["| dataset | peer | protocol | runs | accuracy (%) | macro-F1 (%) | train s "
              "| sentences/s |", "|---|---|---|---|---|---|---|---|"]
-    for r in results:
-        rate = r.get("sentences_per_second")
-        rate = f"{rate['mean']:,.0f}" if rate else "-"
-        lines.append(f"| {r['dataset']} | {r['peer']} | {r['protocol']} | {r['runs']} | "
-                     f"{format_mean_std(r['accuracy'])} | {format_mean_std(r['macro_f1'])} | "
-                     f"{format_mean_std(r['train_seconds'], 1.0, 2)} | "
-                     f"{rate} |")
+    lines += [table_row(r, r["peer"]) for r in results]
     return "\n".join(lines)
