@@ -122,7 +122,7 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         """Train on texts ``X`` (strings) with labels ``y`` (any hashable values)."""
         from .data import RawDataset, Split
         from .errors import DataError
-        from .runs import train_and_evaluate
+        from .runs import log_to_stderr, train_and_evaluate
 
         texts = _texts(X)
         y = np.asarray(y)
@@ -133,7 +133,7 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
             raise DataError(f"fit needs at least two classes, got only {self.classes_.tolist()}")
         dataset = RawDataset("fit(X, y)", [str(c) for c in self.classes_],
                              {"train": Split(texts, ids.astype(np.int64))})
-        log = _stderr if self.verbose else (lambda line: None)
+        log = log_to_stderr if self.verbose else (lambda line: None)
         self.classifier_, _ = train_and_evaluate(self.to_config(), {HEAD: dataset}, log=log,
                                                  write_folder=False)
         return self
@@ -189,10 +189,3 @@ def _texts(X) -> list[str]:
     if bad is not None:
         raise ValueError(f"X[{bad}] must be a string, got {type(texts[bad]).__name__}")
     return texts
-
-
-def _stderr(line: str) -> None:
-    import sys
-
-    print(line, file=sys.stderr, flush=True)
-

@@ -35,7 +35,7 @@ from ..images import load_images
 from ..inference import set_threads
 from ..modality import modality_for
 from ..parity import parity_checks
-from ..runs import train_and_evaluate
+from ..runs import log_to_stderr, train_and_evaluate
 from .compare_figures import plot_curves_side_by_side, plot_image_filters, plot_text_filters
 from .compare_measures import flops_per_example, infer_speed, top_ngrams, train_speed
 from .compare_report import ReportContext, write_report
@@ -192,7 +192,7 @@ def run(output: str | Path = "compare-report", image_dataset: str = "digits",
     Returns ``results.json``'s numbers; raises DataError if neither dataset is found (after
     writing a report that says so).
     """
-    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+    log = log or log_to_stderr
     command = command or f"textcnn.studies.compare.run(output={str(output)!r})"
     start = time.perf_counter()
     out = Path(output)
