@@ -108,8 +108,10 @@ def multilabel_metrics(labels: np.ndarray, logits: np.ndarray,
     >>> m["micro_f1"], m["subset_accuracy"]
     (1.0, 1.0)
     """
+    from .classifier import sigmoid  # the classifier's own (it imports this module)
+
     labels = np.asarray(labels)
-    probabilities = 1 / (1 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    probabilities = sigmoid(np.asarray(logits, dtype=np.float64))
     cut = 0.5 if thresholds is None else np.asarray(thresholds)
     return {**multilabel_scores(labels, probabilities >= cut),
             "loss": round(float(_mean_loss(labels, logits)), 6)}
