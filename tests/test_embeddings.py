@@ -328,3 +328,33 @@ def test_pretrained_matrix_reports_hits(tmp_path, trained):
     hits = sum(w in vocab for w in ("good", "film", "bad"))
     assert f": {hits} of {len(vocab) - 1:,} vocabulary entries found" in report
     np.testing.assert_allclose(matrix[vocab["film"]], WORDS["film"])
+
+
+def test_pca_reduced_table_is_what_the_folder_keeps(sst2_slice, tmp_path):
+    texts = [json.loads(line)["text"] for line in (sst2_slice / "train.jsonl").open()]
+    write_model_folder(tmp_path / "hf", texts[:500])
+    cfg = tiny_config(sst2_slice, epochs=1)
+    cfg["tokenizer"] = {"kind": "pretrained", "max_length": 16}
+    cfg["model"].update(pretrained=str(tmp_path / "hf"), embedding_mode="static",
+                        embedding_dim=8, embedding_reduce="pca")
+    config = from_dict(cfg)
+    lines = []
+    clf, _ = train_and_evaluate(config, load_datasets(config), output=tmp_path / "run",
+                                log=lines.append)
+    assert any("reduced to its 8 principal components" in line for line in lines)
+    weight = clf.model.embedding.weight.detach().numpy()
+    assert weight.shape[1] == 8
+    np.testing.assert_array_equal(weight[0], 0.0)
+    np.testing.assert_allclose(weight[1:].std(axis=0), 1.0, atol=1e-3)  # whitened components
+    again = TextClassifier.from_pretrained(tmp_path / "run")
+    np.testing.assert_allclose(again.predict_proba(["a witty film"])["sentiment"],
+                               clf.predict_proba(["a witty film"])["sentiment"], atol=1e-6)
+    cfg["model"]["embedding_dim"] = 24  # the vectors' own size: nothing to reduce
+    config = from_dict(cfg)
+    with pytest.raises(ConfigError, match="'model.embedding_dim' is 24; model.embedding_reduce: "
+                                          "pca needs 0 < embedding_dim < 24"):
+        train_and_evaluate(config, load_datasets(config), write_folder=False, log=lambda line: None)
+    cfg = tiny_config(sst2_slice)
+    cfg["model"]["embedding_reduce"] = "pca"
+    with pytest.raises(ConfigError, match="'model.embedding_reduce' 'pca' reduces pretrained"):
+        from_dict(cfg)

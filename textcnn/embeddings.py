@@ -218,3 +218,32 @@ def pretrained_matrix(source: str, tokenizer: Tokenizer, seed: int = 0
     return matrix, (f"pretrained {path}: {hits:,} of {size - 1:,} vocabulary entries found "
                     f"({100 * hits / max(size - 1, 1):.1f}%); {rest:,} drawn from "
                     f"U[-{a:.3f}, {a:.3f}]")
+
+
+def pca_reduce(matrix: np.ndarray, dim: int) -> tuple[np.ndarray, str]:
+    """``matrix`` (vocab, d) projected on its ``dim`` principal components, each scaled to unit
+    variance (row 0, padding, stays zero), and a log line; what ``model.embedding_reduce: pca``
+    gives the convolutions: ``dim`` input channels instead of ``d``.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> table = rng.normal(size=(50, 8)).astype(np.float32) * np.arange(1, 9, dtype=np.float32)
+    >>> reduced, line = pca_reduce(table, 3)
+    >>> reduced.shape, bool(np.allclose(reduced[1:].std(axis=0), 1.0, atol=0.05))
+    ((50, 3), True)
+    >>> line
+    'reduced to its 3 principal components (77.1% of the variance)'
+    """
+    if not 0 < dim < matrix.shape[1]:
+        raise ConfigError.for_key(
+            "model.embedding_dim", f"is {dim}; model.embedding_reduce: pca needs 0 < "
+            f"embedding_dim < {matrix.shape[1]} (the pretrained vectors' size)")
+    rows = matrix[1:].astype(np.float64)
+    centered = rows - rows.mean(axis=0)
+    variances, vectors = np.linalg.eigh(centered.T @ centered / len(centered))
+    top = np.argsort(variances)[::-1][:dim]
+    reduced = np.zeros((len(matrix), dim), dtype=np.float32)
+    reduced[1:] = centered @ vectors[:, top] / np.sqrt(variances[top])
+    kept = 100 * variances[top].sum() / variances.sum()
+    return reduced, f"reduced to its {dim} principal components ({kept:.1f}% of the variance)"

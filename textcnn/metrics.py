@@ -1,7 +1,9 @@
-"""Metrics (scikit-learn) and the plots written into a model folder.
+"""Metrics and the plots written into a model folder.
 
-Metric values are fractions (0.8214), never percentages. scikit-learn and matplotlib are imported
-when first used, so ``import textcnn`` stays fast (tests/test_first_use.py).
+Metric values are fractions (0.8214), never percentages; they are computed from confusion counts
+with numpy and equal scikit-learn's (``tests/test_metrics.py`` compares them), without the
+seconds scikit-learn takes to import. matplotlib is imported when first used, so
+``import textcnn`` stays fast (tests/test_first_use.py).
 """
 
 from __future__ import annotations
@@ -60,17 +62,19 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray,
     >>> m["accuracy"], m["macro_f1"]
     (1.0, 1.0)
     """
-    from sklearn.metrics import accuracy_score, f1_score  # here: loading a model needs no sklearn
-
     labels = np.asarray(labels)
     if labels.ndim == 2:
         return multilabel_metrics(labels, logits, thresholds)
-    pred = logits.argmax(axis=1)
-    return {
-        "accuracy": round(float(accuracy_score(labels, pred)), 6),
-        "macro_f1": round(float(f1_score(labels, pred, average="macro", zero_division=0)), 6),
-        "loss": round(float(_mean_loss(labels, logits)), 6),
-    }
+    logits = np.asarray(logits)
+    running = RunningMetrics(max(logits.shape[1], int(labels.max(initial=-1)) + 1))
+    running.add(labels, logits)
+    return {**running.result(), "loss": round(float(_mean_loss(labels, logits)), 6)}
+
+
+def _f1(hits: np.ndarray, true: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """F1 per entry from counts: ``2 hits / (true + predicted)``, 0 where both are 0."""
+    total = (true + predicted).astype(float)
+    return np.divide(2 * hits, total, out=np.zeros_like(total), where=total > 0)
 
 
 def multilabel_scores(labels: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -83,15 +87,14 @@ def multilabel_scores(labels: np.ndarray, predicted: np.ndarray) -> dict[str, fl
     >>> multilabel_scores(np.array([[1, 0], [1, 1]]), np.array([[1, 0], [1, 0]]))
     {'accuracy': 0.5, 'subset_accuracy': 0.5, 'micro_f1': 0.8, 'macro_f1': 0.5}
     """
-    from sklearn.metrics import accuracy_score, f1_score
-
     labels, predicted = np.asarray(labels) > 0.5, np.asarray(predicted) > 0.5
-    subset = round(float(accuracy_score(labels, predicted)), 6) if len(labels) else 0.0
+    subset = round(float((labels == predicted).all(axis=1).mean()), 6) if len(labels) else 0.0
+    hits, true, pred = (labels & predicted).sum(axis=0), labels.sum(axis=0), predicted.sum(axis=0)
     return {
         "accuracy": subset,
         "subset_accuracy": subset,
-        "micro_f1": round(float(f1_score(labels, predicted, average="micro", zero_division=0)), 6),
-        "macro_f1": round(float(f1_score(labels, predicted, average="macro", zero_division=0)), 6),
+        "micro_f1": round(float(_f1(hits.sum(), true.sum(), pred.sum())), 6),
+        "macro_f1": round(float(_f1(hits, true, pred).mean()), 6) if labels.shape[1] else 0.0,
     }
 
 
@@ -151,10 +154,10 @@ class RunningMetrics:
         hits = np.diag(self.confusion).astype(float)
         true, pred = self.confusion.sum(axis=1), self.confusion.sum(axis=0)
         present = (true + pred) > 0
-        f1 = 2 * hits[present] / (true + pred)[present]
         return {
             "accuracy": round(float(hits.sum() / n), 6) if n else 0.0,
-            "macro_f1": round(float(f1.mean()), 6) if present.any() else 0.0,
+            "macro_f1": round(float(_f1(hits, true, pred)[present].mean()), 6)
+            if present.any() else 0.0,
             "loss": round(self.loss_sum / n, 6) if n else float("nan"),
         }
 
@@ -208,9 +211,8 @@ def plot_confusion(labels: np.ndarray, pred: np.ndarray, names: list[str], path:
     plt = _pyplot()
     if plt is None:
         return False
-    from sklearn.metrics import confusion_matrix
-
-    cm = confusion_matrix(labels, pred, labels=list(range(len(names))))
+    k = len(names)
+    cm = np.bincount(np.asarray(labels) * k + np.asarray(pred), minlength=k * k).reshape(k, k)
     size = max(4.0, 0.45 * len(names) + 2)
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(cm, cmap="Blues")

@@ -148,7 +148,7 @@ class TextModality(Modality):
     def init_model(self, model: torch.nn.Module, config: Config, data: PreparedData,
                    log: Log) -> None:
         """Copy ``model.pretrained``'s vectors into the embedding table (Kim's OOV rule)."""
-        from .embeddings import pretrained_matrix
+        from .embeddings import pca_reduce, pretrained_matrix
 
         if not config.model.pretrained:
             return
@@ -157,6 +157,9 @@ class TextModality(Modality):
                                       "take pretrained embeddings")
         matrix, report = pretrained_matrix(config.model.pretrained, data.tokenizer,
                                            config.train.seed)
+        if config.model.embedding_reduce == "pca":
+            matrix, line = pca_reduce(matrix, config.model.embedding_dim)
+            report = f"{report}; {line}"
         if matrix.shape[1] != config.model.embedding_dim:
             raise ConfigError.for_key(
                 "model.embedding_dim", f"is {config.model.embedding_dim} but the vectors of "
