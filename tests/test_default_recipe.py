@@ -149,3 +149,13 @@ def test_the_recipe_ships_in_the_wheel_and_no_task_takes_a_timing_key():
     for key in RUN_TIMING_KEYS:
         with pytest.raises(ConfigError, match=f"'tasks.{key}' is reserved"):
             from_dict({"tasks": {key: {"dataset": "sst2"}}})
+
+
+def test_every_config_is_in_a_documented_group():
+    groups = {"kim2014", "best", "studies", "images"}
+    readme = (ROOT / "configs" / "README.md").read_text()
+    configs = sorted((ROOT / "configs").rglob("*.yaml"))
+    assert {p.relative_to(ROOT / "configs").parts[0] for p in configs} == groups
+    assert all(f"`{group}/`" in readme for group in groups)
+    kim = {p.stem for p in (ROOT / "configs" / "kim2014").glob("*.yaml")}
+    assert kim == {"sst2", "sst5", "mr", "subj", "trec"}  # the paper's sets

@@ -45,10 +45,9 @@ def run_config(path: str, seeds: list[int], folds: int, threads: int,
     dict
         ``config``, ``overrides``, ``protocol``, per run ``accuracy`` and ``macro_f1``, their
         ``accuracy_mean``, ``accuracy_std`` (population, 0 for one run), ``macro_f1_mean``,
-        total ``seconds``, ``run_seconds``, per run ``seconds_to_best`` (its clock from the
-        start of the run, tokenization included, to the end of its best epoch: time to accuracy),
-        ``sentences_per_second`` (the first model predicting
-        its test texts with the ``auto`` backend) and ``threads``.
+        total ``seconds``, ``run_seconds``, ``seconds_to_best`` (per run, tokenization included:
+        ``runs.run_timing``), ``sentences_per_second`` (the first model predicting its test
+        texts with the ``auto`` backend) and ``threads``.
     """
     overrides = list(overrides or [])
     config = load_config(path, [f"train.threads={threads}", *overrides])
