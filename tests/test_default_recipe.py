@@ -1,5 +1,5 @@
 """`textcnn train --dataset NAME|FILE`: the default recipe without a YAML file, and time to
-accuracy (history's `elapsed`, metrics.json's `seconds_to_best`)."""
+accuracy (history's `elapsed_seconds`, metrics.json's `seconds_to_best`)."""
 
 from __future__ import annotations
 
@@ -28,12 +28,12 @@ def read_run(folder):
 
 
 def assert_timing_consistent(metrics, history, err):
-    elapsed = [row["elapsed"] for row in history]
+    elapsed = [row["elapsed_seconds"] for row in history]
     assert all(0 < a < b for a, b in zip(elapsed, elapsed[1:], strict=False)) and elapsed[0] > 0
     assert metrics["epochs"] == len(history) == history[-1]["epoch"]
     best = metrics["best_epoch"]
     assert 1 <= best <= metrics["epochs"]
-    assert metrics["seconds_to_best"] == history[best - 1]["elapsed"]
+    assert metrics["seconds_to_best"] == history[best - 1]["elapsed_seconds"]
     assert 0 < metrics["seconds_to_best"] <= elapsed[-1] <= metrics["seconds"]
     # the best epoch is the one with the best validation accuracy (the first, on ties)
     scores = [row["validation_accuracy"] for row in history]

@@ -1,9 +1,10 @@
 """The model card: a folder's ``README.md`` in the Hugging Face model-card format.
 
 YAML front matter (``library_name: textcnn``, tags, datasets, metrics and a ``model-index``
-holding every number of ``metrics.json``: one result per head and split), then the data, the
-config in short, the metrics table per head and split, the fold table of a ``cv`` run, the
-command that trained it, intended use and limits, and the textcnn version. Everything comes from
+holding every score of ``metrics.json``: one result per head and split), then the data, the
+config in short, the metrics table per head and split (and when the best epoch ended), the
+fold table of a ``cv`` run, the command that trained it, intended use and limits, and the
+textcnn version. Everything comes from
 the folder's own files (``config.json`` or ``cv_config.json``, ``metrics.json``,
 ``cv_metrics.json``), so ``textcnn card MODEL_DIR`` can rewrite a card at any time; the training
 command is kept from the card being replaced when none is given.
@@ -13,7 +14,7 @@ Example
 >>> path = write_card(model_dir, command="textcnn train configs/kim2014/sst2.yaml")
 >>> front = read_front_matter(path)
 >>> metrics = json.loads((model_dir / "metrics.json").read_text())
->>> front["library_name"], card_metrics(front) == metrics
+>>> front["library_name"], card_metrics(front) == {"sentiment": metrics["sentiment"]}
 ('textcnn', True)
 """
 

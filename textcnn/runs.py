@@ -90,9 +90,9 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
                        ) -> tuple[Classifier, dict]:
     """Train on loaded datasets (fold ``fold`` held out as test for CV sets) and score them.
 
-    Returns the classifier (its ``timing``: :func:`run_timing`, the clock starting at
-    ``started``, a ``time.perf_counter()`` value, else now) and ``{head: {split: metrics}}``
-    for the validation and test splits.
+    Returns the classifier (its ``timing``: :func:`run_timing` from ``started``, a
+    ``time.perf_counter()`` value, else now) and ``{head: {split: metrics}}`` for the
+    validation and test splits.
     With ``write_folder``, checkpoints go to ``output`` after every epoch and the model folder
     is written there at the end (with its model card, naming ``command``); ``resume`` continues
     from ``output``'s checkpoint. Under torchrun every process calls it; rank 0 alone logs,
@@ -124,8 +124,8 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
         trainer.load_checkpoint(Path(output) / CHECKPOINT)
         log(f"resumed after epoch {trainer.epoch}, batch {trainer.batch_in_epoch} "
             f"(step {trainer.step})")
-    # elapsed seconds go on from the last finished epoch's when resumed
-    trainer.started = started - (trainer.history[-1].get("elapsed", 0) if trainer.history else 0)
+    # a resumed run's clock goes on from its last finished epoch's elapsed seconds
+    trainer.started = started - (trainer.history or [{}])[-1].get("elapsed_seconds", 0)
     history = trainer.fit()
     if not world.is_main:
         return data.make_classifier(model, config, data.heads), {}
@@ -148,11 +148,11 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
 def run_timing(trainer: Trainer, started: float) -> dict:
     """Time to accuracy: ``best_epoch``, ``epochs`` run, and the wall seconds from ``started``
     (before the data was loaded, for :func:`train`) to the end of the best epoch's validation
-    (``seconds_to_best``, its history row's ``elapsed``) and to now (``seconds``, after the
-    test evaluation).
+    (``seconds_to_best``, its history row's ``elapsed_seconds``) and to now (``seconds``, after
+    the test evaluation).
 
     >>> from types import SimpleNamespace
-    >>> rows = [{"epoch": 1, "elapsed": 4.5}, {"epoch": 2, "elapsed": 8.25}]
+    >>> rows = [{"epoch": 1, "elapsed_seconds": 4.5}, {"epoch": 2, "elapsed_seconds": 8.2}]
     >>> trainer = SimpleNamespace(best_epoch=1, epoch=2, history=rows)
     >>> timing = run_timing(trainer, time.perf_counter() - 9.0)
     >>> timing["best_epoch"], timing["epochs"], timing["seconds_to_best"], timing["seconds"] >= 9
@@ -160,7 +160,7 @@ def run_timing(trainer: Trainer, started: float) -> dict:
     """
     best = next((row for row in trainer.history if row["epoch"] == trainer.best_epoch), {})
     return {"best_epoch": trainer.best_epoch, "epochs": trainer.epoch,
-            "seconds_to_best": best.get("elapsed", 0.0),
+            "seconds_to_best": best.get("elapsed_seconds", 0.0),
             "seconds": round(time.perf_counter() - started, 3)}
 
 
