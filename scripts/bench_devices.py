@@ -139,7 +139,7 @@ def print_row(row: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--config", default="configs/sst2.yaml")
+    parser.add_argument("--config", default="configs/kim2014/sst2.yaml")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=1, help="per process (0: all cores)")
     parser.add_argument("--epochs", type=int, default=1)

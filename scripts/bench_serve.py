@@ -16,7 +16,7 @@ into the embedding table, textcnn/folded.py), each with its max |p - p_torch|.
 
 Texts: SST-2 validation + test from $TEXTCNN_DATA_DIR (or --texts FILE, one per line).
 
-    textcnn train configs/sst2.yaml --output /tmp/sst2-model --set train.epochs=2
+    textcnn train configs/kim2014/sst2.yaml --output /tmp/sst2-model --set train.epochs=2
     python scripts/bench_serve.py /tmp/sst2-model --threads 2 --output bench_serve.json
     python scripts/bench_serve.py /tmp/sst2-model --concurrency 64 --seconds 30 --skip-inprocess
 

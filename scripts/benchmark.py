@@ -1,19 +1,22 @@
 """textcnn against the linear peers, side by side: one run, same splits, folds and threads.
 
-For every dataset it runs textcnn's config (``configs/<dataset><suffix>.yaml``, by default the
-``-best`` configs; :mod:`textcnn.studies.reproduce`) and the peers of
+For every dataset it runs textcnn's config (``configs/<group>/<dataset>.yaml``, by default the
+``best`` group; ``--group default``: the default recipe of ``textcnn train --dataset``, with the
+dataset as its task; :mod:`textcnn.studies.reproduce`) and the peers of
 :mod:`textcnn.studies.peers` (TF-IDF + logistic regression, TF-IDF + LinearSVC, fastText with
 word bigrams; fastText needs the ``bench`` extra and is skipped without it). Sets with a test
 split: textcnn and fastText over --seeds, the deterministic sklearn peers once; cross-validated
 sets (MR, Subj): the 10 folds. Every system gets --threads threads.
 
-The table (accuracy and macro-F1 as mean ± std over seeds or folds, train seconds per run, and
+The table (accuracy and macro-F1 as mean ± std over seeds or folds, train seconds per run, time
+to accuracy: textcnn's seconds to the end of its best epoch, a peer's train seconds, and
 textcnn's margin over the best peer, which must exceed that peer's std, or 0.5 points where it
 has none) goes to stdout, to --output as JSON, and with --write into BENCHMARKS.md between
 ``<!-- benchmark.py -->`` and ``<!-- /benchmark.py -->``.
 
     python scripts/benchmark.py --threads 2 --write BENCHMARKS.md
-    python scripts/benchmark.py --datasets sst2 trec --suffix "" --peers tfidf_lr
+    python scripts/benchmark.py --datasets sst2 trec --group kim2014 --peers tfidf_lr
+    python scripts/benchmark.py --datasets sst2 --group default --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -23,12 +26,17 @@ import json
 import os
 import statistics
 import sys
+import tempfile
 from pathlib import Path
 
+import yaml
+
+from textcnn.recipes import recipe_data
 from textcnn.studies.peers import (
     DATASETS,
     PEERS,
     fasttext_available,
+    format_mean_std,
     run_peer,
     spacy_available,
     table_row,
@@ -43,12 +51,14 @@ def textcnn_row(dataset: str, config: Path, seeds: list[int], threads: int) -> d
     r = run_config(str(config), seeds, 10, threads, [])
     runs = len(r["accuracy"])
     f1_std = statistics.pstdev(r["macro_f1"]) if runs > 1 else 0.0
-    return {"system": f"textcnn {config.stem}", "dataset": dataset,
+    return {"system": f"textcnn {config.parent.name}/{config.stem}", "dataset": dataset,
             "protocol": "cv10" if "CV" in r["protocol"] else "test", "runs": runs,
             "accuracy": {"mean": r["accuracy_mean"], "std": r["accuracy_std"]},
             "macro_f1": {"mean": statistics.fmean(r["macro_f1"]), "std": f1_std},
             "train_seconds": {"mean": statistics.fmean(r["run_seconds"]),
                               "std": statistics.pstdev(r["run_seconds"])},
+            "seconds_to_best": {"mean": statistics.fmean(r["seconds_to_best"]),
+                                "std": statistics.pstdev(r["seconds_to_best"])},
             "sentences_per_second": {"mean": r["sentences_per_second"], "std": 0.0}}
 
 
@@ -70,14 +80,31 @@ def table(results: list[dict], threads: int) -> str:
              "(test sets) or the 10 folds (cv10); textcnn's seconds include its test-set "
              "evaluation.", "",
              "| dataset | system | protocol | runs | accuracy | macro-F1 | train s / run "
-             "| sentences/s |", "|---|---|---|---|---|---|---|---|"]
+             "| s to best | sentences/s |", "|---|---|---|---|---|---|---|---|---|"]
     verdicts = []
     for dataset in dict.fromkeys(r["dataset"] for r in results):
         rows = [r for r in results if r["dataset"] == dataset]
-        lines += [table_row(r, r["system"], seconds_digits=1) for r in rows]
+        lines += [with_seconds_to_best(table_row(r, r["system"], seconds_digits=1), r)
+                  for r in rows]
         if margin(rows):
             verdicts.append(f"- {dataset}: textcnn {margin(rows)}")
     return "\n".join(lines + [""] + verdicts)
+
+
+def with_seconds_to_best(line: str, r: dict) -> str:
+    """A table row with its "s to best" cell before sentences/s: textcnn's seconds to the end of
+    its best epoch, a peer's train seconds (it has no epochs to choose from)."""
+    cells = line.split(" | ")
+    cells.insert(-1, format_mean_std(r.get("seconds_to_best") or r["train_seconds"], 1.0, 1))
+    return " | ".join(cells)
+
+
+def default_recipe_config(dataset: str, folder: Path) -> Path:
+    """The default recipe with ``dataset`` as its task, as a YAML file in ``folder``."""
+    path = folder / f"{dataset}.yaml"
+    data = {"tasks": {"label": {"dataset": dataset}}, **recipe_data()}
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
 
 
 def write_section(path: Path, text: str) -> None:
@@ -93,8 +120,9 @@ def write_section(path: Path, text: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
-    ap.add_argument("--suffix", default="-best", help="textcnn config: configs/<dataset><suffix>"
-                                                       ".yaml (default -best)")
+    ap.add_argument("--group", default="best", help="textcnn config: configs/<group>/<dataset>"
+                                                     ".yaml (default: best), or default: the "
+                                                     "default recipe")
     ap.add_argument("--peers", nargs="+", default=list(PEERS), choices=PEERS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
@@ -113,7 +141,12 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{peer} is not installed (pip install 'textcnn[bench]'): skipping it",
                   file=sys.stderr)
             peers.remove(peer)
-    configs = {d: ROOT / "configs" / f"{d}{args.suffix}.yaml" for d in args.datasets}
+    if args.group == "default":
+        folder = Path(tempfile.mkdtemp(prefix="recipe-")) / "default"
+        folder.mkdir()
+        configs = {d: default_recipe_config(d, folder) for d in args.datasets}
+    else:
+        configs = {d: ROOT / "configs" / args.group / f"{d}.yaml" for d in args.datasets}
     missing = [str(c) for c in configs.values() if not c.is_file()]
     if missing:
         ap.error(f"no such config: {', '.join(missing)}")

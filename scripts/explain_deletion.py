@@ -71,7 +71,8 @@ def measure(clf, texts: list[str], head: str, draws: int, seed: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("model_dir", help="a folder written by `textcnn train configs/sst2.yaml`")
+    ap.add_argument("model_dir",
+                    help="a folder written by `textcnn train configs/kim2014/sst2.yaml`")
     ap.add_argument("--dataset", default="sst2")
     ap.add_argument("--split", default="test")
     ap.add_argument("--data-dir", help="default: $TEXTCNN_DATA_DIR")

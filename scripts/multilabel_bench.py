@@ -2,11 +2,12 @@
 
 Every message gets its group and each prefix of the group's name as tags (``comp.sys.mac.hardware``
 -> ``comp``, ``comp.sys``, ``comp.sys.mac``, ``comp.sys.mac.hardware``; 38 tags). The tagged set
-is built from ``$TEXTCNN_DATA_DIR/20newsgroups`` into ``--work`` (never committed). textcnn trains
-``configs/20newsgroups-tags.yaml`` (thresholds tuned on validation); the peer (one linear SVM per
-tag over TF-IDF uni+bigrams of the whole message) trains on the same training rows and is scored
-on the same test rows, once at its SVMs' own cut (decision > 0) and once with per-tag thresholds
-tuned on the same validation rows. Both report micro-F1, macro-F1 and subset accuracy.
+is built from ``$TEXTCNN_DATA_DIR/20newsgroups`` into ``--work`` (never committed). textcnn
+trains ``configs/studies/20newsgroups-tags.yaml`` (thresholds tuned on validation); the peer (one
+linear SVM per tag over TF-IDF uni+bigrams of the whole message) trains on the same training rows
+and is scored on the same test rows, once at its SVMs' own cut (decision > 0) and once with
+per-tag thresholds tuned on the same validation rows. Both report micro-F1, macro-F1 and subset
+accuracy.
 
     TEXTCNN_DATA_DIR=../shared/data python scripts/multilabel_bench.py --work runs/20ng-tags \\
         --output multilabel_bench.json
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", default=os.environ.get("TEXTCNN_DATA_DIR"))
     ap.add_argument("--work", default="runs/20ng-tags", help="tagged set and model folder")
-    ap.add_argument("--config", default="configs/20newsgroups-tags.yaml")
+    ap.add_argument("--config", default="configs/studies/20newsgroups-tags.yaml")
     ap.add_argument("--set", dest="overrides", action="append", default=[],
                     help="config override for the textcnn run, e.g. train.epochs=3")
     ap.add_argument("--threads", type=int, default=1, help="the peer's threads")

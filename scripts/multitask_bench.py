@@ -1,8 +1,8 @@
 """Multi-task vs single-task: one SST-2 + 20 Newsgroups model against two single-task models.
 
-Every variant uses the settings of configs/multitask.yaml (same tokenizer, model and training
-budget); a single-task variant keeps just one of its tasks. For each seed it trains the three
-models, writes their folders, and records test accuracy per head and folder size.
+Every variant uses the settings of configs/studies/multitask.yaml (same tokenizer, model and
+training budget); a single-task variant keeps just one of its tasks. For each seed it trains the
+three models, writes their folders, and records test accuracy per head and folder size.
 
     python scripts/multitask_bench.py --seeds 0 1 2 --threads 2 --output multitask.jsonl
 
@@ -37,7 +37,7 @@ def folder_bytes(path: Path) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default="configs/multitask.yaml")
+    ap.add_argument("--config", default="configs/studies/multitask.yaml")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--variants", nargs="+", default=["topic", "multi", "sentiment"],
                     help="multi, or the name of one task to train alone")

@@ -5,8 +5,9 @@ trained once per seed (mean and std over seeds); sets with only an ``all`` split
 cross-validated on their 10 folds (mean and std over folds). Writes a markdown table to stdout
 and, with --output, the raw numbers as JSON.
 
-    python scripts/reproduce_kim.py --configs configs/sst2.yaml configs/trec.yaml --seeds 0 1 2
-    python scripts/reproduce_kim.py --configs configs/mr.yaml configs/subj.yaml
+    python scripts/reproduce_kim.py --configs configs/kim2014/sst2.yaml configs/kim2014/trec.yaml \
+        --seeds 0 1 2
+    python scripts/reproduce_kim.py --configs configs/kim2014/mr.yaml configs/kim2014/subj.yaml
 """
 
 from __future__ import annotations

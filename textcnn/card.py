@@ -1,19 +1,20 @@
 """The model card: a folder's ``README.md`` in the Hugging Face model-card format.
 
 YAML front matter (``library_name: textcnn``, tags, datasets, metrics and a ``model-index``
-holding every number of ``metrics.json``: one result per head and split), then the data, the
-config in short, the metrics table per head and split, the fold table of a ``cv`` run, the
-command that trained it, intended use and limits, and the textcnn version. Everything comes from
+holding every score of ``metrics.json``: one result per head and split), then the data, the
+config in short, the metrics table per head and split (and when the best epoch ended), the
+fold table of a ``cv`` run, the command that trained it, intended use and limits, and the
+textcnn version. Everything comes from
 the folder's own files (``config.json`` or ``cv_config.json``, ``metrics.json``,
 ``cv_metrics.json``), so ``textcnn card MODEL_DIR`` can rewrite a card at any time; the training
 command is kept from the card being replaced when none is given.
 
 Example
 -------
->>> path = write_card(model_dir, command="textcnn train configs/sst2.yaml")
+>>> path = write_card(model_dir, command="textcnn train configs/kim2014/sst2.yaml")
 >>> front = read_front_matter(path)
 >>> metrics = json.loads((model_dir / "metrics.json").read_text())
->>> front["library_name"], card_metrics(front) == metrics
+>>> front["library_name"], card_metrics(front) == {"sentiment": metrics["sentiment"]}
 ('textcnn', True)
 """
 
@@ -53,10 +54,13 @@ def folder_facts(folder: str | Path) -> dict:
         raise ModelFolderError(f"{folder} has neither config.json (a model folder) nor "
                                f"{CV_CONFIG} (a `textcnn cv` folder): nothing to describe")
     kind = config.get("kind") or ("image" if "image" in config else "text")
+    metrics = _read_json(folder / "metrics.json") or {}
     return {"name": folder.resolve().name, "config": config, "kind": kind,
             "heads": config.get("heads") or {h: [] for h in config.get("tasks", {})},
             "version": config.get("textcnn_version", __version__),
-            "metrics": _read_json(folder / "metrics.json") or {},
+            # heads map to {split: scores}; the run's timing (best_epoch, seconds...) are numbers
+            "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
+            "timing": {k: v for k, v in metrics.items() if not isinstance(v, dict)},
             "cv": _read_json(folder / "cv_metrics.json") or {}}
 
 
@@ -163,9 +167,12 @@ def _metrics_section(facts: dict) -> str:
                               for scores in splits.values() for k in scores))
     rows = [[head, split, *[scores.get(k, "") for k in keys]]
             for head, splits in facts["metrics"].items() for split, scores in splits.items()]
+    t = facts["timing"]
+    when = (f" Epoch {t['best_epoch']} of {t['epochs']} was the best, {t['seconds_to_best']:.1f} s"
+            f" into a {t['seconds']:.1f} s run." if "seconds_to_best" in t else "")
     return ("## Results\n\nThe best epoch (by validation accuracy) scored on each split "
             "(`metrics.json`; macro_f1 is the unweighted mean of per-label F1):\n\n"
-            + _table(["head", "split", *keys], rows))
+            + _table(["head", "split", *keys], rows) + ("\n\n" + when.lstrip() if when else ""))
 
 
 def _cv_section(facts: dict) -> str:

@@ -120,6 +120,7 @@ class Classifier:
         self.folder: Path | None = None  # the folder it was loaded from (its model.onnx)
         # multi-label heads: {head: threshold per label}, tuned on validation (0.5 if absent)
         self.thresholds: dict[str, np.ndarray] = {}
+        self.timing: dict = {}  # the run that trained it, when it did: runs.run_timing
         self.set_backend(backend)
 
     @property

@@ -25,9 +25,9 @@ from .backends import BACKENDS
 from .errors import TextCNNError
 
 EXAMPLES = {
-    "train": "textcnn train configs/sst2.yaml --output runs/sst2 --set train.epochs=5",
+    "train": "textcnn train --dataset sst2 --set train.epochs=5",
     "evaluate": "textcnn evaluate runs/sst2 --split test",
-    "cv": "textcnn cv configs/mr.yaml --folds 10 --output runs/mr-cv",
+    "cv": "textcnn cv configs/kim2014/mr.yaml --folds 10 --output runs/mr-cv",
     "predict": 'textcnn predict runs/sst2 "a gorgeous, witty film" --top-k 2',
     "explain": 'textcnn explain runs/sst2 "a gorgeous, witty film" --top-k 3',
     "serve": "textcnn serve runs/sst2 --port 8000 --backend onnx --max-batch-size 64",
@@ -55,10 +55,13 @@ def _verb(sub, name: str, help_: str) -> argparse.ArgumentParser:
 
 
 def _train_arguments(sub) -> None:
-    p = _verb(sub, "train", "train a model from a YAML config and write its model folder")
-    p.add_argument("config", help="YAML config (see configs/)")
+    p = _verb(sub, "train", "train a YAML config or the default recipe; write a model folder")
+    p.add_argument("config", nargs="?", help="YAML config (see configs/); or give --dataset")
+    p.add_argument("--dataset", help="default recipe on a known name (sst2), Hub id or file")
+    p.add_argument("--text-column", help="with --dataset: the text column (default: text)")
+    p.add_argument("--label-column", help="with --dataset: the label column (default: label)")
     _data_dir(p)
-    p.add_argument("--output", help="model folder to write (default: runs/<config name>)")
+    p.add_argument("--output", help="model folder (default: runs/<config or dataset name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--resume", action="store_true",
@@ -224,17 +227,22 @@ def _argument_texts(texts: list[str]) -> list[str]:
 
 
 def _train(args: argparse.Namespace) -> int | None:
-    from .config import load_config
+    from .recipes import train_config
     from .runs import train
     from .training import distributed
 
     if args.nproc < 1:
         raise TextCNNError(f"--nproc must be at least 1, got {args.nproc}")
-    config = load_config(args.config, _with_device(args))
+    config = train_config(args, _with_device(args))
     if args.nproc > 1 and not distributed.launched_by_torchrun():
         return distributed.launch(args.nproc, _without_nproc(args.argv))
-    train(config, args.data_dir, args.output or str(Path("runs") / Path(args.config).stem),
-          resume=args.resume, command=args.command_line)
+    train(config, args.data_dir, _train_output(args), args.resume, command=args.command_line)
+
+
+def _train_output(args: argparse.Namespace) -> str:
+    from .recipes import run_name
+
+    return args.output or str(Path("runs") / run_name(args.config, args.dataset))
 
 
 def _without_nproc(argv: list[str]) -> list[str]:
@@ -352,7 +360,7 @@ def _interrupted(args: argparse.Namespace, argv: list[str], signal_name: str) ->
         return f"interrupted ({signal_name})"
     from .training import CHECKPOINT, read_checkpoint
 
-    output = Path(args.output or Path("runs") / Path(args.config).stem)
+    output = Path(_train_output(args))
     try:
         _, meta = read_checkpoint(output / CHECKPOINT, tensors=False)
     except TextCNNError:

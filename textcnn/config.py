@@ -313,6 +313,10 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
     return build_dataclass(cls, data, "config.model")
 
 
+# metrics.json's top-level numbers beside its heads (runs.run_timing): no task may take them
+RUN_TIMING_KEYS = ("best_epoch", "epochs", "seconds_to_best", "seconds")
+
+
 def _build_tasks(tasks: Any) -> dict[str, TaskConfig]:
     if not isinstance(tasks, dict) or not tasks:
         raise ConfigError.for_key("tasks", "must map at least one task name to {dataset: ...}")
@@ -321,6 +325,9 @@ def _build_tasks(tasks: Any) -> dict[str, TaskConfig]:
         if not isinstance(name, str) or not name.isidentifier():
             raise ConfigError.for_key(f"tasks.{name}",
                                       "is not a task name: task names must be identifiers")
+        if name in RUN_TIMING_KEYS:
+            raise ConfigError.for_key(f"tasks.{name}", "is reserved: metrics.json gives the "
+                                      "run's timing under that name; rename the task")
         if not isinstance(task, dict) or not task.get("dataset"):
             raise ConfigError.for_key(f"tasks.{name}.dataset", "is missing")
         built[name] = build_dataclass(TaskConfig, task, f"tasks.{name}")
@@ -365,7 +372,7 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
 
     Examples
     --------
-    >>> cfg = load_config("configs/sst2.yaml", ["train.epochs=2"])
+    >>> cfg = load_config("configs/kim2014/sst2.yaml", ["train.epochs=2"])
     >>> cfg.train.epochs, cfg.tasks["sentiment"].dataset
     (2, 'sst2')
     """

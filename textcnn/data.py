@@ -198,11 +198,11 @@ def _load_file(path: Path, task: TaskConfig) -> tuple[list, list, np.ndarray | N
         raise DataError(_explain_load_error(path, task, exc)) from None
     if len(ds) == 0:
         raise DataError(f"{path}: no data rows")
-    for col in (task.text_column, task.label_column):
+    for col, kind in ((task.text_column, "text"), (task.label_column, "label")):
         if col not in ds.column_names:
             raise DataError(
                 f"{path}: no column '{col}' (columns: {', '.join(ds.column_names)}); "
-                f"set tasks.<name>.{'text' if col == task.text_column else 'label'}_column"
+                f"set tasks.<name>.{kind}_column (textcnn train --dataset: --{kind}-column)"
             )
     _check_nulls(ds, path, task)
     folds = np.asarray(ds["fold"]) if "fold" in ds.column_names else None

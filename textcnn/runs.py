@@ -7,7 +7,7 @@ they share: train on one cut of already loaded datasets and score the validation
 Example
 -------
 >>> from textcnn import load_config, train
->>> config = load_config("configs/sst2.yaml", [f"tasks.sentiment.dataset={sst2_slice}",
+>>> config = load_config("configs/kim2014/sst2.yaml", [f"tasks.sentiment.dataset={sst2_slice}",
 ...                      "train.epochs=1", "model.embedding_dim=16", "model.channels=8"])
 >>> clf = train(config, output=tmp_dir / "run", log=lambda line: None)
 >>> sorted(clf.heads["sentiment"])
@@ -86,15 +86,19 @@ def _what(data: dict) -> dict:
 def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
                        output: str | Path | None = None, resume: bool = False, fold: int = 0,
                        log: Log = log_to_stderr, write_folder: bool = True,
-                       command: str | None = None) -> tuple[Classifier, dict]:
+                       command: str | None = None, started: float | None = None
+                       ) -> tuple[Classifier, dict]:
     """Train on loaded datasets (fold ``fold`` held out as test for CV sets) and score them.
 
-    Returns the classifier and ``{head: {split: metrics}}`` for the validation and test splits.
+    Returns the classifier (its ``timing``: :func:`run_timing` from ``started``, a
+    ``time.perf_counter()`` value, else now) and ``{head: {split: metrics}}`` for the
+    validation and test splits.
     With ``write_folder``, checkpoints go to ``output`` after every epoch and the model folder
     is written there at the end (with its model card, naming ``command``); ``resume`` continues
     from ``output``'s checkpoint. Under torchrun every process calls it; rank 0 alone logs,
     scores and writes (the others return their classifier and no metrics).
     """
+    started = time.perf_counter() if started is None else started
     world = current_world(config.train.device)
     if not world.is_main:
         log = _silent
@@ -120,7 +124,8 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
         trainer.load_checkpoint(Path(output) / CHECKPOINT)
         log(f"resumed after epoch {trainer.epoch}, batch {trainer.batch_in_epoch} "
             f"(step {trainer.step})")
-    start = time.perf_counter()
+    # a resumed run's clock goes on from its last finished epoch's elapsed seconds
+    trainer.started = started - (trainer.history or [{}])[-1].get("elapsed_seconds", 0)
     history = trainer.fit()
     if not world.is_main:
         return data.make_classifier(model, config, data.heads), {}
@@ -129,15 +134,34 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     metrics = {h: {s: evaluate(model, data.splits[h][s], h, batch_size, thresholds.get(h))
                    for s in ("validation", "test") if s in data.splits[h]} for h in data.heads}
     clf = data.make_classifier(model, config, data.heads)
-    clf.thresholds = thresholds
+    clf.thresholds, clf.timing = thresholds, run_timing(trainer, trainer.started)
     summary = "  ".join(f"{h} {s} acc {m['accuracy']:.4f}" for h, ms in metrics.items()
                         for s, m in ms.items())
-    log(f"best epoch {trainer.best_epoch} of {trainer.epoch}; "
-        f"{time.perf_counter() - start:.1f}s; {summary}")
+    log(f"best epoch {trainer.best_epoch} of {trainer.epoch}, "
+        f"{clf.timing['seconds_to_best']:.1f}s to best of {clf.timing['seconds']:.1f}s; {summary}")
     if checkpoint_dir is not None:
-        _write_run_folder(clf, checkpoint_dir, metrics, history, data, command)
+        _write_run_folder(clf, checkpoint_dir, {**metrics, **clf.timing}, history, data, command)
         log(f"model folder: {checkpoint_dir}")
     return clf, metrics
+
+
+def run_timing(trainer: Trainer, started: float) -> dict:
+    """Time to accuracy: ``best_epoch``, ``epochs`` run, and the wall seconds from ``started``
+    (before the data was loaded, for :func:`train`) to the end of the best epoch's validation
+    (``seconds_to_best``, its history row's ``elapsed_seconds``) and to now (``seconds``, after
+    the test evaluation).
+
+    >>> from types import SimpleNamespace
+    >>> rows = [{"epoch": 1, "elapsed_seconds": 4.5}, {"epoch": 2, "elapsed_seconds": 8.2}]
+    >>> trainer = SimpleNamespace(best_epoch=1, epoch=2, history=rows)
+    >>> timing = run_timing(trainer, time.perf_counter() - 9.0)
+    >>> timing["best_epoch"], timing["epochs"], timing["seconds_to_best"], timing["seconds"] >= 9
+    (1, 2, 4.5, True)
+    """
+    best = next((row for row in trainer.history if row["epoch"] == trainer.best_epoch), {})
+    return {"best_epoch": trainer.best_epoch, "epochs": trainer.epoch,
+            "seconds_to_best": best.get("elapsed_seconds", 0.0),
+            "seconds": round(time.perf_counter() - started, 3)}
 
 
 def tune_head_thresholds(model: torch.nn.Module, data: PreparedData, batch_size: int
@@ -232,9 +256,11 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
     with session(config.train.device):  # torchrun's process group, when launched by it
         owner = output is not None and current_world(config.train.device).is_main
         with claim(output) if owner else contextlib.nullcontext():  # rank 0 holds the folder
+            started = time.perf_counter()  # time to accuracy counts the data loading in
             datasets = load_datasets(config, data_dir)
             clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
-                                        write_folder=output is not None, command=command)
+                                        write_folder=output is not None, command=command,
+                                        started=started)
     return clf
 
 
@@ -253,7 +279,7 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
     Examples
     --------
     >>> from textcnn import load_config
-    >>> config = load_config("configs/digits.yaml", ["train.epochs=1", "model.blocks=[8]"])
+    >>> config = load_config("configs/images/digits.yaml", ["train.epochs=1", "model.blocks=[8]"])
     >>> result = cross_validate(config, folds=2, log=lambda line: None)["digit"]
     >>> len(result["folds"]), sorted(result["mean"])
     (2, ['accuracy', 'macro_f1'])

