@@ -5,6 +5,8 @@ Tensors are stored under prefixes (``model.``, ``best.``, ``ema.``, ``optim.<par
 rest (epoch counters, the data position within the epoch, history, the numpy generator's state,
 optimizer and gradient-scaler scalars, the config and any extra entries) is one JSON object in
 the header's ``state`` field. Tensors are written from the CPU, so a GPU run resumes anywhere.
+A ``best.`` tensor equal to its ``model.`` twin (a frozen embedding table; every tensor when the
+last epoch is the best) is written once and named in the header's ``best_is_model`` list.
 """
 
 from __future__ import annotations
@@ -92,7 +94,9 @@ def write_checkpoint(path: str | Path, state: TrainingState, extra: dict | None 
         ``path``.
     """
     tensors = {f"model.{k}": v for k, v in state.model.items()}
-    tensors.update({f"best.{k}": v for k, v in state.best.items()})
+    best_is_model = [k for k, v in state.best.items()
+                     if k in state.model and torch.equal(v, state.model[k])]
+    tensors.update({f"best.{k}": v for k, v in state.best.items() if k not in best_is_model})
     tensors.update({f"ema.{k}": v for k, v in state.ema.items()})
     tensors["rng.torch"] = state.torch_rng
     tensors.update({f"rng.{k}": v for k, v in state.extra_rngs.items()})
@@ -110,6 +114,7 @@ def write_checkpoint(path: str | Path, state: TrainingState, extra: dict | None 
         "best_epoch": state.best_epoch, "best_score": state.best_score, "history": state.history,
         "rng_numpy": state.numpy_rng,
         "param_groups": state.optimizer["param_groups"], "optim_scalars": scalars,
+        "best_is_model": best_is_model,
         **(extra or {}),
     }
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
@@ -177,7 +182,8 @@ def unpack_checkpoint(tensors: dict[str, torch.Tensor], meta: dict) -> TrainingS
         optimizer_state.setdefault(int(pid), {})[name] = value
     return TrainingState(
         model={k[6:]: v for k, v in tensors.items() if k.startswith("model.")},
-        best={k[5:]: v for k, v in tensors.items() if k.startswith("best.")},
+        best={**{k: tensors[f"model.{k}"] for k in meta.get("best_is_model", [])},
+              **{k[5:]: v for k, v in tensors.items() if k.startswith("best.")}},
         ema={k[4:]: v for k, v in tensors.items() if k.startswith("ema.")},
         optimizer={"state": optimizer_state, "param_groups": meta["param_groups"]},
         torch_rng=tensors["rng.torch"], numpy_rng=meta["rng_numpy"],
