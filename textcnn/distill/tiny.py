@@ -1,0 +1,44 @@
+"""A tiny random BERT model folder, made in place (never downloaded): a stand-in teacher source
+for tests and examples, with a WordPiece vocabulary of the given texts' commonest words.
+
+Example
+-------
+>>> folder = tiny_bert(tmp_dir / "bert", ["a gorgeous film", "a dull film"])
+>>> sorted(p.name for p in folder.iterdir() if p.suffix == ".json")[:2]
+['config.json', 'tokenizer.json']
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def tiny_bert(folder: str | Path, texts: Iterable[str] = (), words: int = 400, hidden: int = 16,
+              seed: int = 0) -> Path:
+    """Write a 1-layer BERT (``hidden`` wide, random weights from ``seed``) and its uncased
+    WordPiece tokenizer (the ``words`` commonest words of ``texts``, then single characters)
+    to ``folder``; returns it."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    counts = Counter(w for t in texts for w in re.findall(r"\w+|[^\w\s]", t.lower()))
+    chars = list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = SPECIAL + chars + [f"##{c}" for c in chars]
+    vocab += [w for w, _ in counts.most_common(words) if w not in vocab]
+    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
+    torch.manual_seed(seed)
+    config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=1,
+                        num_attention_heads=2, intermediate_size=2 * hidden,
+                        max_position_embeddings=128)
+    BertModel(config).save_pretrained(folder)
+    BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True
+                      ).save_pretrained(folder)
+    return folder
