@@ -59,6 +59,8 @@ class LogitCache:
                 missing[key] = text
         if missing:
             new = np.asarray(score(list(missing.values())), dtype=np.float32)
+            if new.ndim != 2 or len(new) != len(missing):
+                raise ValueError(f"the teacher gave logits {new.shape} for {len(missing)} texts")
             base = len(stored_keys)
             row.update({key: base + i for i, key in enumerate(missing)})
             stored_keys = np.concatenate([stored_keys, np.fromiter(missing, dtype=np.int64)])

@@ -91,8 +91,8 @@ class DistillModality(TextModality):
             labels = np.concatenate([train.labels, np.full(len(extra), -1)]).astype(np.float32)
             data.splits[task]["train"] = _stack(data.splits[task]["train"], ids, lengths,
                                                 np.column_stack([labels, logits]))
-            notes.append(f"{task}: +{len(extra)} texts for its teacher, {scored} scored now "
-                         f"({len(train.texts) + len(extra) - scored} cached)")
+            notes.append(f"{task}: +{len(extra)} texts for its teacher, {scored} scored now, "
+                         "the rest read from its cache")
         data.description += "; distilled " + ", ".join(notes)
         data.trainer_class = DistillTrainer
         return data

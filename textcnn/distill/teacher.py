@@ -44,6 +44,7 @@ def _transformers():
     except ImportError:
         raise ConfigError("a teacher needs transformers: pip install 'textcnn[distill]'") from None
     transformers.logging.set_verbosity_error()  # the new head's "newly initialized" notice
+    transformers.logging.disable_progress_bar()  # loading / writing bars on every folder
     return transformers
 
 

@@ -25,7 +25,8 @@ def tiny_bert(folder: str | Path, texts: Iterable[str] = (), words: int = 400, h
     WordPiece tokenizer (the ``words`` commonest words of ``texts``, then single characters)
     to ``folder``; returns it."""
     import torch
-    from transformers import BertConfig, BertModel, BertTokenizerFast
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+    from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -33,12 +34,19 @@ def tiny_bert(folder: str | Path, texts: Iterable[str] = (), words: int = 400, h
     chars = list(string.ascii_lowercase + string.digits + string.punctuation)
     vocab = SPECIAL + chars + [f"##{c}" for c in chars]
     vocab += [w for w, _ in counts.most_common(words) if w not in vocab]
-    (folder / "vocab.txt").write_text("\n".join(vocab) + "\n", encoding="utf-8")
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=len(vocab), hidden_size=hidden, num_hidden_layers=1,
                         num_attention_heads=2, intermediate_size=2 * hidden,
                         max_position_embeddings=128)
     BertModel(config).save_pretrained(folder)
-    BertTokenizerFast(vocab_file=str(folder / "vocab.txt"), do_lower_case=True
-                      ).save_pretrained(folder)
+    tok = Tokenizer(models.WordPiece({w: i for i, w in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", 2), ("[SEP]", 3)])
+    tok.decoder = decoders.WordPiece()
+    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]",
+                            cls_token="[CLS]", sep_token="[SEP]", mask_token="[MASK]"
+                            ).save_pretrained(folder)
     return folder
