@@ -6,6 +6,7 @@ ends, so a run stopped early keeps its numbers; a teacher folder already in OUT 
 
     nice -n 19 python scripts/distill_sst2.py --out runs/distill-sst2 --threads 1
     python scripts/distill_sst2.py --set teacher.epochs=1 --set distill.augment=2 --seeds 0
+    python scripts/distill_sst2.py --device cuda --threads 0 --seeds 0   # scripts/device_check.sh
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--config", default="configs/sst2-distill.yaml")
     ap.add_argument("--out", default="runs/distill-sst2")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="fine-tuning, scoring and training device "
+                                                    "(the speed step runs on the CPU)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--no-baseline", action="store_true", help="skip the student trained alone")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
@@ -54,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     teacher_dir = out / "teacher" / TASK
-    config = load_config(args.config, [f"train.threads={args.threads}", "train.device=cpu",
+    config = load_config(args.config, [f"train.threads={args.threads}",
+                                       f"train.device={args.device}",
                                        f"distill.teachers.{TASK}={teacher_dir}",
                                        f"distill.cache={out / 'cache'}", *args.overrides])
     set_threads(args.threads)
@@ -73,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     runs = [("distilled", config)]
     if not args.no_baseline:
         runs.append(("alone", load_config(args.config, [f"train.threads={args.threads}",
-                                                         "train.device=cpu", *args.overrides,
+                                                         f"train.device={args.device}",
+                                                         *args.overrides,
                                                          "distill={}"])))
     for seed in args.seeds:  # seed by seed: a run stopped early has both kinds of student
         for name, cfg in runs:
