@@ -114,9 +114,16 @@ def test_second_student_run_never_calls_the_teacher(setup, tmp_path, monkeypatch
 
 def test_student_folder_is_an_ordinary_model_folder(setup, tmp_path):
     root, tasks, bert, _ = setup
+    more = tmp_path / "more.txt"
+    more.write_text("a superb story\n\nthe poor cast\n")
     data = config_data({"sentiment": tasks["sentiment"]}, bert, tmp_path / "cache",
-                       {"sentiment": root / "teachers" / "sentiment"}, augment=2)
-    train(from_dict(data), output=tmp_path / "student", log=lambda line: None)
+                       {"sentiment": root / "teachers" / "sentiment"}, augment=2,
+                       unlabeled=str(more))
+    logs = []
+    train(from_dict(data), output=tmp_path / "student", log=logs.append)
+    train_texts = [r["text"] for r in read_rows(tasks["sentiment"] / "train.jsonl")]
+    added = len(augment(train_texts, 2, seed=0)) + 2  # the copies and the two unlabeled lines
+    assert any(f"sentiment: +{added} texts for its teacher" in line for line in logs), logs
     torch_clf, folded = (load(tmp_path / "student", backend=b) for b in ("torch", "folded"))
     texts = ["the superb cast", "a dull plot"]
     np.testing.assert_allclose(torch_clf.predict_proba(texts)["sentiment"],

@@ -146,7 +146,7 @@ def teach(config: Config, output: str | Path, data_dir=None, log: Log | None = N
             if config.tasks[task].multi_label:
                 raise ConfigError.for_key(f"tasks.{task}", "a teacher learns one label per row")
             splits = make_splits(dataset, config.train.seed)
-            log(f"teacher for {task}: {source.name} on {len(splits['train'])} texts, "
+            log(f"teacher for {task}: {config.teacher.pretrained} on {len(splits['train'])} texts, "
                 f"{threads} threads")
             out[task] = fine_tune(config, source, splits, dataset.label_names,
                                   Path(output) / task, log)
