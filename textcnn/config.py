@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .config_files import apply_overrides, read_yaml
+from .distill.config import DistillConfig, TeacherConfig, check_distill
 from .errors import ConfigError
 from .fields import (
     build_dataclass,
@@ -215,10 +216,16 @@ class Config:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: AnyModelConfig = field(default_factory=TextCNNConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data for config.json: the chosen model's keys only, no tokenizer for images."""
+        """Plain data for config.json: the chosen model's keys only, no tokenizer for images,
+        no teacher / distill section left at its defaults."""
         data = dataclasses.asdict(self)
+        for key, default in (("teacher", TeacherConfig()), ("distill", DistillConfig())):
+            if getattr(self, key) == default:
+                del data[key]
         data["model"] = {"name": self.model.name, **data["model"]}
         if self.model.input_kind == "image":
             del data["tokenizer"]
@@ -272,6 +279,7 @@ CROSS_FIELD_RULES: tuple[Callable[[Config], None], ...] = (
     _embedding_mode_needs_vectors,
     _pretrained_tokenizer_needs_folder,
     _stream_keys_need_stream,
+    check_distill,
 )
 
 

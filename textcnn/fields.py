@@ -70,8 +70,8 @@ def param(default: Any, why: str, check: Rule | None = None, *,
     elsewhere, e.g. ``pretrained`` by the trainer); see :func:`textcnn.config.model_arguments`.
     """
     metadata = {"why": why, "check": check, "model_argument": model_argument}
-    if isinstance(default, list):
-        return field(default_factory=lambda: list(default), metadata=metadata)
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
@@ -101,6 +101,11 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, list):
             raise ConfigError.for_key(key, f"must be a list, got {value!r}")
         return [coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:  # str keys (task names)
+        _, item_tp = typing.get_args(tp)
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise ConfigError.for_key(key, f"must be a mapping of names, got {value!r}")
+        return {k: coerce(v, item_tp, f"{key}.{k}") for k, v in value.items()}
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError.for_key(key, f"must be a number, got {value!r}")

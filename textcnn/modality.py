@@ -231,7 +231,12 @@ def modality_named(kind: str) -> Modality:
 
 def modality_for(config: Config) -> Modality:
     """The modality of ``config``'s model (each model config says which input it reads); a
-    streamed task's is :class:`textcnn.streamed.StreamModality`."""
+    streamed task's is :class:`textcnn.streamed.StreamModality`, a distilled run's
+    :class:`textcnn.distill.student.DistillModality`."""
+    if config.distill.teachers:
+        from .distill.student import DistillModality
+
+        return DistillModality()
     if any(task.stream for task in config.tasks.values()):
         from .streamed import StreamModality
 

@@ -187,7 +187,7 @@ class Trainer:
         (y,) = to_device((y,), self.device)  # (b,) ids, or (b, labels) multi-hot
         with autocast(self.device, train_cfg.precision):
             logits = self.net(*inputs)[task]  # (b, classes)
-        loss = head_loss(logits.float(), y, train_cfg.label_smoothing, reduction="sum")
+        loss = self.loss(task, logits.float(), y)
         task_weight = self.config.tasks[task].loss_weight if task in self.config.tasks else 1.0
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss * (weight * task_weight)).backward()
@@ -206,6 +206,10 @@ class Trainer:
         if self.ema_model is not None:
             self._update_ema()
         return loss_sum, count
+
+    def loss(self, task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """A batch's summed loss on ``task``'s head (a subclass may mix in soft targets)."""
+        return head_loss(logits, y, self.config.train.label_smoothing, reduction="sum")
 
     def _diverged(self, loss: float) -> TrainingDiverged:
         """The error for a NaN / infinite loss at the coming optimizer step."""

@@ -1,0 +1,108 @@
+"""The whole distillation recipe on sst2, timed: fine-tune the teacher (textcnn teach), score the
+training texts and their augmentations once (the logit cache), train the distilled student over
+seeds, the same student alone for comparison, and the teacher's and student's sentences/s in
+this process on the same threads. Each step appends one JSON line to OUT/results.jsonl as it
+ends, so a run stopped early keeps its numbers; a teacher folder already in OUT is reused.
+
+    nice -n 19 python scripts/distill_sst2.py --out runs/distill-sst2 --threads 1
+    python scripts/distill_sst2.py --set teacher.epochs=1 --set distill.augment=2 --seeds 0
+    python scripts/distill_sst2.py --device cuda --threads 0 --seeds 0   # scripts/device_check.sh
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from textcnn import load, load_config, train
+from textcnn.distill.student import extra_texts, soft_targets
+from textcnn.distill.teacher import TEACHER_JSON, Teacher, teach
+from textcnn.inference import set_threads
+from textcnn.modality import load_datasets
+from textcnn.splits import make_splits
+
+TASK = "sentiment"
+
+
+def record(out: Path, row: dict) -> None:
+    """Print ``row`` and append it to ``out/results.jsonl``."""
+    print(json.dumps(row), flush=True)
+    with open(out / "results.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def per_second(fn, texts: list[str], repeat: int = 1) -> float:
+    """Sentences per second of ``fn(texts)`` (the best of ``repeat`` passes)."""
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn(texts)
+        best = min(best, time.perf_counter() - start)
+    return round(len(texts) / best, 1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default="configs/sst2-distill.yaml")
+    ap.add_argument("--out", default="runs/distill-sst2")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="fine-tuning, scoring and training device "
+                                                    "(the speed step runs on the CPU)")
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--no-baseline", action="store_true", help="skip the student trained alone")
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    teacher_dir = out / "teacher" / TASK
+    config = load_config(args.config, [f"train.threads={args.threads}",
+                                       f"train.device={args.device}",
+                                       f"distill.teachers.{TASK}={teacher_dir}",
+                                       f"distill.cache={out / 'cache'}", *args.overrides])
+    set_threads(args.threads)
+    if not (teacher_dir / TEACHER_JSON).is_file():
+        start = time.perf_counter()
+        info = teach(config, out / "teacher")[TASK]
+        record(out, {"step": "teacher", "metrics": info["metrics"],
+                     "best_epoch": info["best_epoch"], "history": info["history"],
+                     "wall_seconds": round(time.perf_counter() - start, 1)})
+    train_split = make_splits(load_datasets(config)[TASK], config.train.seed)["train"]
+    texts = train_split.texts + extra_texts(config, train_split.texts)
+    start = time.perf_counter()
+    _, scored = soft_targets(config, TASK, texts, ["negative", "positive"])
+    record(out, {"step": "scoring", "texts": len(texts), "scored": scored,
+                 "wall_seconds": round(time.perf_counter() - start, 1)})
+    runs = [("distilled", config)]
+    if not args.no_baseline:
+        runs.append(("alone", load_config(args.config, [f"train.threads={args.threads}",
+                                                         f"train.device={args.device}",
+                                                         *args.overrides,
+                                                         "distill={}"])))
+    for seed in args.seeds:  # seed by seed: a run stopped early has both kinds of student
+        for name, cfg in runs:
+            cfg.train.seed = seed
+            folder = out / f"student-{name}-{seed}"
+            start = time.perf_counter()
+            train(cfg, output=folder, log=lambda line: None)
+            metrics = json.loads((folder / "metrics.json").read_text())
+            record(out, {"step": f"student {name}", "seed": seed, "metrics": metrics[TASK],
+                         "wall_seconds": round(time.perf_counter() - start, 1)})
+            if (name, seed) == ("distilled", args.seeds[0]):
+                speed(out, folder, config, teacher_dir, args.threads)
+
+
+def speed(out: Path, student_dir: Path, config, teacher_dir: Path, threads: int) -> None:
+    """The teacher's and the student's sentences/s on the test texts, here, on ``threads``."""
+    test = make_splits(load_datasets(config)[TASK], config.train.seed)["test"].texts
+    student = load(student_dir, threads=threads)
+    teacher = Teacher(teacher_dir, "cpu", config.teacher.eval_batch_size,
+                      config.teacher.max_length)
+    record(out, {"step": "speed", "threads": threads, "texts": len(test),
+                 "teacher_per_s": per_second(teacher.logits, test),
+                 "student_per_s": per_second(student.predict_proba, test, repeat=3),
+                 "student_backend": student.backend})
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,238 @@
+"""Distillation: teacher fine-tuning, the logit cache (a second student run never calls the
+teacher), the loss mix, augmentation, config errors and the `teach` verb, on a tiny random BERT
+made in the test (no download) and a small synthetic task it can learn."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from textcnn.cli import main
+from textcnn.config import from_dict
+from textcnn.distill.augment import MASK, augment
+from textcnn.distill.cache import LogitCache, text_keys
+from textcnn.distill.teacher import Teacher, teach
+from textcnn.distill.tiny import tiny_bert
+from textcnn.errors import ConfigError
+from textcnn.folder import load
+from textcnn.metrics import distill_loss, head_loss
+from textcnn.runs import train
+
+FILLER = ["the", "a", "film", "story", "plot", "cast", "scene", "with", "some", "of", "and",
+          "is", "was", "it", "this", "that"]
+CUES = {"sentiment": [["awful", "dull", "poor"], ["great", "fine", "superb"]],
+        "topic": [["goal", "match", "team"], ["vote", "law", "party"], ["chip", "code", "data"]]}
+
+
+def write_task(folder, cues, sizes=(240, 60, 60), seed=0):
+    """A task a tiny model learns: each text holds a cue word of its class among filler."""
+    rng = random.Random(seed)
+    folder.mkdir(parents=True)
+    names = [f"c{i}" for i in range(len(cues))]
+    for split, n in zip(("train", "validation", "test"), sizes):
+        rows = []
+        for _ in range(n):
+            label = rng.randrange(len(cues))
+            words = rng.sample(FILLER, rng.randint(2, 4)) + [rng.choice(cues[label])]
+            rng.shuffle(words)
+            rows.append({"text": " ".join(words), "label": label})
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (folder / "dataset.json").write_text(json.dumps(
+        {"name": folder.name, "text_column": "text", "label_column": "label",
+         "label_names": names}))
+    return folder
+
+
+def config_data(tasks, bert, cache=None, teachers=None, **distill):
+    data = {"tasks": {name: {"dataset": str(path)} for name, path in tasks.items()},
+            "tokenizer": {"kind": "word", "max_length": 32},
+            "model": {"embedding_dim": 16, "kernel_sizes": [2, 3], "channels": 8},
+            "train": {"epochs": 3, "threads": 1, "lr": 0.01, "patience": 3},
+            "teacher": {"pretrained": str(bert), "epochs": 4, "lr": 5e-3, "batch_size": 16,
+                        "max_length": 16, "warmup": 0.1}}
+    if teachers:
+        data["distill"] = {"teachers": {t: str(p) for t, p in teachers.items()},
+                           "cache": str(cache), **distill}
+    return data
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """Two synthetic tasks, a tiny BERT and one fine-tuned teacher per task."""
+    root = tmp_path_factory.mktemp("distill")
+    tasks = {name: write_task(root / name, cues, seed=i)
+             for i, (name, cues) in enumerate(CUES.items())}
+    bert = tiny_bert(root / "bert", [w for cues in CUES.values() for c in cues for w in c]
+                     + FILLER, hidden=32)
+    infos = teach(from_dict(config_data(tasks, bert)), root / "teachers", log=lambda line: None)
+    return root, tasks, bert, infos
+
+
+def test_teacher_learns_the_task_and_keeps_the_best_validation_epoch(setup):
+    root, _, _, infos = setup
+    for task, info in infos.items():
+        accuracies = [row["validation"]["accuracy"] for row in info["history"]]
+        assert len(accuracies) == 4
+        assert info["best_epoch"] == 1 + int(np.argmax(accuracies))
+        assert info["metrics"]["validation"]["accuracy"] == max(accuracies)
+        assert info["metrics"]["test"]["accuracy"] >= 0.9, (task, info["metrics"])
+        teacher = Teacher(root / "teachers" / task)
+        assert teacher.labels == [f"c{i}" for i in range(len(CUES[task]))]
+        assert json.loads((root / "teachers" / task / "teacher.json").read_text())[
+            "best_epoch"] == info["best_epoch"]
+
+
+def test_teacher_identity_follows_the_weights(setup):
+    root = setup[0]
+    a, b = Teacher(root / "teachers" / "sentiment"), Teacher(root / "teachers" / "topic")
+    assert a.identity != b.identity
+    assert a.identity == Teacher(root / "teachers" / "sentiment").identity
+
+
+def test_second_student_run_never_calls_the_teacher(setup, tmp_path, monkeypatch):
+    root, tasks, bert, _ = setup
+    teachers = {t: root / "teachers" / t for t in tasks}
+    data = config_data(tasks, bert, tmp_path / "cache", teachers, augment=2)
+    logs = []
+    first = train(from_dict(data), output=tmp_path / "one", log=logs.append)
+    assert not any(", 0 scored now" in line for line in logs), logs
+
+    def refuse(self, texts):
+        raise AssertionError("the teacher was called although every text is cached")
+
+    monkeypatch.setattr(Teacher, "logits", refuse)
+    logs.clear()
+    second = train(from_dict(data), output=tmp_path / "two", log=logs.append)
+    assert any(", 0 scored now" in line for line in logs)
+    texts = ["the great film", "a vote on the law"]
+    for head in tasks:  # the same cached targets, the same seed: the same student
+        np.testing.assert_allclose(first.predict_proba(texts, head=head)[head],
+                                   second.predict_proba(texts, head=head)[head], atol=1e-6)
+
+
+def test_student_folder_is_an_ordinary_model_folder(setup, tmp_path):
+    root, tasks, bert, _ = setup
+    more = tmp_path / "more.txt"
+    more.write_text("a superb story\n\nthe poor cast\n")
+    data = config_data({"sentiment": tasks["sentiment"]}, bert, tmp_path / "cache",
+                       {"sentiment": root / "teachers" / "sentiment"}, augment=2,
+                       unlabeled=str(more))
+    logs = []
+    train(from_dict(data), output=tmp_path / "student", log=logs.append)
+    train_texts = [r["text"] for r in read_rows(tasks["sentiment"] / "train.jsonl")]
+    added = len(augment(train_texts, 2, seed=0)) + 2  # the copies and the two unlabeled lines
+    assert any(f"sentiment: +{added} texts for its teacher" in line for line in logs), logs
+    torch_clf, folded = (load(tmp_path / "student", backend=b) for b in ("torch", "folded"))
+    texts = ["the superb cast", "a dull plot"]
+    np.testing.assert_allclose(torch_clf.predict_proba(texts)["sentiment"],
+                               folded.predict_proba(texts)["sentiment"], atol=1e-5)
+    metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert metrics["sentiment"]["test"]["accuracy"] >= 0.9
+
+
+def read_rows(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_soft_targets_alone_teach_the_teachers_decisions(setup, tmp_path, monkeypatch):
+    """With hard_weight 0 a student learns what its teacher says: here a cached teacher that
+    inverts every label (and a validation split that agrees with it), never called."""
+    root, tasks, bert, _ = setup
+    teacher = Teacher(root / "teachers" / "sentiment")
+    rows = read_rows(tasks["sentiment"] / "train.jsonl")
+    inverted = {r["text"]: [4.0, -4.0] if r["label"] else [-4.0, 4.0] for r in rows}
+    LogitCache(tmp_path / "cache", teacher.identity).logits(
+        [r["text"] for r in rows], lambda texts: np.array([inverted[t] for t in texts]))
+    monkeypatch.setattr(Teacher, "logits", lambda self, t: pytest.fail("teacher called"))
+    flipped = tmp_path / "flipped"
+    flipped.mkdir()
+    for name in ("train.jsonl", "test.jsonl", "dataset.json"):
+        (flipped / name).write_text((tasks["sentiment"] / name).read_text())
+    (flipped / "validation.jsonl").write_text("".join(
+        json.dumps({**r, "label": 1 - r["label"]}) + "\n"
+        for r in read_rows(tasks["sentiment"] / "validation.jsonl")))
+    test = read_rows(tasks["sentiment"] / "test.jsonl")
+    accuracy = {}
+    for hard, soft, dataset in ((1.0, 0.0, tasks["sentiment"]), (0.0, 1.0, flipped)):
+        data = config_data({"sentiment": dataset}, bert, tmp_path / "cache",
+                           {"sentiment": root / "teachers" / "sentiment"}, loss="mse",
+                           hard_weight=hard, soft_weight=soft)
+        data["train"]["epochs"] = 6
+        clf = train(from_dict(data), log=lambda line: None)
+        predicted = clf.predict([r["text"] for r in test])
+        accuracy[soft] = np.mean([p["sentiment"][0]["label"] == f"c{r['label']}"
+                                  for p, r in zip(predicted, test)])
+    assert accuracy[0.0] >= 0.9 and accuracy[1.0] <= 0.1, accuracy
+
+
+def test_distill_loss_mixes_hard_and_soft_parts():
+    torch.manual_seed(0)
+    logits, teacher = torch.randn(5, 3), torch.randn(5, 3)
+    labels = torch.tensor([0, 2, -1, 1, -1])
+    hard = head_loss(logits[labels >= 0], labels[labels >= 0], reduction="sum")
+    t = 3.0
+    p = torch.softmax(teacher / t, 1)
+    kl = (p * (p.log() - torch.log_softmax(logits / t, 1))).sum() * t * t
+    mse = ((logits - teacher) ** 2).mean(1).sum()
+    got = distill_loss(logits, labels, teacher, "kl", t, hard_weight=0.3, soft_weight=0.7)
+    assert got.item() == pytest.approx((0.3 * hard + 0.7 * kl).item(), rel=1e-5)
+    got = distill_loss(logits, labels, teacher, "mse", t, hard_weight=1.0, soft_weight=2.0)
+    assert got.item() == pytest.approx((hard + 2 * mse).item(), rel=1e-5)
+    assert distill_loss(logits, labels, logits, "kl", t, 0.0, 1.0).item() == pytest.approx(
+        0.0, abs=1e-6)  # the student already says what the teacher says
+
+
+def test_augment_masks_cuts_and_never_repeats():
+    texts = ["one two three four five six seven eight", "nine ten eleven twelve"]
+    new = augment(texts, copies=20, mask_prob=0.3, ngram_prob=0.5, seed=3)
+    assert new == augment(texts, copies=20, mask_prob=0.3, ngram_prob=0.5, seed=3)
+    assert len(set(new)) == len(new) and not set(new) & set(texts)
+    assert any(MASK in t for t in new) and any(len(t.split()) <= 5 for t in new)
+    assert augment(texts, copies=20, mask_prob=0.0, ngram_prob=0.0) == []  # only copies
+
+
+def test_cache_keys_texts_and_scores_each_text_once(tmp_path):
+    calls = []
+
+    def score(texts):
+        calls.append(list(texts))
+        return np.array([[len(t), 1.0] for t in texts], dtype=np.float32)
+
+    cache = LogitCache(tmp_path, "t")
+    logits, scored = cache.logits(["aa", "b", "aa"], score)
+    assert scored == 2 and calls == [["aa", "b"]] and logits[:, 0].tolist() == [2, 1, 2]
+    logits, scored = cache.logits(["ccc", "b"], score)
+    assert scored == 1 and calls[-1] == ["ccc"] and logits[:, 0].tolist() == [3, 1]
+    assert len(cache.read()[0]) == 3 and len(set(text_keys(["aa", "b", "ccc"]))) == 3
+    assert LogitCache(tmp_path, "other").logits(["aa"], score)[1] == 1  # keyed by teacher too
+
+
+@pytest.mark.parametrize("distill, key", [
+    ({"teachers": {"nope": "x"}}, "distill.teachers.nope"),
+    ({"teachers": {"s": "x"}, "loss": "l1"}, "distill.loss"),
+    ({"teachers": {"s": "x"}, "hard_weight": 0.0, "soft_weight": 0.0}, "distill.soft_weight"),
+    ({"teachers": ["x"]}, "distill.teachers"),
+    ({"temperature": 0.0}, "distill.temperature"),
+])
+def test_config_errors_name_the_key(distill, key):
+    with pytest.raises(ConfigError, match=f"{key}'"):
+        from_dict({"tasks": {"s": {"dataset": "sst2"}}, "distill": distill})
+
+
+def test_teach_verb_writes_a_teacher_and_errors_name_the_key(setup, tmp_path, capsys):
+    import yaml
+
+    _, tasks, bert, _ = setup
+    data = config_data({"sentiment": tasks["sentiment"]}, bert)
+    data["teacher"]["epochs"] = 1
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(data))
+    assert main(["teach", str(path), "--output", str(tmp_path / "t")]) == 0
+    row = json.loads(capsys.readouterr().out)
+    assert row["task"] == "sentiment" and row["best_epoch"] == 1
+    assert Teacher(tmp_path / "t" / "sentiment").labels == ["c0", "c1"]
+    assert main(["teach", str(path), "--set", "teacher.pretrained=''", "--output",
+                 str(tmp_path / "u")]) == 2
+    assert "'teacher.pretrained'" in capsys.readouterr().err
