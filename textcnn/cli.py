@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .backends import BACKENDS
+from .cli_serve import serve_arguments, serve_command
 from .errors import TextCNNError
 
 EXAMPLES = {
@@ -126,43 +127,6 @@ def _explain_arguments(sub) -> None:
     p.add_argument("--json", action="store_true", help="JSON lines even on a terminal")
 
 
-def _serve_arguments(sub) -> None:
-    p = _verb(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, POST /v1/explain, "
-                            "GET /healthz, GET /v1/model, /openapi.json; GET / is a demo page)")
-    p.add_argument("model_dir")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="how the forward pass runs: folded (convolutions precomputed into the "
-                        "embedding table), torch, onnx (onnxruntime), or auto = folded when the "
-                        "model folds, else torch (default: auto)")
-    p.add_argument("--max-batch-size", type=int, default=64,
-                   help="texts per forward pass; 1 turns micro-batching off (default: 64)")
-    p.add_argument("--max-wait-ms", type=float, default=5.0,
-                   help="longest a request waits for others to batch with (default: 5)")
-    p.add_argument("--threads", type=int, default=0,
-                   help="intra-op threads of the forward pass (default: 0 = one per core)")
-    _device(p, "cpu")
-    p.add_argument("--max-texts", type=int, default=256, help="texts per request (422 beyond)")
-    p.add_argument("--max-chars", type=int, default=20_000,
-                   help="characters per text (422 beyond)")
-    p.add_argument("--max-body-bytes", type=int, default=1 << 20,
-                   help="request body size (413 beyond; default: 1 MiB)")
-    p.add_argument("--max-connections", type=int, default=1000,
-                   help="open connections; past it a new one gets 503 and is closed "
-                        "(default: 1000)")
-    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
-                   help="a request line and headers slower than this get 408 and the "
-                        "connection closed (default: 10)")
-    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="a request body not received this long after its headers gets 408 "
-                        "(default: 30)")
-    p.add_argument("--keep-alive", type=float, default=5.0, metavar="SECONDS",
-                   help="idle keep-alive connections close after this (default: 5)")
-    p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
-                   help="on SIGTERM, how long in-flight requests may finish (default: 30)")
-
-
 def _export_arguments(sub) -> None:
     p = _verb(sub, "export", "export a model folder's network to ONNX (writes model.onnx)")
     p.add_argument("model_dir")
@@ -204,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"textcnn {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for add_arguments in (_train_arguments, _evaluate_arguments, _cv_arguments,
-                          _predict_arguments, _serve_arguments, _export_arguments,
+                          _predict_arguments, serve_arguments, _export_arguments,
                           _compare_arguments, _card_arguments, _explain_arguments,
                           teach_arguments):
         add_arguments(sub)
@@ -307,19 +271,6 @@ def _explain(args: argparse.Namespace) -> None:
         print(("\n" if i else "") + render(row) if pretty else json.dumps(row, ensure_ascii=False))
 
 
-def _serve(args: argparse.Namespace) -> None:
-    from .serve import ServeSettings, serve
-
-    serve(args.model_dir, ServeSettings(
-        host=args.host, port=args.port, backend=args.backend,
-        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
-        threads=args.threads, device=args.device, max_texts=args.max_texts,
-        max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,
-        max_connections=args.max_connections, header_timeout_s=args.header_timeout,
-        body_timeout_s=args.body_timeout, keep_alive_s=args.keep_alive,
-        graceful_timeout_s=args.graceful_timeout))
-
-
 def _export(args: argparse.Namespace) -> None:
     from .backends.onnx import export
 
@@ -346,7 +297,7 @@ def _teach(args: argparse.Namespace) -> None:
 
 
 VERBS = {"train": _train, "cv": _cross_validate, "evaluate": _evaluate, "predict": _predict,
-         "explain": _explain, "serve": _serve, "export": _export, "compare": _compare,
+         "explain": _explain, "serve": serve_command, "export": _export, "compare": _compare,
          "card": _card, "teach": _teach}
 
 
