@@ -32,6 +32,19 @@ def test_import_textcnn_loads_no_sklearn_plots_or_datasets():
     assert out.strip() == "[]"
 
 
+def test_training_on_local_json_lines_imports_neither_sklearn_nor_datasets(sst2_slice, tmp_path):
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(tiny_config(sst2_slice, epochs=1)))
+    code = ("import json, sys, textcnn\n"
+            "from textcnn.config import from_dict\n"
+            f"cfg = from_dict(json.load(open({str(config)!r})))\n"
+            f"textcnn.train(cfg, output={str(tmp_path / 'run')!r}, log=lambda line: None)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'datasets'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout
+    assert out.strip().splitlines()[-1] == "[]"  # seconds of start-up neither of them is needed for
+
+
 # -- a broken CSV row names its file and line ---------------------------------------------------
 @pytest.mark.parametrize("name, content, where, problem", [
     ("extra.csv", 'text,label\n"a fine film",1\n"bad, row",0,extra\nok,1\n', 3,
