@@ -23,10 +23,13 @@ Example
 >>> import torch
 >>> branch = NgramBranch(1000, {"topic": 3}, orders=(1, 2))
 >>> ids = torch.tensor([[5, 6, 5, 6, 0, 0], [5, 6, 5, 6, 9, 9]])
->>> branch.fit_idf([(ids, torch.tensor([4, 6]))])
->>> x = branch.tfidf(ids, torch.tensor([4, 6]))[1]  # (batch, positions): each n-gram's weight
->>> bool(x[0, 4:].eq(0).all()), round(float(branch.norms(ids, torch.tensor([4, 6]))[0]), 4)
-(True, 1.0)
+>>> branch.fit_idf([(ids, torch.tensor([4, 6]))])  # texts read
+2
+>>> x = branch.tfidf(ids, torch.tensor([4, 6]))[1]  # (batch, positions): each n-gram's share
+>>> int(x[0].eq(0).sum())  # the first text's padding: unigrams 4, 5 and bigrams 3, 4
+4
+>>> round(float(branch.norms(ids, torch.tensor([4, 6]))[0]), 4)
+1.0
 >>> branch(ids, torch.tensor([4, 6]))["topic"].shape
 torch.Size([2, 3])
 """
