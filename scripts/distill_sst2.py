@@ -45,7 +45,7 @@ def per_second(fn, texts: list[str], repeat: int = 1) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", default="configs/sst2-distill.yaml")
+    ap.add_argument("--config", default="configs/studies/sst2-distill.yaml")
     ap.add_argument("--out", default="runs/distill-sst2")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu", help="fine-tuning, scoring and training device "

@@ -35,7 +35,7 @@ EXAMPLES = {
     "export": "textcnn export runs/sst2 --format onnx",
     "compare": "textcnn compare --output compare-report --image-dataset digits",
     "card": "textcnn card runs/sst2",
-    "teach": "textcnn teach configs/sst2-distill.yaml --output runs/sst2-teacher",
+    "teach": "textcnn teach configs/studies/sst2-distill.yaml --output runs/sst2-teacher",
 }
 
 

@@ -26,6 +26,7 @@ from .config_files import apply_overrides, read_yaml
 from .distill.config import DistillConfig, TeacherConfig, check_distill
 from .errors import ConfigError
 from .fields import (
+    Rule,
     build_dataclass,
     check_fields,
     device_name,
@@ -84,12 +85,32 @@ _WHY_PRETRAINED = ("word2vec .bin / .txt / .vec / GloVe file, Hugging Face model
 _WHY_EMBEDDING_REDUCE = ("none | pca: model.pretrained's vectors reduced to their embedding_dim "
                          "principal components (fewer conv input channels: cheaper epochs; "
                          "the table saved is the reduced one)")
+_WHY_NGRAM_BUCKETS = ("wide and deep: hashed buckets of a TF-IDF bag of token n-grams whose "
+                      "linear logits add to every head's (textcnn.ngrams); 0 = off")
+_WHY_NGRAM_ORDERS = "the wide branch's n-gram lengths (1 = unigrams, 2 = bigrams; at most 4)"
+_WHY_NGRAM_SCALE = "multiplies the wide branch's logits: with Adam, its effective learning rate"
+_WHY_CONV_TOKENS = ("the convolutions read only the first N tokens (the wide branch reads all, up "
+                    "to tokenizer.max_length): long documents at a short text's cost; 0 = all")
+_ngram_lengths = Rule(lambda value: bool(value) and all(1 <= n <= 4 for n in value),
+                      "be a non-empty list of n-gram lengths from 1 to 4")
 _WHY_EMBEDDING_MODE = ("Kim's variants: non-static (pretrained, fine-tuned), static (frozen) or "
                        "multichannel (a frozen and a fine-tuned copy feeding the same convs)")
 
 
 @dataclass
-class TextCNNConfig:
+class WideAndDeep:
+    """The text models' wide branch (``textcnn.ngrams``) and the convolutions' token budget."""
+
+    ngram_buckets: int = param(0, _WHY_NGRAM_BUCKETS, non_negative)
+    ngram_orders: list[int] = param([1, 2], _WHY_NGRAM_ORDERS, _ngram_lengths)
+    ngram_scale: float = param(1.0, _WHY_NGRAM_SCALE, positive)
+    conv_tokens: int = param(0, _WHY_CONV_TOKENS, non_negative)
+    deep: bool = param(True, "false = the wide branch alone (no CNN logits; an ablation: a TF-IDF "
+                       "linear model trained by the same loop); needs ngram_buckets")
+
+
+@dataclass
+class TextCNNConfig(WideAndDeep):
     """Kim's TextCNN (``models.TextCNN``): parallel convs of several widths over the embeddings."""
 
     name: ClassVar[str] = "textcnn"
@@ -112,7 +133,7 @@ class TextCNNConfig:
 
 
 @dataclass
-class DPCNNConfig:
+class DPCNNConfig(WideAndDeep):
     """Johnson & Zhang's deep pyramid CNN (``models.DPCNN``): 3-wide convs, length halved."""
 
     name: ClassVar[str] = "dpcnn"
@@ -274,12 +295,20 @@ def _stream_keys_need_stream(cfg: Config) -> None:
                                   "an in-memory split is one pass): remove it")
 
 
+def _wide_only_needs_buckets(cfg: Config) -> None:
+    model = cfg.model
+    if not getattr(model, "deep", True) and not model.ngram_buckets:
+        raise ConfigError.for_key("model.deep", "false leaves no logits without the wide branch: "
+                                  "set model.ngram_buckets (e.g. 262144)")
+
+
 # rules between fields, applied in order after every field's own check
 CROSS_FIELD_RULES: tuple[Callable[[Config], None], ...] = (
     _embedding_mode_needs_vectors,
     _pretrained_tokenizer_needs_folder,
     _stream_keys_need_stream,
     check_distill,
+    _wide_only_needs_buckets,
 )
 
 

@@ -90,6 +90,7 @@ def _pooled(clf, ids: torch.Tensor, lengths: torch.Tensor
             where.append(at)
     else:
         model = clf.model
+        ids, lengths = model.conv_view(ids, lengths)
         for y in model.core.window_maps(model.embed(ids), lengths):  # (rows, F_k, positions)
             best, at = y.max(dim=2)
             values.append(best)
@@ -104,19 +105,39 @@ def exact_attributions(clf, ids: np.ndarray, lengths: np.ndarray, heads: list[st
     ids_t, lengths_t = torch.as_tensor(ids).long(), torch.as_tensor(lengths)
     with torch.inference_mode():
         features, where = _pooled(clf, ids_t, lengths_t)
-        logits = model.heads(features)
+        logits = model.add_wide(model.heads(features) if model.deep else None, ids_t, lengths_t)
         starts, ends = _filter_spans(model.core.kernel_sizes, where, lengths)
         out: list[dict[str, Attribution]] = [{} for _ in range(len(ids))]
         for head in heads:
             labels = logits[head].argmax(dim=1)
             weight, bias = _label_weights(model, head, labels)
+            if not model.deep:  # the wide branch alone: no CNN term, no head bias
+                weight, bias = weight * 0.0, bias * 0.0
             terms = (weight * features).double().numpy()  # (rows, F): one term per filter
+            first, last, terms = _with_wide(model, head, labels, ids_t, lengths_t,
+                                            (starts, ends, terms))
             for row, answers in enumerate(out):
-                windows = _by_window(starts[row], ends[row], terms[row])
+                windows = _by_window(first[row], last[row], terms[row])
                 answers[head] = Attribution(
                     int(labels[row]), logits[head][row].double().numpy(), float(bias[row]),
                     windows, _spread(windows, int(lengths[row])), True)
     return out
+
+
+def _with_wide(model, head: str, labels: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor,
+               cnn: tuple[np.ndarray, np.ndarray, np.ndarray]
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CNN's ``(starts, ends, terms)`` (rows, F) followed by the wide branch's (one term per
+    n-gram occurrence: its TF-IDF share times its bucket's weight for the row's label), when the
+    model has one: the wide logit is the sum of these terms, exactly."""
+    wide = getattr(model, "wide", None)
+    if wide is None:
+        return cnn
+    h, share, start, end = wide.tfidf(ids, lengths)
+    columns = wide.weight[:, wide.head_columns(head)]  # (buckets, classes)
+    terms = wide.scale * share * columns[h, labels[:, None]]  # (rows, positions)
+    return tuple(np.concatenate([a, b.numpy()], axis=1).astype(a.dtype) for a, b in
+                 zip(cnn, (start, end, terms.double())))
 
 
 def _filter_spans(kernel_sizes, where: list[torch.Tensor], lengths: np.ndarray

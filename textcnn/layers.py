@@ -20,6 +20,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from .ngrams import NgramBranch
+
 
 class Heads(nn.Module):
     """One linear softmax head per task, on shared features.
@@ -69,6 +71,38 @@ def private_columns(n_kernels: int, shared: int, private: int, n_heads: int) -> 
 class TokenInput(nn.Module):
     """The token side every text model shares: an embedding table (id 0 = padding, kept at
     zero), Kim's embedding modes once :meth:`load_pretrained` fills it, and word dropout."""
+
+    def _init_wide(self, heads: dict[str, int], ngram_buckets: int, ngram_orders: Sequence[int],
+                   ngram_scale: float, conv_tokens: int, deep: bool = True) -> None:
+        """The wide branch (:class:`~textcnn.ngrams.NgramBranch`, none when ``ngram_buckets``
+        is 0), how many tokens the convolutions read (``conv_tokens``; 0 = all) and whether
+        the CNN's logits count (``deep``; False = the wide branch alone)."""
+        if conv_tokens < 0:
+            raise ValueError(f"conv_tokens must be >= 0, got {conv_tokens}")
+        if not deep and not ngram_buckets:
+            raise ValueError("deep=False needs the wide branch (ngram_buckets > 0)")
+        self.conv_tokens, self.deep = int(conv_tokens), bool(deep)
+        self.wide = (NgramBranch(ngram_buckets, heads, ngram_orders, ngram_scale)
+                     if ngram_buckets else None)
+
+    def conv_view(self, ids: torch.Tensor, lengths: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ids and lengths the convolutions read: the first ``conv_tokens`` tokens."""
+        if not self.conv_tokens:
+            return ids, lengths
+        return ids[:, :self.conv_tokens], lengths.clamp(max=self.conv_tokens)
+
+    def add_wide(self, logits: dict[str, torch.Tensor] | None, ids: torch.Tensor,
+                 lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Each head's CNN logits plus the wide branch's (every token up to the tokenizer's
+        ``max_length``), ``logits`` unchanged without the branch, the wide branch's alone when
+        ``logits`` is None (``deep`` False)."""
+        if self.wide is None:
+            return logits
+        wide = self.wide(ids, lengths)
+        if logits is None:
+            return wide
+        return {head: value + wide[head] for head, value in logits.items()}
 
     def _init_input(self, vocab_size: int, embedding_dim: int, embedding_mode: str,
                     word_dropout: float) -> int:

@@ -147,9 +147,11 @@ class TextModality(Modality):
 
     def init_model(self, model: torch.nn.Module, config: Config, data: PreparedData,
                    log: Log) -> None:
-        """Copy ``model.pretrained``'s vectors into the embedding table (Kim's OOV rule)."""
+        """Fit the wide branch's idf on the training splits, and copy ``model.pretrained``'s
+        vectors into the embedding table (Kim's OOV rule)."""
         from .embeddings import pca_reduce, pretrained_matrix
 
+        _fit_wide(model, data, log)
         if not config.model.pretrained:
             return
         if not hasattr(model, "load_pretrained"):  # before reading a possibly large vector file
@@ -175,6 +177,20 @@ class TextModality(Modality):
             return TextClassifier(model, tokenizer, config, heads, backend, threads)
 
         return tokenizer.get_vocab_size(), make_classifier
+
+
+def _fit_wide(model: torch.nn.Module, data: PreparedData, log: Log) -> None:
+    """The wide branch's idf from every head's training texts (a streamed training split is
+    not in memory: its validation split stands in)."""
+    wide = getattr(model, "wide", None)
+    if wide is None:
+        return
+    texts = [parts["train"] if hasattr(parts["train"], "ids") else parts["validation"]
+             for parts in data.splits.values()]
+    n = wide.fit_idf((torch.from_numpy(part.ids), torch.from_numpy(part.lengths))
+                     for part in texts)
+    log(f"wide branch: {wide.buckets} buckets, n-grams of {list(wide.orders)} tokens, idf of "
+        f"{n} texts")
 
 
 class ImageModality(Modality):

@@ -55,6 +55,10 @@ class TextCNN(TokenInput):
         share (multi-task); 0 = all shared.
     norm, residual, separable
         Of every conv block (:class:`~textcnn.core.ConvBlock`).
+    ngram_buckets, ngram_orders, ngram_scale, conv_tokens, deep
+        The wide branch (:class:`~textcnn.ngrams.NgramBranch`; 0 buckets = none), whose logits
+        add to the heads'; the convolutions read the first ``conv_tokens`` tokens (0 = all);
+        ``deep=False`` keeps the wide logits alone.
 
     Examples
     --------
@@ -81,9 +85,15 @@ class TextCNN(TokenInput):
         norm: str = "none",
         residual: bool = False,
         separable: bool = False,
+        ngram_buckets: int = 0,
+        ngram_orders: Sequence[int] = (1, 2),
+        ngram_scale: float = 1.0,
+        conv_tokens: int = 0,
+        deep: bool = True,
     ):
         super().__init__()
         in_channels = self._init_input(vocab_size, embedding_dim, embedding_mode, word_dropout)
+        self._init_wide(heads, ngram_buckets, ngram_orders, ngram_scale, conv_tokens, deep)
         self.core = ConvCore(1, in_channels, channels + private_channels * len(heads),
                              kernel_sizes, norm=norm, residual=residual, separable=separable)
         self.dropout = nn.Dropout(dropout)
@@ -93,10 +103,12 @@ class TextCNN(TokenInput):
         self.heads = Heads(self.core.out_features, heads, select)
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        ids, lengths = self.conv_view(ids, lengths)
         return self.core(self.embed(ids), lengths)  # (batch, out features)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.heads(self.dropout(self.features(ids, lengths)))
+        cnn = self.heads(self.dropout(self.features(ids, lengths))) if self.deep else None
+        return self.add_wide(cnn, ids, lengths)
 
 
 class ImageCNN(nn.Module):
@@ -189,6 +201,8 @@ class DPCNN(TokenInput):
     ----------
     vocab_size, heads, embedding_dim, dropout, word_dropout, embedding_mode
         As :class:`TextCNN` (pretrained vectors feed the region embedding).
+    ngram_buckets, ngram_orders, ngram_scale, conv_tokens, deep
+        As :class:`TextCNN`.
     channels : int
         Width of every conv (the paper: 250).
     depth : int
@@ -213,11 +227,17 @@ class DPCNN(TokenInput):
         dropout: float = 0.5,
         word_dropout: float = 0.0,
         embedding_mode: str = "non-static",
+        ngram_buckets: int = 0,
+        ngram_orders: Sequence[int] = (1, 2),
+        ngram_scale: float = 1.0,
+        conv_tokens: int = 0,
+        deep: bool = True,
     ):
         super().__init__()
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         in_channels = self._init_input(vocab_size, embedding_dim, embedding_mode, word_dropout)
+        self._init_wide(heads, ngram_buckets, ngram_orders, ngram_scale, conv_tokens, deep)
         self.region = ConvBlock(1, in_channels, channels, 3, padding="same",
                                 activation=nn.Identity)
 
@@ -242,6 +262,7 @@ class DPCNN(TokenInput):
         return x
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        ids, lengths = self.conv_view(ids, lengths)
         if ids.shape[1] < 1:  # no positions at all: one padding position, as ConvCore
             ids = nn.functional.pad(ids, (0, 1))
         x = self.embed(ids)  # (batch, embedding channels, time)
@@ -258,7 +279,8 @@ class DPCNN(TokenInput):
         return self._mask(x, n, float("-inf")).amax(dim=2)  # (batch, channels)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.heads(self.dropout(self.features(ids, lengths)))
+        cnn = self.heads(self.dropout(self.features(ids, lengths))) if self.deep else None
+        return self.add_wide(cnn, ids, lengths)
 
 
 class RegisteredModel(NamedTuple):

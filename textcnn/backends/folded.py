@@ -38,6 +38,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core import mask_positions
+from ..layers import TokenInput
 from ..models import TextCNN
 from .base import Backend
 
@@ -84,6 +85,7 @@ class FoldedTextCNN(nn.Module):
         self.kernel_sizes = model.core.kernel_sizes
         self.vocab_size = model.embedding.num_embeddings
         self.heads = model.heads
+        self.wide, self.conv_tokens, self.deep = model.wide, model.conv_tokens, model.deep
         emb = model.input_table().detach()  # (vocab, conv input channels)
         with torch.no_grad():
             for i, (k, block) in enumerate(zip(self.kernel_sizes, model.core.blocks)):
@@ -98,6 +100,7 @@ class FoldedTextCNN(nn.Module):
         """Each width's convolution without its bias, ``(batch, positions, filters)``, windows
         past a text's end set to ``-inf`` (the explanations read which window each filter
         pooled)."""
+        ids, lengths = self.conv_view(ids, lengths)
         widest = max(self.kernel_sizes)
         if ids.shape[1] < widest:  # as ConvCore: texts shorter than a kernel see padding
             ids = F.pad(ids, (0, widest - ids.shape[1]))
@@ -117,8 +120,13 @@ class FoldedTextCNN(nn.Module):
         return torch.cat([(y.amax(dim=1) + getattr(self, f"bias{i}")).relu()
                           for i, y in enumerate(sums)], dim=1)
 
+    # the model's own: the first conv_tokens tokens to the convolutions, the wide branch added
+    conv_view = TokenInput.conv_view
+    add_wide = TokenInput.add_wide
+
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.heads(self.features(ids, lengths))
+        cnn = self.heads(self.features(ids, lengths)) if self.deep else None
+        return self.add_wide(cnn, ids, lengths)
 
 
 class FoldedBackend(Backend):

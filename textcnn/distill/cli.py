@@ -4,7 +4,7 @@ a config into ``OUTPUT/<task>``).
 Example
 -------
 >>> from textcnn.cli import build_parser
->>> args = build_parser().parse_args(["teach", "configs/sst2-distill.yaml"])
+>>> args = build_parser().parse_args(["teach", "configs/studies/sst2-distill.yaml"])
 >>> args.verb, args.output
 ('teach', None)
 """

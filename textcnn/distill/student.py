@@ -10,7 +10,7 @@ ordinary model folder.
 Example
 -------
 >>> from textcnn import load_config, train
->>> config = load_config("configs/sst2.yaml", [f"tasks.sentiment.dataset={sst2_slice}",
+>>> config = load_config("configs/kim2014/sst2.yaml", [f"tasks.sentiment.dataset={sst2_slice}",
 ...     "train.epochs=1", "model.embedding_dim=16", "model.channels=8", "train.threads=1",
 ...     f"distill.teachers.sentiment={teacher_dir}", "distill.augment=1",
 ...     f"distill.cache={tmp_dir / 'cache'}"])

@@ -1,0 +1,162 @@
+"""The wide branch: a TF-IDF bag of hashed token-id n-grams and a linear layer, added to the heads.
+
+A text model with ``model.ngram_buckets > 0`` (wide and deep) adds to each head's CNN logits a
+linear model over the text's n-grams, trained jointly with the CNN by the same optimizer. It reads
+the token ids the model already receives, so every backend (torch, folded, ONNX), serving,
+explanations and multi-task heads see the same input. For a text of length ``L`` and every order
+``n`` in ``ngram_orders`` (by default uni- and bi-grams), the n-gram at position ``t`` (``t + n <=
+L``; padding is never read) falls in bucket::
+
+    h = (n * SALT + sum_j ids[t + j] * PRIMES[j]) mod buckets          (int64 arithmetic)
+
+Its TF-IDF weight is scikit-learn's ``TfidfVectorizer(sublinear_tf=True)``'s on the buckets:
+``(1 + log tf) * idf[h]``, L2-normalised per text, with ``idf = log((1 + N) / (1 + df)) + 1``
+fitted on the training split before training (:meth:`NgramBranch.fit_idf`; a bucket no training
+text has gets idf 0: it is ignored, as a vocabulary ignores unseen words). ``idf`` is a buffer,
+saved with the weights. The logits are ``scale * sum_b x_b * weight[b]``, where ``weight`` is
+``(buckets, sum of the heads' classes)`` and head ``i`` reads its own columns. Everything is
+sort, cumulative sum, scatter and gather on the text's own positions: no (batch, buckets) tensor
+is made, the graph exports to ONNX, and a text's logits never depend on its batch's padding.
+
+Example
+-------
+>>> import torch
+>>> branch = NgramBranch(1000, {"topic": 3}, orders=(1, 2))
+>>> ids = torch.tensor([[5, 6, 5, 6, 0, 0], [5, 6, 5, 6, 9, 9]])
+>>> branch.fit_idf([(ids, torch.tensor([4, 6]))])  # texts read
+2
+>>> x = branch.tfidf(ids, torch.tensor([4, 6]))[1]  # (batch, positions): each n-gram's share
+>>> int(x[0].eq(0).sum())  # the first text's padding: unigrams 4, 5 and bigrams 3, 4
+4
+>>> round(float(branch.norms(ids, torch.tensor([4, 6]))[0]), 4)
+1.0
+>>> branch(ids, torch.tensor([4, 6]))["topic"].shape
+torch.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import torch
+from torch import nn
+
+MAX_ORDER = 4  # longest n-gram: one prime per token of the window
+PRIMES = (1_000_003, 999_983, 998_117, 997_013)  # odd, < 2**20: ids up to 2**40 stay in int64
+SALT = 1_234_577  # keeps the orders apart: a bigram and a unigram rarely share a bucket
+
+
+class NgramBranch(nn.Module):
+    """Hashed uni-/bi-gram TF-IDF features of the token ids and one linear map per head.
+
+    Parameters
+    ----------
+    buckets : int
+        Hash buckets (rows of ``weight``).
+    heads : dict
+        ``{head name: number of classes}``; head ``i`` reads its slice of ``weight``'s columns.
+    orders : sequence of int
+        n-gram lengths, each 1 to :data:`MAX_ORDER`.
+    scale : float
+        Multiplies the logits (under Adam, the branch's effective learning rate).
+    """
+
+    def __init__(self, buckets: int, heads: dict[str, int], orders: Sequence[int] = (1, 2),
+                 scale: float = 1.0):
+        super().__init__()
+        if not orders or not all(1 <= n <= MAX_ORDER for n in orders):
+            raise ValueError(f"n-gram orders must be 1 to {MAX_ORDER}, got {list(orders)}")
+        self.buckets, self.orders, self.scale = int(buckets), tuple(int(n) for n in orders), scale
+        self.sizes = list(heads.values())
+        self.names = list(heads)
+        self.weight = nn.Parameter(torch.zeros(self.buckets, sum(self.sizes)))
+        self.register_buffer("idf", torch.ones(self.buckets))
+
+    def hashes(self, ids: torch.Tensor, lengths: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(bucket, inside, start, end)`` of every n-gram position, each ``(batch,
+        positions)``: the bucket (int64), 1.0 where the n-gram lies inside the text (else 0.0)
+        and its token span ``start .. end - 1``; the orders follow each other along the
+        positions."""
+        ids = ids.long()
+        lengths = lengths.to(ids.device).long()
+        parts, inside, starts = [], [], []
+        for n in self.orders:
+            h = torch.zeros_like(ids[:, n - 1:]) + n * SALT
+            for j in range(n):  # ids[:, j : j - n + 1]: constant slice ends, dynamic time
+                h = h + ids[:, j:(j - n + 1) or None] * PRIMES[j]
+            start = torch.arange(h.shape[1], device=ids.device)
+            parts.append(h % self.buckets)
+            inside.append((start[None, :] + n <= lengths[:, None]).to(torch.float32))
+            starts.append(start.expand_as(h))
+        start = torch.cat(starts, 1)
+        widths = torch.cat([torch.full_like(h, n) for h, n in zip(parts, self.orders)], 1)
+        return torch.cat(parts, 1), torch.cat(inside, 1), start, start + widths
+
+    def tfidf(self, ids: torch.Tensor, lengths: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(bucket, weight, start, end)`` per n-gram position: ``weight`` is the share of the
+        text's L2-normalised TF-IDF vector each occurrence carries (0 outside the text), so a
+        bucket's TF-IDF value is the sum of its occurrences' weights."""
+        h, inside, start, end = self.hashes(ids, lengths)
+        tf = _counts(torch.where(inside > 0, h, torch.full_like(h, self.buckets)))
+        tf = tf.clamp(min=1.0)
+        idf = self.idf[h]
+        share = inside * (1.0 + torch.log(tf)) / tf * idf  # (1 + log tf) idf spread over tf
+        norm = (share * share * tf).sum(1, keepdim=True).sqrt().clamp(min=1e-12)
+        return h, share / norm, start, end
+
+    def norms(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Each text's TF-IDF vector's L2 norm (1, or 0 for a text with no known n-gram)."""
+        h, weight, _, _ = self.tfidf(ids, lengths)
+        dense = torch.zeros(h.shape[0], self.buckets).scatter_add(1, h, weight)
+        return dense.norm(dim=1)
+
+    def flat_logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """``(batch, sum of classes)``: every head's logits side by side."""
+        h, weight, _, _ = self.tfidf(ids, lengths)
+        rows = nn.functional.embedding(h, self.weight)  # (batch, positions, classes)
+        return self.scale * torch.bmm(weight.unsqueeze(1), rows).squeeze(1)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        flat = self.flat_logits(ids, lengths)
+        return dict(zip(self.names, flat.split(self.sizes, dim=1)))
+
+    def head_columns(self, head: str) -> slice:
+        """The columns of ``weight`` that ``head`` reads."""
+        i = self.names.index(head)
+        return slice(sum(self.sizes[:i]), sum(self.sizes[:i + 1]))
+
+    @torch.no_grad()
+    def fit_idf(self, splits: Iterable[tuple[torch.Tensor, torch.Tensor]],
+                chunk: int = 256) -> int:
+        """Set ``idf`` from training texts given as ``(ids, lengths)`` pairs (every head's
+        training split); returns the number of texts. Buckets no text has get idf 0."""
+        df = torch.zeros(self.buckets, dtype=torch.float64)
+        n = 0
+        for ids, lengths in splits:
+            ids, lengths = torch.as_tensor(ids), torch.as_tensor(lengths)
+            for lo in range(0, len(lengths), chunk):
+                h, inside, _, _ = self.hashes(ids[lo:lo + chunk], lengths[lo:lo + chunk])
+                h = torch.where(inside > 0, h, torch.full_like(h, self.buckets)).sort(1).values
+                first = torch.ones_like(h, dtype=torch.bool)
+                first[:, 1:] = h[:, 1:] != h[:, :-1]
+                seen = h[first & (h < self.buckets)]
+                df.index_add_(0, seen, torch.ones(len(seen), dtype=torch.float64))
+            n += len(lengths)
+        idf = torch.log((1.0 + n) / (1.0 + df)) + 1.0
+        self.idf.copy_(torch.where(df > 0, idf, torch.zeros_like(idf)).float())
+        return n
+
+
+def _counts(h: torch.Tensor) -> torch.Tensor:
+    """How often each position's value occurs in its row, ``(batch, positions)`` float, by sort,
+    run lengths and scatter (no (batch, buckets) tensor)."""
+    sorted_h, order = h.sort(dim=1)
+    new_run = torch.ones_like(sorted_h)
+    new_run = torch.cat([new_run[:, :1], (sorted_h[:, 1:] != sorted_h[:, :-1]).long()], 1)
+    run = new_run.cumsum(1) - 1  # (batch, positions): which run each sorted position is in
+    ones = torch.ones(h.shape, dtype=torch.float32, device=h.device)
+    run_length = torch.zeros_like(ones).scatter_add(1, run, ones).gather(1, run)
+    return torch.zeros_like(ones).scatter(1, order, run_length)
+
