@@ -93,8 +93,9 @@ def test_each_model_has_its_own_settings():
     dpcnn = from_dict(base(model={"name": "dpcnn"})).to_dict()["model"]
     assert dpcnn == {"name": "dpcnn", "embedding_dim": 300, "channels": 100, "depth": 8,
                      "dropout": 0.5, "word_dropout": 0.0, "pretrained": "",
-                     "embedding_mode": "non-static", "ngram_buckets": 0, "ngram_orders": [1, 2],
-                     "ngram_scale": 1.0, "conv_tokens": 0, "deep": True}
+                     "embedding_reduce": "none", "embedding_mode": "non-static",
+                     "ngram_buckets": 0, "ngram_orders": [1, 2], "ngram_scale": 1.0,
+                     "conv_tokens": 0, "deep": True}
     assert "depth" not in from_dict(base()).to_dict()["model"]
 
 
@@ -155,10 +156,10 @@ def test_config_json_of_earlier_versions_reads_back(name, dropped):
     written = EARLIER_CONFIG_JSON[name]
     cfg = from_dict(written, saved=True)
     model = cfg.to_dict()["model"]
-    wide_off = {"ngram_buckets": 0, "ngram_orders": [1, 2], "ngram_scale": 1.0, "conv_tokens": 0,
-                "deep": True}
+    added = {"ngram_buckets": 0, "ngram_orders": [1, 2], "ngram_scale": 1.0, "conv_tokens": 0,
+             "deep": True, "embedding_reduce": "none"}
     assert model == {**{k: v for k, v in written["model"].items() if k not in dropped},
-                     **wide_off}  # keys added since: their defaults (the wide branch off)
+                     **added}  # keys added since: their defaults (the wide branch off, no PCA)
     assert from_dict(cfg.to_dict()) == cfg  # today's config.json reads back without saved
     with pytest.raises(ConfigError, match=f"'model.{sorted(dropped)[0]}' does not apply"):
         from_dict(written)  # only a saved config may carry another model's keys
