@@ -14,9 +14,9 @@ import signal
 from pathlib import Path
 
 from safetensors.torch import save_file
-from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from textcnn import load_config, train
+from textcnn.training.optimizers import FusedAdam
 
 
 def main() -> None:
@@ -30,13 +30,16 @@ def main() -> None:
     rank = int(os.environ.get("RANK", "0"))
     steps = [0]
 
-    def kill_after(optimizer, _args, _kwargs):
+    step = FusedAdam.step  # the configs the tests use train with AdamW
+
+    def step_then_maybe_die(optimizer):
+        step(optimizer)
         steps[0] += 1
         if steps[0] == args.kill_after and rank == args.kill_rank:
             os.kill(os.getpid(), signal.SIGKILL)
 
     if args.kill_after:
-        register_optimizer_step_post_hook(kill_after)
+        FusedAdam.step = step_then_maybe_die
     clf = train(load_config(args.config), output=args.output, resume=args.resume,
                 log=lambda line: None)
     state = {k: v.detach().cpu().contiguous() for k, v in clf.model.state_dict().items()}

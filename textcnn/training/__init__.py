@@ -2,7 +2,8 @@
 
 ``batching`` cuts length-bucketed batches and plans each epoch, ``schedule`` gives the learning
 rate of every step, ``checkpoint`` writes and reads the resume file, ``distributed`` splits the
-work across torchrun's processes (DDP), and ``trainer`` runs the loop.
+work across torchrun's processes (DDP), ``optimizers`` steps Adam / AdamW with torch's fused
+kernel (without importing ``torch._dynamo``), and ``trainer`` runs the loop.
 """
 
 from .batching import (

@@ -38,6 +38,7 @@ from .checkpoint import (
     write_checkpoint,
 )
 from .distributed import World
+from .optimizers import FusedAdam
 from .schedule import lr_factor
 
 if TYPE_CHECKING:
@@ -116,15 +117,14 @@ class Trainer:
         self.epoch_loss = [0.0, 0.0]
         self.checkpoint_step: int | None = None  # the step of the last checkpoint written
 
-    def _make_optimizer(self) -> torch.optim.Optimizer:
+    def _make_optimizer(self) -> torch.optim.Optimizer | FusedAdam:
         train_cfg = self.config.train
         params = [p for p in self.model.parameters() if p.requires_grad]
         if train_cfg.optimizer == "adadelta":
             return torch.optim.Adadelta(params, lr=train_cfg.lr, rho=0.95, eps=1e-6,
                                         weight_decay=train_cfg.weight_decay)
-        # fused kernels: one pass over the embedding table per step (9x faster measured here)
-        cls = torch.optim.Adam if train_cfg.optimizer == "adam" else torch.optim.AdamW
-        return cls(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay, fused=True)
+        return FusedAdam(params, lr=train_cfg.lr, weight_decay=train_cfg.weight_decay,
+                         decoupled=train_cfg.optimizer == "adamw")
 
     # -- one epoch -----------------------------------------------------------------------------
     def train_epoch(self, progress: Progress | None = None) -> float:
