@@ -50,46 +50,47 @@ class WideAndDeep:
 
 
 @dataclass
-class TextCNNConfig(WideAndDeep):
-    """Kim's TextCNN (``models.TextCNN``): parallel convs of several widths over the embeddings."""
+class TextInput(WideAndDeep):
+    """What every text model reads: token ids through an embedding table (random, or
+    ``pretrained`` vectors, possibly reduced, frozen or fine-tuned), plus the wide branch."""
 
-    name: ClassVar[str] = "textcnn"
     input_kind: ClassVar[str] = "text"  # token ids in: a tokenizer, an embedding table
 
     embedding_dim: int = param(300, _WHY_EMBEDDING_DIM, positive)
-    kernel_sizes: list[int] = param([3, 4, 5], "n-gram widths", positive_list("sizes"))
-    channels: int = param(100, "filters per kernel size (shared by every task)", positive)
-    private_channels: int = param(0, "multi-task: filters per kernel size each task keeps to "
-                                  "itself, read by its head only; 0 = all shared", non_negative)
-    dropout: float = param(0.5, "on the pooled features, before the heads", fraction)
     word_dropout: float = param(0.0, _WHY_WORD_DROPOUT, fraction)
     pretrained: str = param("", _WHY_PRETRAINED, model_argument=False)
     embedding_reduce: str = param("none", _WHY_EMBEDDING_REDUCE, one_of("none", "pca"),
                                   model_argument=False)
     embedding_mode: str = param("non-static", _WHY_EMBEDDING_MODE, one_of(*EMBEDDING_MODES))
+
+
+@dataclass
+class TextCNNConfig(TextInput):
+    """Kim's TextCNN (``models.TextCNN``): parallel convs of several widths over the embeddings."""
+
+    name: ClassVar[str] = "textcnn"
+
+    kernel_sizes: list[int] = param([3, 4, 5], "n-gram widths", positive_list("sizes"))
+    channels: int = param(100, "filters per kernel size (shared by every task)", positive)
+    private_channels: int = param(0, "multi-task: filters per kernel size each task keeps to "
+                                  "itself, read by its head only; 0 = all shared", non_negative)
+    dropout: float = param(0.5, "on the pooled features, before the heads", fraction)
     norm: str = param("none", "none | batch: normalisation inside a conv block", one_of(*NORMS))
     residual: bool = param(False, "add the block input to its output (same shape)")
     separable: bool = param(False, "depthwise-separable convolution")
 
 
 @dataclass
-class DPCNNConfig(WideAndDeep):
+class DPCNNConfig(TextInput):
     """Johnson & Zhang's deep pyramid CNN (``models.DPCNN``): 3-wide convs, length halved."""
 
     name: ClassVar[str] = "dpcnn"
-    input_kind: ClassVar[str] = "text"
 
-    embedding_dim: int = param(300, _WHY_EMBEDDING_DIM, positive)
     channels: int = param(100, "width of every conv (the paper: 250)", positive)
     depth: int = param(8, "at most this many downsampling blocks (pool halving the length, two "
                        "convs); 8 take 256 tokens to one position; 0 = first stage only",
                        non_negative)
     dropout: float = param(0.5, "on the pooled features, before the heads", fraction)
-    word_dropout: float = param(0.0, _WHY_WORD_DROPOUT, fraction)
-    pretrained: str = param("", _WHY_PRETRAINED, model_argument=False)
-    embedding_reduce: str = param("none", _WHY_EMBEDDING_REDUCE, one_of("none", "pca"),
-                                  model_argument=False)
-    embedding_mode: str = param("non-static", _WHY_EMBEDDING_MODE, one_of(*EMBEDDING_MODES))
 
 
 @dataclass
