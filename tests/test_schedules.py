@@ -1,4 +1,4 @@
-"""train.schedule / train.warmup, train.label_smoothing and train.ema."""
+"""train.schedule / train.warmup, train.loss, train.label_smoothing and train.ema."""
 
 import json
 import math
@@ -13,7 +13,7 @@ from torch import nn
 from conftest import read_jsonl, tiny_config, train_full_and_cut, write_jsonl
 from textcnn.config import from_dict
 from textcnn.errors import ConfigError
-from textcnn.metrics import classification_metrics
+from textcnn.metrics import classification_metrics, head_loss
 from textcnn.modality import load_datasets
 from textcnn.runs import check_saved_config, train_and_evaluate
 from textcnn.training import Encoded, Trainer, epoch_plan, lr_factor, steps_per_epoch
@@ -180,6 +180,37 @@ def test_label_smoothing_changes_the_training_loss_only():
     assert vals[0.3]["t"] == classification_metrics(val.labels, raw)
 
 
+def test_squared_hinge_is_one_vs_rest_linearsvc_loss():
+    logits = torch.tensor([[2.0, -0.5, 0.3], [0.0, 0.0, 0.0]])
+    rows = [head_loss(logits[i:i + 1], torch.tensor([y]), kind="squared_hinge").item()
+            for i, y in enumerate([0, 2])]
+    # row 0: the true class is past its margin, class 1 inside it by 0.5, class 2 by 1.3
+    # row 1: every logit is 1 from its margin
+    assert rows == pytest.approx([0.25 + 1.69, 3.0])
+    assert head_loss(logits, torch.tensor([0, 2]), reduction="sum",
+                     kind="squared_hinge").item() == pytest.approx(0.25 + 1.69 + 3.0)
+    # multi-hot rows: each labelled class has sign +1
+    multi = head_loss(logits[1:], torch.tensor([[1.0, 0.0, 1.0]]), kind="squared_hinge")
+    assert multi.item() == pytest.approx(3.0)
+    # rows on the right side of every margin give no gradient (cross-entropy still does)
+    far = torch.tensor([[3.0, -2.0, -1.5]], requires_grad=True)
+    head_loss(far, torch.tensor([0]), kind="squared_hinge").backward()
+    assert far.grad.abs().sum().item() == 0.0
+    far.grad = None
+    head_loss(far, torch.tensor([0])).backward()
+    assert far.grad.abs().sum().item() > 0.0
+
+
+def test_train_loss_switch_reaches_the_trainer():
+    data = tiny_data(n_train=10)  # one batch: the epoch's loss is that batch's loss
+    trainer = tiny_trainer(data, loss="squared_hinge")
+    split = data["t"]["train"]
+    with torch.no_grad():
+        logits = trainer.model(*split.batch(np.arange(10)))["t"]
+    expected = head_loss(logits, torch.from_numpy(split.labels), kind="squared_hinge").item()
+    assert trainer.train_epoch() == pytest.approx(expected, rel=1e-6)
+
+
 # -- weight averaging --------------------------------------------------------------------------
 
 
@@ -284,7 +315,8 @@ def test_checkpoints_from_before_the_new_keys_still_resume():
 
 @pytest.mark.parametrize("key, value", [("schedule", "linear"), ("warmup", 1.5), ("warmup", -0.1),
                                         ("ema", -0.1), ("ema", 1.0), ("label_smoothing", 1.0),
-                                        ("label_smoothing", float("nan"))])
+                                        ("label_smoothing", float("nan")),
+                                        ("loss", "hinge")])
 def test_bad_values_name_the_key(key, value):
     with pytest.raises(ConfigError, match=rf"config key 'train\.{key}' must"):
         from_dict({"tasks": {"t": {"dataset": "x"}}, "train": {key: value}})

@@ -145,7 +145,7 @@ def test_torch_folded_and_onnx_agree_to_1e5():
 
 @pytest.mark.parametrize("key,value", [("ngram_buckets", -1), ("ngram_orders", [1, 5]),
                                        ("ngram_orders", []), ("ngram_scale", 0.0),
-                                       ("conv_tokens", -2)])
+                                       ("conv_tokens", -2), ("ngram_l2", -1e-4)])
 def test_config_errors_name_the_key(key, value):
     with pytest.raises(ConfigError, match=f"model.{key}"):
         from_dict({"tasks": {"s": {"dataset": "sst2"}}, "model": {key: value}})
@@ -191,3 +191,27 @@ def test_wide_only_is_the_branch_alone():
         torch.testing.assert_close(folded[head], wide[head], atol=1e-6, rtol=0)
     with pytest.raises(ConfigError, match="model.deep"):
         from_dict({"tasks": {"s": {"dataset": "sst2"}}, "model": {"deep": False}})
+
+
+def test_ngram_l2_adds_its_penalty_gradient_in_training_only():
+    ids, lengths = random_batch(200, n=8, seed=7)
+    grads, outputs = {}, {}
+    for l2 in (0.0, 0.01):
+        torch.manual_seed(0)
+        branch = NgramBranch(512, {"topic": 3}, scale=4.0, l2=l2)
+        torch.nn.init.normal_(branch.weight)
+        branch.fit_idf([(ids, lengths)])
+        loss = branch(ids, lengths)["topic"].logsumexp(1).mean()
+        loss.backward()
+        grads[l2], outputs[l2] = branch.weight.grad.clone(), loss.item()
+        with torch.no_grad():
+            assert torch.equal(branch.eval()(ids, lengths)["topic"],
+                               branch.train()(ids, lengths)["topic"])
+    assert outputs[0.0] == outputs[0.01]  # the forward pass is unchanged
+    # the gradient of 0.01 / 2 * ||4 * weight||^2 joins the loss's
+    torch.testing.assert_close(grads[0.01] - grads[0.0], 0.01 * 16 * branch.weight.detach())
+    model = wide_model(ngram_l2=0.5)
+    assert model.wide.l2 == 0.5
+    config = from_dict({"tasks": {"s": {"dataset": "sst2"}},
+                        "model": {"ngram_buckets": 64, "ngram_l2": 1e-4}})
+    assert config.model.ngram_l2 == 1e-4

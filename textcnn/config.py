@@ -106,8 +106,11 @@ class TrainConfig:
                           one_of("constant", "cosine", "onecycle"))
     warmup: float = param(0.0, "fraction of all steps (epochs x batches) spent ramping the lr up",
                           fraction)
-    label_smoothing: float = param(0.0, "training loss only; validation / test metrics are "
-                                   "unchanged", fraction)
+    loss: str = param("cross_entropy", "training loss of single- and multi-label heads: "
+                      "cross_entropy | squared_hinge (one-vs-rest, LinearSVC's; long documents)",
+                      one_of("cross_entropy", "squared_hinge"))
+    label_smoothing: float = param(0.0, "cross_entropy's training loss only; validation / test "
+                                   "metrics are unchanged", fraction)
     ema: float = param(0.0, "decay of a moving average of the weights, used to validate and "
                        "save; 0 off", fraction)
     steps_per_epoch: int = param(0, "streamed tasks: batches per epoch; 0 = one pass over the "

@@ -73,7 +73,8 @@ class TokenInput(nn.Module):
     zero), Kim's embedding modes once :meth:`load_pretrained` fills it, and word dropout."""
 
     def _init_wide(self, heads: dict[str, int], ngram_buckets: int, ngram_orders: Sequence[int],
-                   ngram_scale: float, conv_tokens: int, deep: bool = True) -> None:
+                   ngram_scale: float, conv_tokens: int, deep: bool = True,
+                   ngram_l2: float = 0.0) -> None:
         """The wide branch (:class:`~textcnn.ngrams.NgramBranch`, none when ``ngram_buckets``
         is 0), how many tokens the convolutions read (``conv_tokens``; 0 = all) and whether
         the CNN's logits count (``deep``; False = the wide branch alone)."""
@@ -82,7 +83,7 @@ class TokenInput(nn.Module):
         if not deep and not ngram_buckets:
             raise ValueError("deep=False needs the wide branch (ngram_buckets > 0)")
         self.conv_tokens, self.deep = int(conv_tokens), bool(deep)
-        self.wide = (NgramBranch(ngram_buckets, heads, ngram_orders, ngram_scale)
+        self.wide = (NgramBranch(ngram_buckets, heads, ngram_orders, ngram_scale, ngram_l2)
                      if ngram_buckets else None)
 
     def conv_view(self, ids: torch.Tensor, lengths: torch.Tensor

@@ -15,13 +15,17 @@ import torch
 
 
 def head_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0,
-              reduction: str = "mean") -> torch.Tensor:
+              reduction: str = "mean", kind: str = "cross_entropy") -> torch.Tensor:
     """A head's loss: cross-entropy against label ids ``(n,)``, binary cross-entropy of one
     sigmoid per label against multi-hot rows ``(n, labels)`` (a multi-label head; a row's loss
     is the mean over its labels).
 
     ``label_smoothing`` moves the targets toward uniform (for multi-hot rows: toward 0.5);
-    ``reduction`` is ``mean`` (over rows) or ``sum`` (over rows).
+    ``reduction`` is ``mean`` (over rows) or ``sum`` (over rows). ``kind="squared_hinge"``
+    replaces either loss with one-vs-rest squared hinge, ``sum_k max(0, 1 - s_k * logit_k)^2``
+    with ``s_k = +1`` for the row's label(s) and ``-1`` otherwise (LinearSVC's loss): a logit
+    stops moving once it is on the right side of its margin, where cross-entropy keeps growing
+    the weights of a separable training set (``label_smoothing`` is not used).
 
     Examples
     --------
@@ -30,7 +34,14 @@ def head_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: floa
     0.6931
     >>> round(head_loss(logits, torch.tensor([[1.0, 0.0]])).item(), 4)  # log 2 per label
     0.6931
+    >>> head_loss(torch.tensor([[2.0, -0.5]]), torch.tensor([0]), kind="squared_hinge").item()
+    0.25
     """
+    if kind == "squared_hinge":
+        signs = targets.float() if targets.dim() == 2 else torch.nn.functional.one_hot(
+            targets, logits.shape[1]).float()
+        per_row = (1 - (2 * signs - 1) * logits).clamp(min=0).pow(2).sum(dim=1)
+        return per_row.sum() if reduction == "sum" else per_row.mean()
     if targets.dim() == 2:
         targets = targets.float()
         if label_smoothing:

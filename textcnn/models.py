@@ -55,7 +55,7 @@ class TextCNN(TokenInput):
         share (multi-task); 0 = all shared.
     norm, residual, separable
         Of every conv block (:class:`~textcnn.core.ConvBlock`).
-    ngram_buckets, ngram_orders, ngram_scale, conv_tokens, deep
+    ngram_buckets, ngram_orders, ngram_scale, ngram_l2, conv_tokens, deep
         The wide branch (:class:`~textcnn.ngrams.NgramBranch`; 0 buckets = none), whose logits
         add to the heads'; the convolutions read the first ``conv_tokens`` tokens (0 = all);
         ``deep=False`` keeps the wide logits alone.
@@ -88,12 +88,14 @@ class TextCNN(TokenInput):
         ngram_buckets: int = 0,
         ngram_orders: Sequence[int] = (1, 2),
         ngram_scale: float = 1.0,
+        ngram_l2: float = 0.0,
         conv_tokens: int = 0,
         deep: bool = True,
     ):
         super().__init__()
         in_channels = self._init_input(vocab_size, embedding_dim, embedding_mode, word_dropout)
-        self._init_wide(heads, ngram_buckets, ngram_orders, ngram_scale, conv_tokens, deep)
+        self._init_wide(heads, ngram_buckets, ngram_orders, ngram_scale, conv_tokens, deep,
+                        ngram_l2)
         self.core = ConvCore(1, in_channels, channels + private_channels * len(heads),
                              kernel_sizes, norm=norm, residual=residual, separable=separable)
         self.dropout = nn.Dropout(dropout)
@@ -201,7 +203,7 @@ class DPCNN(TokenInput):
     ----------
     vocab_size, heads, embedding_dim, dropout, word_dropout, embedding_mode
         As :class:`TextCNN` (pretrained vectors feed the region embedding).
-    ngram_buckets, ngram_orders, ngram_scale, conv_tokens, deep
+    ngram_buckets, ngram_orders, ngram_scale, ngram_l2, conv_tokens, deep
         As :class:`TextCNN`.
     channels : int
         Width of every conv (the paper: 250).
@@ -230,6 +232,7 @@ class DPCNN(TokenInput):
         ngram_buckets: int = 0,
         ngram_orders: Sequence[int] = (1, 2),
         ngram_scale: float = 1.0,
+        ngram_l2: float = 0.0,
         conv_tokens: int = 0,
         deep: bool = True,
     ):
@@ -237,7 +240,8 @@ class DPCNN(TokenInput):
         if depth < 0:
             raise ValueError(f"depth must be >= 0, got {depth}")
         in_channels = self._init_input(vocab_size, embedding_dim, embedding_mode, word_dropout)
-        self._init_wide(heads, ngram_buckets, ngram_orders, ngram_scale, conv_tokens, deep)
+        self._init_wide(heads, ngram_buckets, ngram_orders, ngram_scale, conv_tokens, deep,
+                        ngram_l2)
         self.region = ConvBlock(1, in_channels, channels, 3, padding="same",
                                 activation=nn.Identity)
 

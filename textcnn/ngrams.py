@@ -59,14 +59,19 @@ class NgramBranch(nn.Module):
         n-gram lengths, each 1 to :data:`MAX_ORDER`.
     scale : float
         Multiplies the logits (under Adam, the branch's effective learning rate).
+    l2 : float
+        In training, the gradient of ``l2 / 2 * ||scale * weight||^2`` joins ``weight``'s (an
+        L2 penalty on the mean loss, at the logits' scale; :class:`_L2`): a LinearSVC's
+        regularisation, which a linear model over many rare n-grams needs to generalise.
     """
 
     def __init__(self, buckets: int, heads: dict[str, int], orders: Sequence[int] = (1, 2),
-                 scale: float = 1.0):
+                 scale: float = 1.0, l2: float = 0.0):
         super().__init__()
         if not orders or not all(1 <= n <= MAX_ORDER for n in orders):
             raise ValueError(f"n-gram orders must be 1 to {MAX_ORDER}, got {list(orders)}")
         self.buckets, self.orders, self.scale = int(buckets), tuple(int(n) for n in orders), scale
+        self.l2 = float(l2)
         self.sizes = list(heads.values())
         self.names = list(heads)
         self.weight = nn.Parameter(torch.zeros(self.buckets, sum(self.sizes)))
@@ -115,7 +120,10 @@ class NgramBranch(nn.Module):
     def flat_logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """``(batch, sum of classes)``: every head's logits side by side."""
         h, weight, _, _ = self.tfidf(ids, lengths)
-        rows = nn.functional.embedding(h, self.weight)  # (batch, positions, classes)
+        table = self.weight
+        if self.training and self.l2 and torch.is_grad_enabled():
+            table = _L2.apply(table, self.l2 * self.scale ** 2)
+        rows = nn.functional.embedding(h, table)  # (batch, positions, classes)
         return self.scale * torch.bmm(weight.unsqueeze(1), rows).squeeze(1)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -147,6 +155,28 @@ class NgramBranch(nn.Module):
         idf = torch.log((1.0 + n) / (1.0 + df)) + 1.0
         self.idf.copy_(torch.where(df > 0, idf, torch.zeros_like(idf)).float())
         return n
+
+
+class _L2(torch.autograd.Function):
+    """Identity forward; backward adds ``l2 * weight`` to the incoming gradient, once per
+    forward: the gradient of ``l2 / 2 * ||weight||^2`` on the step's (mean) loss.
+
+    >>> w = torch.ones(2, requires_grad=True)
+    >>> (_L2.apply(w, 0.5) * torch.tensor([1.0, 2.0])).sum().backward()
+    >>> w.grad.tolist()
+    [1.5, 2.5]
+    """
+
+    @staticmethod
+    def forward(ctx, weight: torch.Tensor, l2: float) -> torch.Tensor:
+        ctx.save_for_backward(weight)
+        ctx.l2 = l2
+        return weight.view_as(weight)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (weight,) = ctx.saved_tensors
+        return grad + ctx.l2 * weight, None
 
 
 def _counts(h: torch.Tensor) -> torch.Tensor:

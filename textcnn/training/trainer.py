@@ -209,7 +209,8 @@ class Trainer:
 
     def loss(self, task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """A batch's summed loss on ``task``'s head (a subclass may mix in soft targets)."""
-        return head_loss(logits, y, self.config.train.label_smoothing, reduction="sum")
+        train_cfg = self.config.train
+        return head_loss(logits, y, train_cfg.label_smoothing, reduction="sum", kind=train_cfg.loss)
 
     def _diverged(self, loss: float) -> TrainingDiverged:
         """The error for a NaN / infinite loss at the coming optimizer step."""
