@@ -59,10 +59,10 @@ def test_cv_writes_cv_metrics(tmp_path, capsys):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "{cfg_bad_key}"], "config.train.epochz"),
+        (["train", "{cfg_bad_key}"], "config key 'train.epochz'"),
         (["train", "{cfg_no_data}", "--data-dir", "{tmp}"], "looked in"),
         (["train", "{cfg_bad_jsonl}"], "train.jsonl:2"),
-        (["train", "{cfg_ok}", "--set", "model.channels=lots"], "config.model.channels"),
+        (["train", "{cfg_ok}", "--set", "model.channels=lots"], "config key 'model.channels'"),
         (["train", "{cfg_ok}", "--output", "{tmp}/fresh", "--resume"], "no checkpoint"),
         (["predict", "{tmp}/nowhere", "hi"], "model folder not found"),
         (["evaluate", "{tmp}", "--dataset", "sst2"], "missing config.json"),

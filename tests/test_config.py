@@ -43,10 +43,10 @@ def test_defaults_and_values():
 @pytest.mark.parametrize(
     "data, key",
     [
-        (base(train={"epochz": 3}), "config.train.epochz"),
-        (base(model={"channels": "many"}), "config.model.channels"),
-        (base(model={"kernel_sizes": [3, "x"]}), "config.model.kernel_sizes[1]"),
-        (base(tokenizer={"lowercase": "yes"}), "config.tokenizer.lowercase"),
+        (base(train={"epochz": 3}), "config key 'train.epochz"),
+        (base(model={"channels": "many"}), "config key 'model.channels"),
+        (base(model={"kernel_sizes": [3, "x"]}), "config key 'model.kernel_sizes[1]"),
+        (base(tokenizer={"lowercase": "yes"}), "config key 'tokenizer.lowercase"),
         (base(train={"optimizer": "sgd"}), "train.optimizer"),
         (base(train={"batch_size": 0}), "train.batch_size"),
         (base(train={"schedule": "linear"}), "train.schedule"),
@@ -59,9 +59,9 @@ def test_defaults_and_values():
          "tasks.sentiment.loss_weight"),
         ({"model": {}}, "tasks"),
         (base(train={"lr": float("nan")}), "train.lr"),
-        (base(model={"nope": 1}), "config.model.nope"),
+        (base(model={"nope": 1}), "config key 'model.nope"),
         (base(model={"name": "rnn"}), "model.name"),
-        (base(model={"name": 3}), "config.model.name"),
+        (base(model={"name": 3}), "config key 'model.name"),
         ({"tasks": {"1x": {"dataset": "sst2"}}}, "tasks.1x"),
     ],
 )
@@ -75,7 +75,7 @@ def test_yaml_file_overrides_and_duplicate_keys(tmp_path):
     path.write_text("tasks:\n  sentiment: {dataset: sst2}\ntrain: {epochs: 4}\n")
     cfg = load_config(path, ["train.epochs=7", "model.kernel_sizes=[2, 3]"])
     assert cfg.train.epochs == 7 and cfg.model.kernel_sizes == [2, 3]
-    with pytest.raises(ConfigError, match=r"c.yaml: .*config.train.nope"):
+    with pytest.raises(ConfigError, match=r"c.yaml: .*config key 'train.nope'"):
         load_config(path, ["train.nope=1"])
     path.write_text("tasks:\n  a: {dataset: sst2}\n  a: {dataset: mr}\n")
     with pytest.raises(ConfigError, match="'a' is given twice"):
@@ -95,7 +95,7 @@ def test_each_model_has_its_own_settings():
                      "dropout": 0.5, "word_dropout": 0.0, "pretrained": "",
                      "embedding_reduce": "none", "embedding_mode": "non-static",
                      "ngram_buckets": 0, "ngram_orders": [1, 2], "ngram_scale": 1.0,
-                     "conv_tokens": 0, "deep": True}
+                     "ngram_l2": 0.0, "conv_tokens": 0, "deep": True}
     assert "depth" not in from_dict(base()).to_dict()["model"]
 
 
@@ -156,8 +156,8 @@ def test_config_json_of_earlier_versions_reads_back(name, dropped):
     written = EARLIER_CONFIG_JSON[name]
     cfg = from_dict(written, saved=True)
     model = cfg.to_dict()["model"]
-    added = {"ngram_buckets": 0, "ngram_orders": [1, 2], "ngram_scale": 1.0, "conv_tokens": 0,
-             "deep": True, "embedding_reduce": "none"}
+    added = {"ngram_buckets": 0, "ngram_orders": [1, 2], "ngram_scale": 1.0, "ngram_l2": 0.0,
+             "conv_tokens": 0, "deep": True, "embedding_reduce": "none"}
     assert model == {**{k: v for k, v in written["model"].items() if k not in dropped},
                      **added}  # keys added since: their defaults (the wide branch off, no PCA)
     assert from_dict(cfg.to_dict()) == cfg  # today's config.json reads back without saved
@@ -165,7 +165,7 @@ def test_config_json_of_earlier_versions_reads_back(name, dropped):
         from_dict(written)  # only a saved config may carry another model's keys
     checkpoint = {k: v for k, v in written.items() if k not in ("heads", "textcnn_version")}
     check_saved_config(cfg, checkpoint)  # a checkpoint written then resumes
-    with pytest.raises(ConfigError, match="config.model.colour"):  # still strict otherwise
+    with pytest.raises(ConfigError, match="config key 'model.colour"):  # still strict otherwise
         from_dict({**written, "model": {**written["model"], "colour": 1}}, saved=True)
 
 

@@ -139,7 +139,7 @@ def test_without_the_pretrained_extra_the_error_names_it(capsys, monkeypatch):
 def test_a_bad_override_of_the_recipe_names_the_recipe_and_the_key(capsys):
     code, _, err = run_cli(capsys, "train", "--dataset", "sst2", "--set", "model.channels=lots")
     assert code == 2 and "default recipe (textcnn/recipes/default.yaml)" in err
-    assert "config.model.channels" in err
+    assert "config key 'model.channels'" in err
 
 
 def test_the_recipe_ships_in_the_wheel_and_no_task_takes_a_timing_key():

@@ -239,7 +239,7 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
     data = dict(data)
     name = data.pop("name", TextCNNConfig.name)
     if not isinstance(name, str):
-        raise ConfigError.for_key("config.model.name", f"must be a str, got {name!r}")
+        raise ConfigError.for_key("model.name", f"must be a str, got {name!r}")
     if name not in MODEL_CONFIGS:
         raise ConfigError.for_key("model.name", f"{name!r} is not a known model "
                                   f"(known: {', '.join(MODEL_CONFIGS)})")
@@ -249,7 +249,7 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
         owners = [other for other, other_config in MODEL_CONFIGS.items()
                   if key in _field_names(other_config)]
         if not owners:
-            raise ConfigError.for_key(f"config.model.{key}", "is unknown (known: "
+            raise ConfigError.for_key(f"model.{key}", "is unknown (known: "
                                       f"{', '.join(sorted(own | {'name'}))})")
         if saved:  # earlier versions saved every text key for every text model
             del data[key]
@@ -257,7 +257,7 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
         raise ConfigError.for_key(
             f"model.{key}", f"does not apply to model '{name}' (only to {', '.join(owners)}): "
             f"remove it, or set model.name: {owners[0]}; {name} takes {', '.join(sorted(own))}")
-    return build_dataclass(cls, data, "config.model")
+    return build_dataclass(cls, data, "model")
 
 
 # metrics.json's top-level numbers beside its heads (runs.run_timing): no task may take them
@@ -305,7 +305,7 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     if model.input_kind == "image" and "tokenizer" in data:
         raise ConfigError.for_key("tokenizer", f"is for text models; model '{model.name}' reads "
                                   "pixels: remove the tokenizer section")
-    cfg = build_dataclass(Config, data, "config")
+    cfg = build_dataclass(Config, data, "")
     cfg.model = model
     cfg.tasks = _build_tasks(tasks)
     check_fields(cfg)

@@ -4,10 +4,13 @@ Example
 -------
 >>> apply_overrides({"train": {"epochs": 25}}, ["train.epochs=3", "model.channels=50"])
 {'train': {'epochs': 3}, 'model': {'channels': 50}}
+>>> apply_overrides({}, ["train.lr=1e-4"])  # YAML 1.2 floats: no dot needed before the exponent
+{'train': {'lr': 0.0001}}
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ def _parse_override(item: str) -> tuple[list[str], Any]:
         raise ConfigError(f"--set expects key.sub=value, got {item!r}")
     key, raw = item.split("=", 1)
     try:
-        value = yaml.safe_load(raw)
+        value = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {exc}") from None
     return key.strip().split("."), value
@@ -53,6 +56,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 raise ConfigError.for_key(f"{key}", f"is given twice (line {line})")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# PyYAML reads YAML 1.1, where "1e-4" is a string; read it (and 1E+3, .5e-2) as YAML 1.2 does
+_UniqueKeyLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
 
 
 def read_yaml(path: str | Path) -> dict:

@@ -131,11 +131,11 @@ def build_dataclass(cls: type, data: Any, prefix: str) -> Any:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
-        raise ConfigError.for_key(f"{prefix}.{unknown[0]}",
+        raise ConfigError.for_key(f"{prefix}.{unknown[0]}".lstrip("."),
                                   f"is unknown (known: {', '.join(sorted(names))})")
     kwargs = {}
     for name, value in data.items():
-        key = f"{prefix}.{name}"
+        key = f"{prefix}.{name}".lstrip(".")
         tp = hints[name]
         if dataclasses.is_dataclass(tp):
             kwargs[name] = build_dataclass(tp, value, key)
