@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .calibration import calibrate_on_validation
 from .card import CV_CONFIG, write_card
 from .classifier import Classifier, sigmoid
 from .config import Config, TaskConfig, from_dict
@@ -130,6 +131,10 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     if not world.is_main:
         return data.make_classifier(model, config, data.heads), {}
     batch_size = config.train.eval_batch_size
+    if config.train.loss == "squared_hinge":  # margins to probabilities (textcnn.calibration)
+        temperatures = calibrate_on_validation(model, data.splits, batch_size)
+        log("probabilities: temperature " + ", ".join(f"{h} {t:.3g}" for h, t in
+                                                    temperatures.items()) + " (validation)")
     thresholds = tune_head_thresholds(model, data, batch_size)
     metrics = {h: {s: evaluate(model, data.splits[h][s], h, batch_size, thresholds.get(h))
                    for s in ("validation", "test") if s in data.splits[h]} for h in data.heads}
