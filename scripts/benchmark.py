@@ -18,7 +18,8 @@ A full run takes hours on 2 cores (spaCy's ensemble and the 10-fold sets most of
 --output is rewritten after every row, and ``--resume`` reuses the rows of an earlier --output
 made with the same seeds and threads (a row is one system on one dataset; textcnn's row also
 records its config file's text, so an edited config runs again): an interrupted run continues
-where it stopped and still ends in one table.
+where it stopped and still ends in one table. Rows of the file that a run does not ask for stay
+in it, so the cheap peers can run first and spaCy's ensemble later into the same file.
 
     python scripts/benchmark.py --threads 2 --write BENCHMARKS.md
     python scripts/benchmark.py --datasets sst2 trec --group kim2014 --peers tfidf_lr
@@ -86,6 +87,15 @@ def load_done(path: Path) -> dict[tuple, dict]:
         return {row_key(r): r for r in rows}
     except (ValueError, KeyError, TypeError) as err:
         raise SystemExit(f"--resume: {path} is not a benchmark.py output ({err})") from None
+
+
+def write_output(path: Path, threads: int, results: list[dict], done: dict[tuple, dict]) -> None:
+    """--output: this run's rows, then the earlier rows it has not reached or did not ask for
+    (other datasets, peers or seeds), so a resumed or narrower run never drops a result."""
+    mine = {row_key(r) for r in results}
+    kept = [r for key, r in done.items() if key not in mine]
+    path.write_text(json.dumps({"threads": threads, "results": results + kept}, indent=2) + "\n",
+                    encoding="utf-8")
 
 
 def margin(rows: list[dict]) -> str:
@@ -200,8 +210,7 @@ def main(argv: list[str] | None = None) -> None:
             reused = r is not None
             r = r or {**run(), **meta}
             results.append(r)
-            output.write_text(json.dumps({"threads": args.threads, "results": results},
-                                         indent=2) + "\n", encoding="utf-8")
+            write_output(output, args.threads, results, done)
             print(f"{dataset:>14} {system:>24}: {100 * r['accuracy']['mean']:.1f} ± "
                   f"{100 * r['accuracy']['std']:.1f}{' (from --output)' if reused else ''}",
                   file=sys.stderr, flush=True)

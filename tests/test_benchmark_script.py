@@ -85,6 +85,13 @@ def test_resume_reuses_finished_rows_and_reruns_an_edited_config(tmp_path, monke
     benchmark.main([*argv, "--resume"])
     assert calls == [("textcnn", "trec"), ("tfidf_lr", "trec")]
     assert "- sst2: textcnn +4.0 over tfidf_lr (needs > 0.5): beats" in capsys.readouterr().out
+    # a narrower run keeps the rows it did not ask for in the file
+    benchmark.main([*argv[:2], *argv[3:], "--resume"])  # sst2 only
+    saved = benchmark.json.loads(out.read_text())["results"]
+    assert [(r["dataset"], r["system"]) for r in saved] == [
+        ("sst2", "textcnn best/sst2"), ("sst2", "tfidf_lr"), ("trec", "textcnn best/trec"),
+        ("trec", "tfidf_lr")]
+    assert "trec" not in capsys.readouterr().out.split("| dataset |")[1]
     # other seeds or an edited config are not the same row
     calls.clear()
     benchmark.main([*argv[:6], "0", "1", *argv[7:], "--resume"])
