@@ -45,6 +45,12 @@ def test_parameters_map_onto_config_keys():
     assert clone(TextCNNClassifier(channels=7)).get_params()["channels"] == 7
     with pytest.raises(textcnn.ConfigError, match="train.lr"):
         TextCNNClassifier(lr=-1).to_config()
+    wide = TextCNNClassifier(ngram_buckets=4096, ngram_scale=10.0, ngram_l2=1e-4, conv_tokens=64,
+                             loss="squared_hinge").to_config()
+    assert (wide.model.ngram_buckets, wide.model.ngram_scale, wide.model.ngram_l2,
+            wide.model.conv_tokens, wide.train.loss) == (4096, 10.0, 1e-4, 64, "squared_hinge")
+    with pytest.raises(textcnn.ConfigError, match="train.loss"):
+        TextCNNClassifier(loss="hinge").to_config()
 
 
 def test_grid_search_and_pipeline(sst2_lists):

@@ -35,6 +35,10 @@ PARAMETERS = {
     "dropout": "model.dropout",
     "pretrained": "model.pretrained",
     "embedding_mode": "model.embedding_mode",
+    "ngram_buckets": "model.ngram_buckets",
+    "ngram_scale": "model.ngram_scale",
+    "ngram_l2": "model.ngram_l2",
+    "conv_tokens": "model.conv_tokens",
     "tokenizer": "tokenizer.kind",
     "max_length": "tokenizer.max_length",
     "epochs": "train.epochs",
@@ -43,6 +47,7 @@ PARAMETERS = {
     "patience": "train.patience",
     "seed": "train.seed",
     "threads": "train.threads",
+    "loss": "train.loss",
 }
 HEAD = "label"  # the one head of a fitted estimator
 
@@ -54,9 +59,11 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
     ----------
     model, embedding_dim, kernel_sizes, channels, dropout, pretrained, embedding_mode
         ``model.*`` config keys (Kim's CNN by default).
+    ngram_buckets, ngram_scale, ngram_l2, conv_tokens
+        ``model.*`` keys of the wide branch (off by default; README, "Wide and deep").
     tokenizer, max_length
         ``tokenizer.kind`` and ``tokenizer.max_length``.
-    epochs, batch_size, lr, patience, seed, threads
+    epochs, batch_size, lr, patience, seed, threads, loss
         ``train.*`` config keys; 10% of the texts given to ``fit`` (stratified, by ``seed``)
         are held out to choose the epoch.
     verbose : bool
@@ -83,9 +90,11 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, model: str = "textcnn", embedding_dim: int = 300,
                  kernel_sizes: tuple[int, ...] = (3, 4, 5), channels: int = 100,
                  dropout: float = 0.5, pretrained: str = "", embedding_mode: str = "non-static",
-                 tokenizer: str = "word", max_length: int = 256, epochs: int = 10,
-                 batch_size: int = 50, lr: float = 1e-3, patience: int = 3, seed: int = 0,
-                 threads: int = 0, verbose: bool = False):
+                 ngram_buckets: int = 0, ngram_scale: float = 1.0, ngram_l2: float = 0.0,
+                 conv_tokens: int = 0, tokenizer: str = "word", max_length: int = 256,
+                 epochs: int = 10, batch_size: int = 50, lr: float = 1e-3, patience: int = 3,
+                 seed: int = 0, threads: int = 0, loss: str = "cross_entropy",
+                 verbose: bool = False):
         self.model = model
         self.embedding_dim = embedding_dim
         self.kernel_sizes = kernel_sizes
@@ -93,6 +102,10 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         self.dropout = dropout
         self.pretrained = pretrained
         self.embedding_mode = embedding_mode
+        self.ngram_buckets = ngram_buckets
+        self.ngram_scale = ngram_scale
+        self.ngram_l2 = ngram_l2
+        self.conv_tokens = conv_tokens
         self.tokenizer = tokenizer
         self.max_length = max_length
         self.epochs = epochs
@@ -101,6 +114,7 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         self.patience = patience
         self.seed = seed
         self.threads = threads
+        self.loss = loss
         self.verbose = verbose
 
     def to_config(self):
