@@ -28,9 +28,11 @@ from textcnn.studies.peers import load_rows
 
 
 def features(kind: str, train: list[str], test: list[str], buckets: int):
-    """TF-IDF of uni- and bi-grams over whitespace tokens: a vocabulary, or ``buckets``."""
-    if kind == "vocabulary":
-        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=r"\S+")
+    """TF-IDF of uni- and bi-grams: over scikit-learn's word tokens (``words``, the TF-IDF
+    peers' features), or over whitespace-separated ids in a vocabulary or ``buckets``."""
+    if kind in ("words", "vocabulary"):
+        pattern = {"words": r"(?u)\b\w\w+\b", "vocabulary": r"\S+"}[kind]
+        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=pattern)
         return vec.fit_transform(train), vec.transform(test)
     hashing = HashingVectorizer(ngram_range=(1, 2), token_pattern=r"\S+", n_features=buckets,
                                 alternate_sign=False, norm=None)
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     words = (x_train, x_test)
     ids = (pieces(x_train), pieces(x_test))
     ninety = np.random.default_rng(0).permutation(len(y_train))[:int(0.9 * len(y_train))]
-    rows = [("words (scikit-learn's tokens), whole message", words, "vocabulary", None, "svc"),
+    rows = [("words (scikit-learn's tokens), whole message", words, "words", None, "svc"),
             (f"WordPiece ids, first {args.tokens}", ids, "vocabulary", None, "svc"),
             (f"WordPiece ids, first {args.tokens}, hashed", ids, "hashed", None, "svc"),
             ("the same, 90 % of the training rows", ids, "hashed", ninety, "svc"),
