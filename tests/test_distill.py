@@ -215,10 +215,12 @@ def test_cache_keys_texts_and_scores_each_text_once(tmp_path):
     ({"teachers": {"s": "x"}, "hard_weight": 0.0, "soft_weight": 0.0}, "distill.soft_weight"),
     ({"teachers": ["x"]}, "distill.teachers"),
     ({"temperature": 0.0}, "distill.temperature"),
+    ({"teachers": {"s": "x"}, "train_loss": "squared_hinge"}, "train.loss"),
 ])
 def test_config_errors_name_the_key(distill, key):
+    train = {"loss": distill.pop("train_loss")} if "train_loss" in distill else {}
     with pytest.raises(ConfigError, match=f"{key}'"):
-        from_dict({"tasks": {"s": {"dataset": "sst2"}}, "distill": distill})
+        from_dict({"tasks": {"s": {"dataset": "sst2"}}, "distill": distill, "train": train})
 
 
 def test_teach_verb_writes_a_teacher_and_errors_name_the_key(setup, tmp_path, capsys):

@@ -235,7 +235,7 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError.for_key("config.model", f"must be a mapping, got {data!r}")
+        raise ConfigError.for_key("model", f"must be a mapping, got {data!r}")
     data = dict(data)
     name = data.pop("name", TextCNNConfig.name)
     if not isinstance(name, str):

@@ -131,11 +131,7 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     if not world.is_main:
         return data.make_classifier(model, config, data.heads), {}
     batch_size = config.train.eval_batch_size
-    if config.train.loss == "squared_hinge":  # margins to probabilities (textcnn.calibration)
-        temperatures = calibrate_on_validation(model, data.splits, batch_size)
-        log("probabilities: temperature " + ", ".join(f"{h} {t:.3g}" for h, t in
-                                                    temperatures.items()) + " (validation)")
-    thresholds = tune_head_thresholds(model, data, batch_size)
+    thresholds = _fit_on_validation(model, config, data, batch_size, log)
     metrics = {h: {s: evaluate(model, data.splits[h][s], h, batch_size, thresholds.get(h))
                    for s in ("validation", "test") if s in data.splits[h]} for h in data.heads}
     clf = data.make_classifier(model, config, data.heads)
@@ -167,6 +163,18 @@ def run_timing(trainer: Trainer, started: float) -> dict:
     return {"best_epoch": trainer.best_epoch, "epochs": trainer.epoch,
             "seconds_to_best": best.get("elapsed_seconds", 0.0),
             "seconds": round(time.perf_counter() - started, 3)}
+
+
+def _fit_on_validation(model: torch.nn.Module, config: Config, data: PreparedData,
+                       batch_size: int, log: Callable[[str], None]) -> dict[str, np.ndarray]:
+    """What a trained model still fits on the validation split: squared-hinge heads' temperatures
+    (margins to probabilities, :mod:`textcnn.calibration`), then multi-label heads' thresholds
+    (returned)."""
+    if config.train.loss == "squared_hinge":
+        temperatures = calibrate_on_validation(model, data.splits, batch_size)
+        log("probabilities: temperature " + ", ".join(f"{h} {t:.3g}" for h, t in
+                                                    temperatures.items()) + " (validation)")
+    return tune_head_thresholds(model, data, batch_size)
 
 
 def tune_head_thresholds(model: torch.nn.Module, data: PreparedData, batch_size: int

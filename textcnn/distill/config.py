@@ -78,6 +78,10 @@ def check_distill(cfg: Config) -> None:
             raise ConfigError.for_key(key, "is empty: give the teacher's folder")
     if distill.teachers and cfg.model.input_kind != "text":
         raise ConfigError.for_key("distill.teachers", "distils into text models only")
+    if distill.teachers and cfg.train.loss != "cross_entropy":
+        raise ConfigError.for_key("train.loss", f"{cfg.train.loss!r} does not mix with "
+                                  "distill.teachers (their soft targets are probabilities): "
+                                  "use cross_entropy")
     if distill.teachers and distill.hard_weight + distill.soft_weight == 0:
         raise ConfigError.for_key("distill.soft_weight", "and distill.hard_weight are both 0: "
                                   "nothing to learn from")

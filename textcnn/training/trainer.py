@@ -74,8 +74,7 @@ class Trainer:
     extra_state : dict, optional
         More JSON entries stored in each checkpoint's header.
     world : World, optional
-        The training processes (see :mod:`.distributed`); one process on ``train.device`` when
-        omitted.
+        The training processes (:mod:`.distributed`); omitted: one process on ``train.device``.
     """
 
     def __init__(self, config: Config, model: nn.Module, data: dict[str, dict[str, Encoded]],
@@ -209,8 +208,8 @@ class Trainer:
 
     def loss(self, task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """A batch's summed loss on ``task``'s head (a subclass may mix in soft targets)."""
-        train_cfg = self.config.train
-        return head_loss(logits, y, train_cfg.label_smoothing, reduction="sum", kind=train_cfg.loss)
+        train = self.config.train
+        return head_loss(logits, y, train.label_smoothing, "sum", train.loss)
 
     def _diverged(self, loss: float) -> TrainingDiverged:
         """The error for a NaN / infinite loss at the coming optimizer step."""
