@@ -56,11 +56,16 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- benchmark.py -->", "<!-- /benchmark.py -->"
 
 
+def textcnn_system(config: Path) -> str:
+    """textcnn's name in the table: ``textcnn <group>/<dataset>``."""
+    return f"textcnn {config.parent.name}/{config.stem}"
+
+
 def textcnn_row(dataset: str, config: Path, seeds: list[int], threads: int) -> dict:
     r = run_config(str(config), seeds, 10, threads, [])
     runs = len(r["accuracy"])
     f1_std = statistics.pstdev(r["macro_f1"]) if runs > 1 else 0.0
-    return {"system": f"textcnn {config.parent.name}/{config.stem}", "dataset": dataset,
+    return {"system": textcnn_system(config), "dataset": dataset,
             "protocol": "cv10" if "CV" in r["protocol"] else "test", "runs": runs,
             "accuracy": {"mean": r["accuracy_mean"], "std": r["accuracy_std"]},
             "macro_f1": {"mean": statistics.fmean(r["macro_f1"]), "std": f1_std},
@@ -200,7 +205,7 @@ def main(argv: list[str] | None = None) -> None:
     results = []
     for dataset in args.datasets:
         config = configs[dataset]
-        jobs = [(f"textcnn {config.parent.name}/{config.stem}", config.read_text("utf-8"),
+        jobs = [(textcnn_system(config), config.read_text("utf-8"),
                  partial(textcnn_row, dataset, config, args.seeds, args.threads))]
         jobs += [(peer, "", partial(peer_row, peer, args, dataset)) for peer in peers]
         for system, config_text, run in jobs:
