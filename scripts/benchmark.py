@@ -19,12 +19,18 @@ A full run takes hours on 2 cores (spaCy's ensemble and the 10-fold sets most of
 made with the same seeds and threads (a row is one system on one dataset; textcnn's row also
 records its config file's text, so an edited config runs again): an interrupted run continues
 where it stopped and still ends in one table. Rows of the file that a run does not ask for stay
-in it, so the cheap peers can run first and spaCy's ensemble later into the same file.
+in it, so the cheap peers can run first and spaCy's ensemble later into the same file. To use
+both cores with one thread each, run two parts side by side into two files (``--no-textcnn``
+for a peers-only part), then ``--report --merge`` the second into the first: the table of every
+row, with nothing run again.
 
     python scripts/benchmark.py --threads 2 --write BENCHMARKS.md
     python scripts/benchmark.py --datasets sst2 trec --group kim2014 --peers tfidf_lr
     python scripts/benchmark.py --datasets sst2 --group default --seeds 0 1 2
     python scripts/benchmark.py --threads 2 --output bench.json --resume   # after a stop
+    python scripts/benchmark.py --threads 1 --output a.json --peers tfidf_lr &
+    python scripts/benchmark.py --threads 1 --output b.json --peers spacy_ensemble --no-textcnn
+    python scripts/benchmark.py --output a.json --merge b.json --report --write BENCHMARKS.md
 """
 
 from __future__ import annotations
@@ -83,7 +89,7 @@ def row_key(row: dict) -> tuple:
             row.get("config_text", ""))
 
 
-def load_done(path: Path) -> dict[tuple, dict]:
+def load_done(path: Path, option: str = "--resume") -> dict[tuple, dict]:
     """The rows of an earlier --output, by :func:`row_key` (none if the file is missing)."""
     if not path.is_file():
         return {}
@@ -91,10 +97,34 @@ def load_done(path: Path) -> dict[tuple, dict]:
         rows = json.loads(path.read_text(encoding="utf-8"))["results"]
         return {row_key(r): r for r in rows}
     except (ValueError, KeyError, TypeError) as err:
-        raise SystemExit(f"--resume: {path} is not a benchmark.py output ({err})") from None
+        raise SystemExit(f"{option}: {path} is not a benchmark.py output ({err})") from None
 
 
-def write_output(path: Path, threads: int, results: list[dict], done: dict[tuple, dict]) -> None:
+def load_merged(output: Path, merge: list[str]) -> dict[tuple, dict]:
+    """--output's rows and those of the --merge files (which must exist), by :func:`row_key`."""
+    done = load_done(output)
+    for name in merge:
+        if not Path(name).is_file():
+            raise SystemExit(f"--merge: no such file {name}")
+        done.update(load_done(Path(name), "--merge"))
+    return done
+
+
+def report(done: dict[tuple, dict]) -> str:
+    """The table of every row, by dataset (in :data:`DATASETS` order), textcnn first."""
+    order = {d: i for i, d in enumerate(DATASETS)}
+    rows = sorted(done.values(), key=lambda r: (order.get(r["dataset"], len(order)),
+                                                not r["system"].startswith("textcnn")))
+    return table(rows, rows_threads(rows))
+
+
+def rows_threads(rows) -> str:
+    """The thread counts of ``rows``: ``1``, or ``1/2`` for a mix."""
+    return "/".join(map(str, sorted({r["threads"] for r in rows})))
+
+
+def write_output(path: Path, threads: int | str, results: list[dict],
+                 done: dict[tuple, dict]) -> None:
     """--output: this run's rows, then the earlier rows it has not reached or did not ask for
     (other datasets, peers or seeds), so a resumed or narrower run never drops a result."""
     mine = {row_key(r) for r in results}
@@ -116,7 +146,7 @@ def margin(rows: list[dict]) -> str:
     return (f"{lead:+.1f} over {best['system']} (needs > {need:.1f}): {verdict}")
 
 
-def table(results: list[dict], threads: int) -> str:
+def table(results: list[dict], threads: int | str) -> str:
     lines = [f"Threads: {threads} per system. Accuracy and macro-F1 in %, mean ± std over seeds "
              "(test sets) or the 10 folds (cv10); textcnn's seconds include its test-set "
              "evaluation.", "",
@@ -163,12 +193,14 @@ def write_section(path: Path, text: str) -> None:
     path.write_text(doc, encoding="utf-8")
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--datasets", nargs="+", default=list(DATASETS))
     ap.add_argument("--group", default="best", help="textcnn config: configs/<group>/<dataset>"
                                                      ".yaml (default: best), or default: the "
                                                      "default recipe")
+    ap.add_argument("--textcnn", action=argparse.BooleanOptionalAction, default=True,
+                    help="run textcnn's config (--no-textcnn: the peers only)")
     ap.add_argument("--peers", nargs="+", default=list(PEERS), choices=PEERS)
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
@@ -178,12 +210,30 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--resume", action="store_true",
                     help="reuse the rows of --output made with the same seeds, threads and "
                          "config")
+    ap.add_argument("--merge", nargs="+", default=[], metavar="FILE",
+                    help="also reuse the rows of these --output files (parts run side by side)"
+                         "; implies --resume")
+    ap.add_argument("--report", action="store_true",
+                    help="run nothing: the table of every row of --output and --merge")
     ap.add_argument("--write", help="replace the benchmark.py section of this markdown file")
     args = ap.parse_args(argv)
-    if not args.data_dir:
+    if not args.data_dir and not args.report:
         ap.error("set TEXTCNN_DATA_DIR or pass --data-dir")
-    os.environ["TEXTCNN_DATA_DIR"] = args.data_dir
-    peers = list(args.peers)
+    if args.group == "default":
+        folder = Path(tempfile.mkdtemp(prefix="recipe-")) / "default"
+        folder.mkdir()
+        args.configs = {d: default_recipe_config(d, folder) for d in args.datasets}
+    else:
+        args.configs = {d: ROOT / "configs" / args.group / f"{d}.yaml" for d in args.datasets}
+    missing = [str(c) for c in args.configs.values() if not c.is_file()]
+    if missing and args.textcnn and not args.report:
+        ap.error(f"no such config: {', '.join(missing)}")
+    return args
+
+
+def available_peers(asked: list[str]) -> list[str]:
+    """The peers asked for, less those whose package is missing (said on stderr)."""
+    peers = list(asked)
     spacy = spacy_available()
     for peer, available in (("fasttext", fasttext_available()), ("spacy_bow", spacy),
                             ("spacy_ensemble", spacy)):
@@ -191,35 +241,47 @@ def main(argv: list[str] | None = None) -> None:
             print(f"{peer} is not installed (pip install 'textcnn[bench]'): skipping it",
                   file=sys.stderr)
             peers.remove(peer)
-    if args.group == "default":
-        folder = Path(tempfile.mkdtemp(prefix="recipe-")) / "default"
-        folder.mkdir()
-        configs = {d: default_recipe_config(d, folder) for d in args.datasets}
-    else:
-        configs = {d: ROOT / "configs" / args.group / f"{d}.yaml" for d in args.datasets}
-    missing = [str(c) for c in configs.values() if not c.is_file()]
-    if missing:
-        ap.error(f"no such config: {', '.join(missing)}")
-    output = Path(args.output)
-    done = load_done(output) if args.resume else {}
+    return peers
+
+
+def run(args: argparse.Namespace, done: dict[tuple, dict]) -> list[dict]:
+    """Every asked-for row, reused from ``done`` where it is there, --output rewritten after
+    each."""
+    peers = available_peers(args.peers)
     results = []
     for dataset in args.datasets:
-        config = configs[dataset]
+        config = args.configs[dataset]
         jobs = [(textcnn_system(config), config.read_text("utf-8"),
-                 partial(textcnn_row, dataset, config, args.seeds, args.threads))]
+                 partial(textcnn_row, dataset, config, args.seeds, args.threads))
+                ] if args.textcnn else []
         jobs += [(peer, "", partial(peer_row, peer, args, dataset)) for peer in peers]
-        for system, config_text, run in jobs:
+        for system, config_text, job in jobs:
             meta = {"dataset": dataset, "system": system, "seeds": args.seeds,
                     "threads": args.threads, "config_text": config_text}
             r = done.get(row_key(meta))
             reused = r is not None
-            r = r or {**run(), **meta}
+            r = r or {**job(), **meta}
             results.append(r)
-            write_output(output, args.threads, results, done)
+            write_output(Path(args.output), args.threads, results, done)
             print(f"{dataset:>14} {system:>24}: {100 * r['accuracy']['mean']:.1f} ± "
                   f"{100 * r['accuracy']['std']:.1f}{' (from --output)' if reused else ''}",
                   file=sys.stderr, flush=True)
-    text = table(results, args.threads)
+    return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.data_dir:
+        os.environ["TEXTCNN_DATA_DIR"] = args.data_dir
+    output = Path(args.output)
+    resume = args.resume or args.merge or args.report
+    done = load_merged(output, args.merge) if resume else {}
+    if args.report:
+        if args.merge:  # the merged rows, in --output for later runs
+            write_output(output, rows_threads(done.values()), [], done)
+        text = report(done)
+    else:
+        text = table(run(args, done), args.threads)
     print(text)
     if args.write:
         write_section(Path(args.write), text)

@@ -109,3 +109,47 @@ def test_resume_names_a_file_that_is_not_a_benchmark_output(tmp_path):
     bad.write_text('{"rows": []}')
     with pytest.raises(SystemExit, match="not a benchmark.py output"):
         benchmark.load_done(bad)
+
+
+def test_two_parts_side_by_side_merge_into_one_report(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_textcnn_row(dataset, config, seeds, threads):
+        calls.append(("textcnn", dataset))
+        return row(f"textcnn best/{dataset}", 0.85, 0.001, dataset)
+
+    def fake_peer(peer, data_dir, dataset, threads, seeds):
+        calls.append((peer, dataset))
+        return {**row(peer, 0.80 if peer == "spacy_ensemble" else 0.81, 0.0, dataset),
+                "peer": peer}
+
+    monkeypatch.setattr(benchmark, "textcnn_row", fake_textcnn_row)
+    monkeypatch.setattr(benchmark, "run_peer", fake_peer)
+    monkeypatch.setattr(benchmark, "spacy_available", lambda: True)
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    common = ["--seeds", "0", "--threads", "1", "--data-dir", str(tmp_path)]
+    benchmark.main(["--datasets", "trec", "sst2", "--peers", "tfidf_lr", "--output", str(a),
+                    *common])
+    # the second part runs no textcnn row, only its peer, into its own file
+    benchmark.main(["--datasets", "sst2", "--peers", "spacy_ensemble", "--no-textcnn",
+                    "--output", str(b), *common])
+    assert calls[4:] == [("spacy_ensemble", "sst2")]
+    capsys.readouterr()
+    calls.clear()
+    doc = tmp_path / "BENCHMARKS.md"
+    benchmark.main(["--output", str(a), "--merge", str(b), "--report", "--write", str(doc)])
+    assert calls == []  # a report runs nothing
+    text = capsys.readouterr().out
+    systems = [line.split(" | ")[:2] for line in text.splitlines() if line.startswith("| s")
+               or line.startswith("| t")]
+    # datasets in the benchmark's order, textcnn first in each
+    assert systems == [["| sst2", "textcnn best/sst2"], ["| sst2", "tfidf_lr"],
+                       ["| sst2", "spacy_ensemble"], ["| trec", "textcnn best/trec"],
+                       ["| trec", "tfidf_lr"]]
+    assert text.startswith("Threads: 1 per system.")
+    assert "- sst2: textcnn +4.0 over tfidf_lr (needs > 0.5): beats" in text
+    assert benchmark.BEGIN in doc.read_text(encoding="utf-8")
+    # the merged rows are in --output now, so a later --resume finds all five
+    assert len(benchmark.json.loads(a.read_text())["results"]) == 5
+    with pytest.raises(SystemExit, match="--merge: no such file"):
+        benchmark.main(["--output", str(a), "--merge", str(tmp_path / "c.json"), "--report"])
