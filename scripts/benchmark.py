@@ -201,7 +201,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                                                      "default recipe")
     ap.add_argument("--textcnn", action=argparse.BooleanOptionalAction, default=True,
                     help="run textcnn's config (--no-textcnn: the peers only)")
-    ap.add_argument("--peers", nargs="+", default=list(PEERS), choices=PEERS)
+    ap.add_argument("--peers", nargs="*", default=list(PEERS), choices=PEERS,
+                    help="the peers to run (none: textcnn only)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--data-dir", default=os.environ.get("TEXTCNN_DATA_DIR"))
