@@ -111,9 +111,11 @@ def load_merged(output: Path, merge: list[str]) -> dict[tuple, dict]:
 
 
 def report(done: dict[tuple, dict]) -> str:
-    """The table of every row, by dataset (in :data:`DATASETS` order), textcnn first."""
+    """The table of every row, by dataset (in :data:`DATASETS` order), textcnn first. Of two
+    rows that differ only in their config's text, the later (the --merge file's) is shown."""
     order = {d: i for i, d in enumerate(DATASETS)}
-    rows = sorted(done.values(), key=lambda r: (order.get(r["dataset"], len(order)),
+    latest = {key[:4]: r for key, r in done.items()}
+    rows = sorted(latest.values(), key=lambda r: (order.get(r["dataset"], len(order)),
                                                 not r["system"].startswith("textcnn")))
     return table(rows, rows_threads(rows))
 

@@ -125,6 +125,10 @@ def test_two_parts_side_by_side_merge_into_one_report(tmp_path, calls, capsys):
     common = ["--seeds", "0", "--threads", "1", "--data-dir", str(tmp_path)]
     benchmark.main(["--datasets", "trec", "sst2", "--peers", "tfidf_lr", "--output", str(a),
                     *common])
+    # a trec row from an older config, which the report leaves out
+    saved = benchmark.json.loads(a.read_text())
+    stale = {**saved["results"][0], "config_text": "older", "accuracy": {"mean": 0.5, "std": 0}}
+    a.write_text(benchmark.json.dumps({"threads": 1, "results": [stale, *saved["results"]]}))
     # the second part runs no textcnn row, only its peer, into its own file
     benchmark.main(["--datasets", "sst2", "--peers", "spacy_ensemble", "--no-textcnn",
                     "--output", str(b), *common])
@@ -144,7 +148,12 @@ def test_two_parts_side_by_side_merge_into_one_report(tmp_path, calls, capsys):
     assert text.startswith("Threads: 1 per system.")
     assert "- sst2: textcnn +4.0 over tfidf_lr (needs > 0.5): beats" in text
     assert benchmark.BEGIN in doc.read_text(encoding="utf-8")
-    # the merged rows are in --output now, so a later --resume finds all five
-    assert len(benchmark.json.loads(a.read_text())["results"]) == 5
+    assert "50.0" not in text
+    # the merged rows are in --output now (the stale one too), so a later --resume finds them
+    assert len(benchmark.json.loads(a.read_text())["results"]) == 6
+    calls.clear()
+    benchmark.main(["--datasets", "trec", "--peers", "--output", str(tmp_path / "c.json"),
+                    *common])
+    assert calls == [("textcnn", "trec")]  # --peers with no names: textcnn alone
     with pytest.raises(SystemExit, match="--merge: no such file"):
-        benchmark.main(["--output", str(a), "--merge", str(tmp_path / "c.json"), "--report"])
+        benchmark.main(["--output", str(a), "--merge", str(tmp_path / "missing.json"), "--report"])
