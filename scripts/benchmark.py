@@ -17,12 +17,12 @@ has none) goes to stdout, to --output as JSON, and with --write into BENCHMARKS.
 A full run takes hours on 2 cores (spaCy's ensemble and the 10-fold sets most of it), so
 --output is rewritten after every row, and ``--resume`` reuses the rows of an earlier --output
 made with the same seeds and threads (a row is one system on one dataset; textcnn's row also
-records its config file's text, so an edited config runs again): an interrupted run continues
-where it stopped and still ends in one table. Rows of the file that a run does not ask for stay
-in it, so the cheap peers can run first and spaCy's ensemble later into the same file. To use
-both cores with one thread each, run two parts side by side into two files (``--no-textcnn``
-for a peers-only part), then ``--report --merge`` the second into the first: the table of every
-row, with nothing run again.
+records its config file, so a config with edited settings, not only comments, runs again): an
+interrupted run continues where it stopped and still ends in one table. Rows of the file that a
+run does not ask for stay in it, so the cheap peers can run first and spaCy's ensemble later
+into the same file. To use both cores with one thread each, run two parts side by side into two
+files (``--no-textcnn`` for a peers-only part), then ``--report --merge`` the second into the
+first: the table of every row, with nothing run again.
 
     python scripts/benchmark.py --threads 2 --write BENCHMARKS.md
     python scripts/benchmark.py --datasets sst2 trec --group kim2014 --peers tfidf_lr
@@ -84,9 +84,10 @@ def textcnn_row(dataset: str, config: Path, seeds: list[int], threads: int) -> d
 
 def row_key(row: dict) -> tuple:
     """What makes a result reusable by ``--resume``: dataset, system, seeds, threads and, for
-    textcnn, its config's text."""
-    return (row["dataset"], row["system"], tuple(row["seeds"]), row["threads"],
-            row.get("config_text", ""))
+    textcnn, its config's settings (the parsed YAML: an edited comment does not rerun a row)."""
+    text = row.get("config_text", "")
+    settings = json.dumps(yaml.safe_load(text), sort_keys=True) if text else ""
+    return (row["dataset"], row["system"], tuple(row["seeds"]), row["threads"], settings)
 
 
 def load_done(path: Path, option: str = "--resume") -> dict[tuple, dict]:
@@ -112,7 +113,7 @@ def load_merged(output: Path, merge: list[str]) -> dict[tuple, dict]:
 
 def report(done: dict[tuple, dict]) -> str:
     """The table of every row, by dataset (in :data:`DATASETS` order), textcnn first. Of two
-    rows that differ only in their config's text, the later (the --merge file's) is shown."""
+    rows that differ only in their config, the later (the --merge file's) is shown."""
     order = {d: i for i, d in enumerate(DATASETS)}
     latest = {key[:4]: r for key, r in done.items()}
     rows = sorted(latest.values(), key=lambda r: (order.get(r["dataset"], len(order)),

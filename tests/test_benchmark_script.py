@@ -106,7 +106,12 @@ def test_resume_reuses_finished_rows_and_reruns_an_edited_config(tmp_path, calls
     benchmark.main([*argv[:6], "0", "1", *argv[7:], "--resume"])
     assert len(calls) == 4
     saved = benchmark.json.loads(out.read_text())["results"]
-    saved[0]["config_text"] = "an older config"
+    saved[0]["config_text"] = "# a comment edited since\n" + saved[0]["config_text"]
+    out.write_text(benchmark.json.dumps({"threads": 2, "results": saved}))
+    calls.clear()
+    benchmark.main([*argv[:6], "0", "1", *argv[7:], "--resume"])
+    assert calls == []  # the same settings
+    saved[0]["config_text"] = "model: {channels: 7}"
     out.write_text(benchmark.json.dumps({"threads": 2, "results": saved}))
     calls.clear()
     benchmark.main([*argv[:6], "0", "1", *argv[7:], "--resume"])
@@ -127,7 +132,8 @@ def test_two_parts_side_by_side_merge_into_one_report(tmp_path, calls, capsys):
                     *common])
     # a trec row from an older config, which the report leaves out
     saved = benchmark.json.loads(a.read_text())
-    stale = {**saved["results"][0], "config_text": "older", "accuracy": {"mean": 0.5, "std": 0}}
+    stale = {**saved["results"][0], "config_text": "model: {channels: 7}",
+             "accuracy": {"mean": 0.5, "std": 0}}
     a.write_text(benchmark.json.dumps({"threads": 1, "results": [stale, *saved["results"]]}))
     # the second part runs no textcnn row, only its peer, into its own file
     benchmark.main(["--datasets", "sst2", "--peers", "spacy_ensemble", "--no-textcnn",
