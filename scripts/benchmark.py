@@ -221,7 +221,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="run nothing: the table of every row of --output and --merge")
     ap.add_argument("--write", help="replace the benchmark.py section of this markdown file")
     args = ap.parse_args(argv)
-    if not args.data_dir and not args.report:
+    if args.report:  # nothing runs: no data, configs or peers needed
+        return args
+    if not args.data_dir:
         ap.error("set TEXTCNN_DATA_DIR or pass --data-dir")
     if args.group == "default":
         folder = Path(tempfile.mkdtemp(prefix="recipe-")) / "default"
@@ -230,7 +232,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     else:
         args.configs = {d: ROOT / "configs" / args.group / f"{d}.yaml" for d in args.datasets}
     missing = [str(c) for c in args.configs.values() if not c.is_file()]
-    if missing and args.textcnn and not args.report:
+    if missing and args.textcnn:
         ap.error(f"no such config: {', '.join(missing)}")
     return args
 
