@@ -17,22 +17,21 @@ import os
 import time
 
 import numpy as np
-from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
 from textcnn.sources import resolve_source
-from textcnn.studies.peers import load_rows
+from textcnn.studies.peers import LR_C, SVC_C, load_rows, tfidf_vectorizer
 
 
 def features(kind: str, train: list[str], test: list[str], buckets: int):
     """TF-IDF of uni- and bi-grams: over scikit-learn's word tokens (``words``, the TF-IDF
     peers' features), or over whitespace-separated ids in a vocabulary or ``buckets``."""
     if kind in ("words", "vocabulary"):
-        pattern = {"words": r"(?u)\b\w\w+\b", "vocabulary": r"\S+"}[kind]
-        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, token_pattern=pattern)
+        vec = tfidf_vectorizer() if kind == "words" else tfidf_vectorizer(token_pattern=r"\S+")
         return vec.fit_transform(train), vec.transform(test)
     hashing = HashingVectorizer(ngram_range=(1, 2), token_pattern=r"\S+", n_features=buckets,
                                 alternate_sign=False, norm=None)
@@ -75,8 +74,8 @@ def main(argv: list[str] | None = None) -> None:
             y = y_train
             if subset is not None:
                 f_train, y = f_train[subset], y_train[subset]
-            model = LinearSVC(C=1.0) if learner == "svc" else LogisticRegression(C=10.0,
-                                                                                 max_iter=300)
+            model = (LinearSVC(C=SVC_C) if learner == "svc"
+                     else LogisticRegression(C=LR_C, max_iter=300))
             start = time.perf_counter()
             model.fit(f_train, y)
             seconds = time.perf_counter() - start

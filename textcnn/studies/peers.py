@@ -150,13 +150,20 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def tfidf_vectorizer(**overrides) -> TfidfVectorizer:
+    """The TF-IDF peers' features: sublinear uni- and bi-gram TF-IDF over scikit-learn's word
+    tokens (``overrides``: other ``TfidfVectorizer`` arguments, e.g. ``token_pattern``)."""
+    return TfidfVectorizer(**{"ngram_range": (1, 2), "sublinear_tf": True, "min_df": 1,
+                              **overrides})
+
+
 def _fit_predict_sklearn(peer: str, x_train: list[str], y_train: list[int], x_test: list[str],
                          threads: int) -> tuple[np.ndarray, float, float]:
     """Fit TF-IDF + linear model; return test predictions, train and predict seconds."""
     threadpoolctl = _import_bench_extra("threadpoolctl", "threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=threads):
         start = time.perf_counter()
-        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        vec = tfidf_vectorizer()
         features = vec.fit_transform(x_train)
         if peer == "tfidf_lr":
             model = LogisticRegression(C=LR_C, solver="sag", max_iter=1000, random_state=0)
@@ -195,7 +202,7 @@ def tfidf_svc_multilabel(x_train: list[str], y_train: np.ndarray, x_score: list[
     threadpoolctl = _import_bench_extra("threadpoolctl", "threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=threads):
         start = time.perf_counter()
-        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1)
+        vec = tfidf_vectorizer()
         model = OneVsRestClassifier(LinearSVC(C=SVC_C), n_jobs=threads)
         model.fit(vec.fit_transform(x_train), np.asarray(y_train) > 0.5)
         seconds = time.perf_counter() - start
