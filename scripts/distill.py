@@ -1,12 +1,14 @@
-"""The whole distillation recipe on sst2, timed: fine-tune the teacher (textcnn teach), score the
-training texts and their augmentations once (the logit cache), train the distilled student over
-seeds, the same student alone for comparison, and the teacher's and student's sentences/s in
-this process on the same threads. Each step appends one JSON line to OUT/results.jsonl as it
-ends, so a run stopped early keeps its numbers; a teacher folder already in OUT is reused.
+"""A whole distillation recipe, timed: fine-tune the teacher (textcnn teach), score the training
+texts and their augmentations once (the logit cache), train the distilled student over seeds, the
+same student alone for comparison, and the teacher's and student's sentences/s in this process on
+the same threads. The config distils one task (configs/studies/*-distill.yaml). Each step appends
+one JSON line to OUT/results.jsonl as it ends, so a run stopped early keeps its numbers; a teacher
+folder already in OUT is reused.
 
-    nice -n 19 python scripts/distill_sst2.py --out runs/distill-sst2 --threads 1
-    python scripts/distill_sst2.py --set teacher.epochs=1 --set distill.augment=2 --seeds 0
-    python scripts/distill_sst2.py --device cuda --threads 0 --seeds 0   # scripts/device_check.sh
+    nice -n 19 python scripts/distill.py --out runs/distill-sst2 --threads 1
+    python scripts/distill.py --config configs/studies/trec-distill.yaml --out runs/distill-trec
+    python scripts/distill.py --set teacher.epochs=1 --set distill.augment=2 --seeds 0
+    python scripts/distill.py --device cuda --threads 0 --seeds 0   # scripts/device_check.sh
 """
 
 from __future__ import annotations
@@ -22,8 +24,6 @@ from textcnn.distill.teacher import TEACHER_JSON, Teacher, teach
 from textcnn.inference import set_threads
 from textcnn.modality import load_datasets
 from textcnn.splits import make_splits
-
-TASK = "sentiment"
 
 
 def record(out: Path, row: dict) -> None:
@@ -52,34 +52,36 @@ def main(argv: list[str] | None = None) -> None:
                                                     "(the speed step runs on the CPU)")
     ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     ap.add_argument("--no-baseline", action="store_true", help="skip the student trained alone")
+    ap.add_argument("--alone", metavar="CONFIG", help="the student trained alone (default: "
+                    "--config without its distill: section)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    teacher_dir = out / "teacher" / TASK
-    config = load_config(args.config, [f"train.threads={args.threads}",
-                                       f"train.device={args.device}",
-                                       f"distill.teachers.{TASK}={teacher_dir}",
+    task = distilled_task(load_config(args.config, args.overrides))
+    teacher_dir = out / "teacher" / task
+    run = [f"train.threads={args.threads}", f"train.device={args.device}"]
+    config = load_config(args.config, [*run, f"distill.teachers.{task}={teacher_dir}",
                                        f"distill.cache={out / 'cache'}", *args.overrides])
     set_threads(args.threads)
     if not (teacher_dir / TEACHER_JSON).is_file():
         start = time.perf_counter()
-        info = teach(config, out / "teacher")[TASK]
+        info = teach(config, out / "teacher")[task]
         record(out, {"step": "teacher", "metrics": info["metrics"],
                      "best_epoch": info["best_epoch"], "history": info["history"],
                      "wall_seconds": round(time.perf_counter() - start, 1)})
-    train_split = make_splits(load_datasets(config)[TASK], config.train.seed)["train"]
+    dataset = load_datasets(config)[task]
+    train_split = make_splits(dataset, config.train.seed)["train"]
     texts = train_split.texts + extra_texts(config, train_split.texts)
     start = time.perf_counter()
-    _, scored = soft_targets(config, TASK, texts, ["negative", "positive"])
+    _, scored = soft_targets(config, task, texts, dataset.label_names)
     record(out, {"step": "scoring", "texts": len(texts), "scored": scored,
                  "wall_seconds": round(time.perf_counter() - start, 1)})
     runs = [("distilled", config)]
     if not args.no_baseline:
-        runs.append(("alone", load_config(args.config, [f"train.threads={args.threads}",
-                                                         f"train.device={args.device}",
-                                                         *args.overrides,
-                                                         "distill={}"])))
+        alone = (load_config(args.alone, run) if args.alone
+                 else load_config(args.config, [*run, *args.overrides, "distill={}"]))
+        runs.append(("alone", alone))
     for seed in args.seeds:  # seed by seed: a run stopped early has both kinds of student
         for name, cfg in runs:
             cfg.train.seed = seed
@@ -87,15 +89,24 @@ def main(argv: list[str] | None = None) -> None:
             start = time.perf_counter()
             train(cfg, output=folder, log=lambda line: None)
             metrics = json.loads((folder / "metrics.json").read_text())
-            record(out, {"step": f"student {name}", "seed": seed, "metrics": metrics[TASK],
+            record(out, {"step": f"student {name}", "seed": seed, "metrics": metrics[task],
                          "wall_seconds": round(time.perf_counter() - start, 1)})
             if (name, seed) == ("distilled", args.seeds[0]):
-                speed(out, folder, config, teacher_dir, args.threads)
+                speed(out, folder, config, task, teacher_dir, args.threads)
 
 
-def speed(out: Path, student_dir: Path, config, teacher_dir: Path, threads: int) -> None:
+def distilled_task(config) -> str:
+    """The one task ``config`` distils."""
+    if len(config.distill.teachers) != 1:
+        raise SystemExit(f"the config must distil one task (distill.teachers: "
+                         f"{sorted(config.distill.teachers)})")
+    return next(iter(config.distill.teachers))
+
+
+def speed(out: Path, student_dir: Path, config, task: str, teacher_dir: Path, threads: int
+          ) -> None:
     """The teacher's and the student's sentences/s on the test texts, here, on ``threads``."""
-    test = make_splits(load_datasets(config)[TASK], config.train.seed)["test"].texts
+    test = make_splits(load_datasets(config)[task], config.train.seed)["test"].texts
     student = load(student_dir, threads=threads)
     teacher = Teacher(teacher_dir, "cpu", config.teacher.eval_batch_size,
                       config.teacher.max_length)
@@ -103,6 +114,7 @@ def speed(out: Path, student_dir: Path, config, teacher_dir: Path, threads: int)
                  "teacher_per_s": per_second(teacher.logits, test),
                  "student_per_s": per_second(student.predict_proba, test, repeat=3),
                  "student_backend": student.backend})
+
 
 if __name__ == "__main__":
     main()
