@@ -9,12 +9,14 @@ folder already in OUT is reused.
     python scripts/distill.py --config configs/studies/trec-distill.yaml --out runs/distill-trec
     python scripts/distill.py --set teacher.epochs=1 --set distill.augment=2 --seeds 0
     python scripts/distill.py --device cuda --threads 0 --seeds 0   # scripts/device_check.sh
+    python scripts/distill.py --report runs/distill-sst2 runs/distill-trec  # the table
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import time
 from pathlib import Path
 
@@ -43,6 +45,45 @@ def per_second(fn, texts: list[str], repeat: int = 1) -> float:
     return round(len(texts) / best, 1)
 
 
+def _mean(values: list[float]) -> str:
+    """``mean ± sd (n)`` of accuracies, in percent."""
+    if not values:
+        return "-"
+    sd = f" ± {100 * statistics.stdev(values):.1f}" if len(values) > 1 else ""
+    return f"{100 * statistics.mean(values):.1f}{sd} ({len(values)})"
+
+
+def report(outs: list[str]) -> str:
+    """The markdown table of finished recipes, one row per ``--out`` folder: the teacher (its
+    ``teacher.json``), scoring, test accuracy of the students (mean ± sd over seeds; a seed's
+    latest row) and the speed step."""
+    lines = ["| run | teacher val / test | teacher fine-tune s | texts scored, s | "
+             "student alone | distilled | gain | teacher / student sentences/s (x) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for out in map(Path, outs):
+        rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+        info = json.loads(next((out / "teacher").glob(f"*/{TEACHER_JSON}")).read_text())
+        acc = {split: 100 * info["metrics"][split]["accuracy"] for split in info["metrics"]}
+        tests = {}
+        for row in rows:
+            if row["step"].startswith("student"):
+                tests.setdefault(row["step"], {})[row["seed"]] = row["metrics"]["test"]["accuracy"]
+        alone, distilled = (list(tests.get(f"student {k}", {}).values())
+                            for k in ("alone", "distilled"))
+        gain = (f"{100 * (statistics.mean(distilled) - statistics.mean(alone)):+.1f}"
+                if alone and distilled else "-")
+        scoring = max((r for r in rows if r["step"] == "scoring"), key=lambda r: r["scored"])
+        speed = [r for r in rows if r["step"] == "speed"]
+        rate = (f"{speed[0]['teacher_per_s']:,.0f} / {speed[0]['student_per_s']:,.0f} "
+                f"({speed[0]['student_per_s'] / speed[0]['teacher_per_s']:,.0f}x)"
+                if speed else "-")
+        lines.append(f"| {out.name} | {acc['validation']:.1f} / {acc.get('test', 0):.1f} | "
+                     f"{info['train_seconds']:,.0f} | {scoring['texts']:,}, "
+                     f"{scoring['wall_seconds']:,.0f} | {_mean(alone)} | {_mean(distilled)} | "
+                     f"{gain} | {rate} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/studies/sst2-distill.yaml")
@@ -55,7 +96,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--alone", metavar="CONFIG", help="the student trained alone (default: "
                     "--config without its distill: section)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    ap.add_argument("--report", nargs="+", metavar="OUT", help="print the table of these "
+                    "--out folders' results and exit")
     args = ap.parse_args(argv)
+    if args.report:
+        print(report(args.report))
+        return
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     task = distilled_task(load_config(args.config, args.overrides))

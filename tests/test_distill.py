@@ -274,6 +274,13 @@ def test_distill_script_records_every_step_and_reuses_teacher_and_cache(setup, t
     for row in rows:
         if row["step"].startswith("student"):
             assert 0 <= row["metrics"]["test"]["accuracy"] <= 1
+    table = module.report([str(out)]).splitlines()
+    assert len(table) == 3 and table[2].startswith("| out | ")
+    cells = [cell.strip() for cell in table[2].split("|")[1:-1]]
+    alone, distilled = (next(r for r in rows if r["step"] == f"student {k}")["metrics"]["test"]
+                        ["accuracy"] for k in ("alone", "distilled"))
+    assert cells[4] == f"{100 * alone:.1f} (1)" and cells[5] == f"{100 * distilled:.1f} (1)"
+    assert cells[6] == f"{100 * (distilled - alone):+.1f}"
     both = config_data(tasks, bert, tmp_path, {name: tmp_path for name in tasks})
     config.write_text(yaml.safe_dump(both))
     with pytest.raises(SystemExit, match="one task"):
