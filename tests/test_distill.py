@@ -110,6 +110,10 @@ def test_second_student_run_never_calls_the_teacher(setup, tmp_path, monkeypatch
     for head in tasks:  # the same cached targets, the same seed: the same student
         np.testing.assert_allclose(first.predict_proba(texts, head=head)[head],
                                    second.predict_proba(texts, head=head)[head], atol=1e-6)
+    data["train"]["seed"] = 1  # another student seed reads the same augmented texts
+    logs.clear()
+    train(from_dict(data), output=tmp_path / "three", log=logs.append)
+    assert any(", 0 scored now" in line for line in logs)
 
 
 def test_student_folder_is_an_ordinary_model_folder(setup, tmp_path):

@@ -58,6 +58,9 @@ class DistillConfig:
     mask_prob: float = param(0.1, "augmentation: chance a word becomes [UNK]", fraction)
     ngram_prob: float = param(0.25, "augmentation: chance a copy is cut to a random 1-5-gram",
                               fraction)
+    augment_seed: int = param(0, "augmentation's draws; not train.seed, so students of every "
+                              "seed share one transfer set, scored by the teacher once",
+                              non_negative)
     unlabeled: str = param("", "file of more texts (one per line) scored by the teacher, soft "
                            "targets only; '' = none")
     cache: str = param("", "folder of the teachers' logit caches; '' = $TEXTCNN_CACHE/distill")

@@ -64,7 +64,7 @@ def soft_targets(config: Config, task: str, texts: list[str], head_labels: list[
 def extra_texts(config: Config, texts: list[str]) -> list[str]:
     """The augmented copies of ``texts`` and the ``distill.unlabeled`` file's texts."""
     d = config.distill
-    extra = augment(texts, d.augment, d.mask_prob, d.ngram_prob, config.train.seed)
+    extra = augment(texts, d.augment, d.mask_prob, d.ngram_prob, d.augment_seed)
     return extra + (read_unlabeled(d.unlabeled) if d.unlabeled else [])
 
 
