@@ -56,23 +56,27 @@ def _mean(values: list[float]) -> str:
 def report(outs: list[str]) -> str:
     """The markdown table of finished recipes, one row per ``--out`` folder: the teacher (its
     ``teacher.json``), scoring, test accuracy of the students (mean ± sd over seeds; a seed's
-    latest row) and the speed step."""
+    latest row), the speed step, and the recipe's wall minutes (the teacher's step, the largest
+    scoring, each student's latest run; "+ teacher" where the teacher was fine-tuned apart)."""
     lines = ["| run | teacher val / test | teacher fine-tune s | texts scored, s | "
-             "student alone | distilled | gain | teacher / student sentences/s (x) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "student alone | distilled | gain | teacher / student sentences/s (x) | "
+             "recipe minutes |", "|---|---|---|---|---|---|---|---|---|"]
     for out in map(Path, outs):
         rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
         info = json.loads(next((out / "teacher").glob(f"*/{TEACHER_JSON}")).read_text())
         acc = {split: 100 * info["metrics"][split]["accuracy"] for split in info["metrics"]}
-        tests = {}
+        tests, walls = {}, {}
         for row in rows:
             if row["step"].startswith("student"):
                 tests.setdefault(row["step"], {})[row["seed"]] = row["metrics"]["test"]["accuracy"]
+                walls[row["step"], row["seed"]] = row["wall_seconds"]
         alone, distilled = (list(tests.get(f"student {k}", {}).values())
                             for k in ("alone", "distilled"))
         gain = (f"{100 * (statistics.mean(distilled) - statistics.mean(alone)):+.1f}"
                 if alone and distilled else "-")
         scoring = max((r for r in rows if r["step"] == "scoring"), key=lambda r: r["scored"])
+        teacher = [r["wall_seconds"] for r in rows if r["step"] == "teacher"][-1:]
+        minutes = (sum(teacher) + scoring["wall_seconds"] + sum(walls.values())) / 60
         speed = [r for r in rows if r["step"] == "speed"]
         rate = (f"{speed[0]['teacher_per_s']:,.0f} / {speed[0]['student_per_s']:,.0f} "
                 f"({speed[0]['student_per_s'] / speed[0]['teacher_per_s']:,.0f}x)"
@@ -80,7 +84,7 @@ def report(outs: list[str]) -> str:
         lines.append(f"| {out.name} | {acc['validation']:.1f} / {acc.get('test', 0):.1f} | "
                      f"{info['train_seconds']:,.0f} | {scoring['texts']:,}, "
                      f"{scoring['wall_seconds']:,.0f} | {_mean(alone)} | {_mean(distilled)} | "
-                     f"{gain} | {rate} |")
+                     f"{gain} | {rate} | {minutes:.0f}{'' if teacher else ' + teacher'} |")
     return "\n".join(lines)
 
 

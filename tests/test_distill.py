@@ -285,6 +285,9 @@ def test_distill_script_records_every_step_and_reuses_teacher_and_cache(setup, t
                         ["accuracy"] for k in ("alone", "distilled"))
     assert cells[4] == f"{100 * alone:.1f} (1)" and cells[5] == f"{100 * distilled:.1f} (1)"
     assert cells[6] == f"{100 * (distilled - alone):+.1f}"
+    walls = ([r["wall_seconds"] for r in rows if r["step"] == "teacher"]
+             + [first["wall_seconds"]] + [r["wall_seconds"] for r in rows[-3:] if "seed" in r])
+    assert cells[8] == f"{sum(walls) / 60:.0f}"
     both = config_data(tasks, bert, tmp_path, {name: tmp_path for name in tasks})
     config.write_text(yaml.safe_dump(both))
     with pytest.raises(SystemExit, match="one task"):
