@@ -10,6 +10,7 @@ folder already in OUT is reused.
     python scripts/distill.py --set teacher.epochs=1 --set distill.augment=2 --seeds 0
     python scripts/distill.py --device cuda --threads 0 --seeds 0   # scripts/device_check.sh
     python scripts/distill.py --report runs/distill-sst2 runs/distill-trec  # the table
+    python scripts/distill.py --out runs/distill-sst2 --speed   # time both models again
 """
 
 from __future__ import annotations
@@ -77,7 +78,7 @@ def report(outs: list[str]) -> str:
         scoring = max((r for r in rows if r["step"] == "scoring"), key=lambda r: r["scored"])
         teacher = [r["wall_seconds"] for r in rows if r["step"] == "teacher"][-1:]
         minutes = (sum(teacher) + scoring["wall_seconds"] + sum(walls.values())) / 60
-        speed = [r for r in rows if r["step"] == "speed"]
+        speed = [r for r in rows if r["step"] == "speed"][-1:]
         rate = (f"{speed[0]['teacher_per_s']:,.0f} / {speed[0]['student_per_s']:,.0f} "
                 f"({speed[0]['student_per_s'] / speed[0]['teacher_per_s']:,.0f}x)"
                 if speed else "-")
@@ -88,7 +89,8 @@ def report(outs: list[str]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
+    """The command line."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="configs/studies/sst2-distill.yaml")
     ap.add_argument("--out", default="runs/distill-sst2")
@@ -102,7 +104,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     ap.add_argument("--report", nargs="+", metavar="OUT", help="print the table of these "
                     "--out folders' results and exit")
-    args = ap.parse_args(argv)
+    ap.add_argument("--speed", action="store_true", help="time the teacher and the first "
+                    "seed's distilled student of a finished --out again, and exit")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
     if args.report:
         print(report(args.report))
         return
@@ -114,6 +122,10 @@ def main(argv: list[str] | None = None) -> None:
     config = load_config(args.config, [*run, f"distill.teachers.{task}={teacher_dir}",
                                        f"distill.cache={out / 'cache'}", *args.overrides])
     set_threads(args.threads)
+    if args.speed:
+        speed(out, out / f"student-distilled-{args.seeds[0]}", config, task, teacher_dir,
+              args.threads)
+        return
     if not (teacher_dir / TEACHER_JSON).is_file():
         start = time.perf_counter()
         info = teach(config, out / "teacher")[task]
@@ -160,6 +172,7 @@ def speed(out: Path, student_dir: Path, config, task: str, teacher_dir: Path, th
     student = load(student_dir, threads=threads)
     teacher = Teacher(teacher_dir, "cpu", config.teacher.eval_batch_size,
                       config.teacher.max_length)
+    teacher.logits(test[:8])  # loads the model: not part of the timed pass
     record(out, {"step": "speed", "threads": threads, "texts": len(test),
                  "teacher_per_s": per_second(teacher.logits, test),
                  "student_per_s": per_second(student.predict_proba, test, repeat=3),

@@ -278,6 +278,9 @@ def test_distill_script_records_every_step_and_reuses_teacher_and_cache(setup, t
     for row in rows:
         if row["step"].startswith("student"):
             assert 0 <= row["metrics"]["test"]["accuracy"] <= 1
+    module.main(["--config", str(config), "--out", str(out), "--seeds", "0", "--speed"])
+    again = json.loads((out / "results.jsonl").read_text().splitlines()[-1])
+    assert again["step"] == "speed" and again["texts"] == speed["texts"]
     table = module.report([str(out)]).splitlines()
     assert len(table) == 3 and table[2].startswith("| out | ")
     cells = [cell.strip() for cell in table[2].split("|")[1:-1]]
@@ -288,6 +291,7 @@ def test_distill_script_records_every_step_and_reuses_teacher_and_cache(setup, t
     walls = ([r["wall_seconds"] for r in rows if r["step"] == "teacher"]
              + [first["wall_seconds"]] + [r["wall_seconds"] for r in rows[-3:] if "seed" in r])
     assert cells[8] == f"{sum(walls) / 60:.0f}"
+    assert cells[7].startswith(f"{again['teacher_per_s']:,.0f} / ")  # the latest speed row
     both = config_data(tasks, bert, tmp_path, {name: tmp_path for name in tasks})
     config.write_text(yaml.safe_dump(both))
     with pytest.raises(SystemExit, match="one task"):
