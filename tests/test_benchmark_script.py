@@ -62,6 +62,8 @@ def calls(monkeypatch):
     """textcnn and the peers faked: textcnn scores 85 %, spaCy's ensemble 80, other peers 81;
     the list of (system, dataset) runs, in order."""
     made = []
+    # main() sets TEXTCNN_DATA_DIR from --data-dir: put the caller's value back afterwards
+    monkeypatch.delenv("TEXTCNN_DATA_DIR", raising=False)
 
     def fake_textcnn_row(dataset, config, seeds, threads):
         made.append(("textcnn", dataset))
