@@ -170,9 +170,11 @@ def test_image_config_json_has_no_depth():
     assert "depth" not in image.to_dict()["model"]
 
 
-def test_dpcnn_does_not_fold():
-    reason = why_not_foldable(model(depth=2), max_bytes=None)
-    assert reason is not None and "DPCNN" in reason
+def test_dpcnn_folds_unless_its_region_is_not_a_plain_conv():
+    m = model(depth=2)
+    assert why_not_foldable(m, max_bytes=None) is None
+    m.region.conv.padding = (2,)
+    assert "region embedding" in why_not_foldable(m, max_bytes=None)
 
 
 def test_onnx_export_keeps_every_block():

@@ -1,4 +1,5 @@
-"""The folded backend: Kim's convolutions precomputed into the embedding table."""
+"""The folded backend: Kim's convolutions (and the DPCNN's region embedding) precomputed into
+the embedding table."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import pytest
 import torch
 
 from textcnn.backends import folded
-from textcnn.backends.folded import FoldedTextCNN, table_bytes, why_not_foldable
+from textcnn.backends.folded import FoldedDPCNN, FoldedTextCNN, table_bytes, why_not_foldable
 from textcnn.classifier import InputError, TextClassifier, softmax
 from textcnn.config import TextCNNConfig
-from textcnn.models import TextCNN, build_model
+from textcnn.models import DPCNN, TextCNN, build_model
 
 # empty, 1 token, 2 and 4 tokens (< the widest kernel), unknown words, long, truncated
 TEXTS = ["", "good", "not good", "a b c d", "zzzqqq xxyyzz", "a gorgeous , witty film",
@@ -42,6 +43,27 @@ def test_folded_logits_match_the_convolutions(kernel_sizes):
         for i in (0, 1, 3, 17):
             alone = fold(ids[i:i + 1, :max(int(lengths[i]), 1)], lengths[i:i + 1])
             torch.testing.assert_close(alone["topic"], got["topic"][i:i + 1], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("options", [{}, {"embedding_mode": "multichannel"},
+                                     {"conv_tokens": 6}, {"ngram_buckets": 64, "depth": 1}])
+def test_folded_dpcnn_matches_its_region_convolution(options):
+    torch.manual_seed(0)
+    model = DPCNN(300, {"sentiment": 2, "topic": 5}, embedding_dim=24, channels=12,
+                  **{"depth": 3, **options}).eval()
+    fold = FoldedDPCNN(model)
+    assert table_bytes(model) == fold.table.numel() * 4 == 4 * 3 * 301 * 12
+    ids, lengths = random_batch(300)
+    with torch.inference_mode():
+        want, got = model(ids, lengths), fold(ids, lengths)
+        for head in want:
+            torch.testing.assert_close(got[head], want[head], atol=1e-5, rtol=0)
+        for i in (0, 1, 3, 17):  # each text alone gives its row of the padded batch
+            alone = fold(ids[i:i + 1, :int(lengths[i])], lengths[i:i + 1])
+            torch.testing.assert_close(alone["topic"], got["topic"][i:i + 1], atol=1e-5, rtol=0)
+        fold.table[0, int(ids[3, 0])] += 1.0  # the first token, as position 1's left neighbour
+        moved = (fold(ids[3:4], lengths[3:4])["topic"] - want["topic"][3:4]).abs().max()
+    assert moved > 1e-3
 
 
 def test_a_perturbed_table_is_caught():

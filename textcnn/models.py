@@ -265,13 +265,24 @@ class DPCNN(TokenInput):
             x = block(self._mask(x, n, 0.0))
         return x
 
-    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def region_ids(self, ids: torch.Tensor, lengths: torch.Tensor
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ids the region embedding reads (the first ``conv_tokens``; one padding position
+        when there are none, as ConvCore) and each text's valid positions (at least 1)."""
         ids, lengths = self.conv_view(ids, lengths)
-        if ids.shape[1] < 1:  # no positions at all: one padding position, as ConvCore
+        if ids.shape[1] < 1:
             ids = nn.functional.pad(ids, (0, 1))
-        x = self.embed(ids)  # (batch, embedding channels, time)
-        n = lengths.to(x.device).clamp(min=1)  # valid positions per text
-        x = self.region(self._mask(x, n, 0.0))  # (batch, channels, time)
+        return ids, lengths.to(ids.device).clamp(min=1)
+
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        ids, n = self.region_ids(ids, lengths)
+        x = self.region(self._mask(self.embed(ids), n, 0.0))  # (batch, channels, time)
+        return self.pyramid_features(x, n)
+
+    def pyramid_features(self, x: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        """The region embedding ``x`` (batch, channels, time) of texts ``n`` (batch,) positions
+        long (at least 1) -> the pooled features (batch, channels): the first stage, the
+        pyramid and the max over time (the folded backend computes ``x`` from its tables)."""
         x = x + self._pair(self.stage, x, n)
         for pair in self.pyramid:
             if x.shape[2] == 1 and not torch.jit.is_tracing():

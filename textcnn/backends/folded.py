@@ -15,6 +15,10 @@ over time (padding and texts shorter than a kernel handled exactly as in
 the model's own heads. Only the summation order inside each window differs from the convolution,
 so probabilities agree to about 1e-6 (tested at 1e-5).
 
+A DPCNN folds its region embedding (:class:`FoldedDPCNN`), the one convolution that reads the
+embeddings: the 3-wide tables replace it and the embedding copy, and its deeper convolutions run
+as trained.
+
 The price is memory: ``V * sum(kernel_sizes) * F`` floats (66 MB for the SST-2 model,
 288 MB for a 60k-word vocabulary). :func:`foldable` says whether a model can be folded within a
 byte budget; the ``auto`` backend (:func:`textcnn.backends.make_backend`) folds when it can and
@@ -39,31 +43,42 @@ from torch.nn import functional as F
 
 from ..core import mask_positions
 from ..layers import TokenInput
-from ..models import TextCNN
+from ..models import DPCNN, TextCNN
 from .base import Backend
 
 MAX_TABLE_BYTES = 512 * 2**20  # the "auto" backend folds only models whose tables fit in this
+REGION = 3  # the DPCNN region embedding's width
 
 
 def table_bytes(model: nn.Module) -> int:
     """Bytes the folded tables of ``model`` take (float32)."""
-    core = model.core
     vocab = model.embedding.num_embeddings
+    if isinstance(model, DPCNN):  # one row per token id (and one of zeros) per kernel offset
+        return 4 * REGION * (vocab + 1) * model.region.conv.out_channels
+    core = model.core
     return 4 * vocab * sum(core.kernel_sizes) * core.out_features // len(core.kernel_sizes)
+
+
+def _plain(block: nn.Module, activation: type[nn.Module], padding: tuple[int] | str) -> bool:
+    """Whether a conv block is a plain 1D conv (then ``activation``): no norm, pool, residual,
+    pre-activation, stride, dilation or groups, and the given padding."""
+    return (isinstance(block.conv, nn.Conv1d) and isinstance(block.norm, nn.Identity)
+            and type(block.act) is activation and isinstance(block.pool, nn.Identity)
+            and not block.residual and not block.preact and block.conv.stride == (1,)
+            and block.conv.padding == padding and block.conv.dilation == (1,)
+            and block.conv.groups == 1)
 
 
 def why_not_foldable(model: nn.Module, max_bytes: int | None = MAX_TABLE_BYTES) -> str | None:
     """None when ``model`` can be folded within ``max_bytes`` (None = no limit), else why not."""
-    if not isinstance(model, TextCNN):
-        return f"only the Kim TextCNN folds, not {type(model).__name__}"
-    for block in model.core.blocks:
-        plain = (isinstance(block.conv, nn.Conv1d) and isinstance(block.norm, nn.Identity)
-                 and isinstance(block.act, nn.ReLU) and isinstance(block.pool, nn.Identity)
-                 and not block.residual and not block.preact and block.conv.stride == (1,)
-                 and block.conv.padding == (0,) and block.conv.dilation == (1,)
-                 and block.conv.groups == 1)
-        if not plain:
-            return "its conv blocks use norm, pooling, residual, separable or strided convolutions"
+    if isinstance(model, DPCNN):
+        if model.region.conv.kernel_size != (REGION,) or not _plain(model.region, nn.Identity,
+                                                                     "same"):
+            return "its region embedding is not a plain 3-wide convolution"
+    elif not isinstance(model, TextCNN):
+        return f"only Kim's TextCNN and the DPCNN fold, not {type(model).__name__}"
+    elif not all(_plain(block, nn.ReLU, (0,)) for block in model.core.blocks):
+        return "its conv blocks use norm, pooling, residual, separable or strided convolutions"
     size = table_bytes(model)
     if max_bytes is not None and size > max_bytes:
         return f"its tables would take {size / 2**20:.0f} MiB (limit {max_bytes / 2**20:.0f} MiB)"
@@ -129,6 +144,63 @@ class FoldedTextCNN(nn.Module):
         return self.add_wide(cnn, ids, lengths)
 
 
+class FoldedDPCNN(nn.Module):
+    """Inference-only twin of a trained :class:`~textcnn.models.DPCNN`: its region embedding (a
+    3-wide convolution over the embeddings, no activation) read from tables, the rest the
+    model's own modules (shared, not copied)::
+
+        T_j[v] = E[v] @ W[:, :, j].T        (j = 0, 1, 2; one extra row of zeros: padding)
+        region(text)[t] = b + T_0[ids[t - 1]] + T_1[ids[t]] + T_2[ids[t + 1]]
+
+    Positions past a text's end read the row of zeros, as the convolution reads zeroed
+    embeddings there. This drops the region convolution and the embedding copy, about half of
+    a narrow DPCNN's work on short texts.
+
+    Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
+    """
+
+    def __init__(self, model: DPCNN):
+        super().__init__()
+        reason = why_not_foldable(model, max_bytes=None)
+        if reason:
+            raise ValueError(f"cannot fold this model: {reason}")
+        self.vocab_size = model.embedding.num_embeddings
+        self.stage, self.pyramid, self.pool, self.heads = (model.stage, model.pyramid,
+                                                           model.pool, model.heads)
+        self.wide, self.conv_tokens, self.deep = model.wide, model.conv_tokens, model.deep
+        conv = model.region.conv
+        with torch.no_grad():
+            table = torch.einsum("vc,fcj->jvf", model.input_table().detach(), conv.weight)
+            self.register_buffer("table", F.pad(table, (0, 0, 0, 1)).contiguous())  # zeros row
+            self.register_buffer("bias", conv.bias.detach().clone())
+        self.eval()
+
+    def region(self, ids: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        """The region embedding, (batch, channels, time), of ``ids`` (batch, time) whose texts
+        are ``n`` (batch,) positions long."""
+        ids = mask_positions(ids.long(), n, self.vocab_size, dim=1)  # past the end: zeros row
+        before, at, after = (F.embedding(ids, t) for t in self.table)  # (batch, time, channels)
+        y = at + self.bias
+        y[:, 1:] += before[:, :-1]
+        y[:, :-1] += after[:, 1:]
+        return y.transpose(1, 2)
+
+    # the model's own: which ids the region reads, the pyramid, the wide branch
+    conv_view = TokenInput.conv_view
+    add_wide = TokenInput.add_wide
+    region_ids = DPCNN.region_ids
+    pyramid_features = DPCNN.pyramid_features
+    _pair = DPCNN._pair
+    _mask = staticmethod(DPCNN._mask)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        cnn = None
+        if self.deep:
+            read, n = self.region_ids(ids, lengths)
+            cnn = self.heads(self.pyramid_features(self.region(read, n), n))
+        return self.add_wide(cnn, ids, lengths)
+
+
 class FoldedBackend(Backend):
     """The ``folded`` backend: a :class:`FoldedTextCNN` built once from the trained model.
 
@@ -141,6 +213,6 @@ class FoldedBackend(Backend):
 
     name = "folded"
 
-    def __init__(self, model: TextCNN):
+    def __init__(self, model: TextCNN | DPCNN):
         super().__init__(model)
-        self.module = FoldedTextCNN(model)
+        self.module = FoldedDPCNN(model) if isinstance(model, DPCNN) else FoldedTextCNN(model)
