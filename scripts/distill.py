@@ -11,6 +11,7 @@ folder already in OUT is reused.
     python scripts/distill.py --device cuda --threads 0 --seeds 0   # scripts/device_check.sh
     python scripts/distill.py --report runs/distill-sst2 runs/distill-trec  # the table
     python scripts/distill.py --out runs/distill-sst2 --speed   # time both models again
+    python scripts/distill.py --out runs/distill-sst2 --speed --backend torch  # unfolded student
 """
 
 from __future__ import annotations
@@ -106,6 +107,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                     "--out folders' results and exit")
     ap.add_argument("--speed", action="store_true", help="time the teacher and the first "
                     "seed's distilled student of a finished --out again, and exit")
+    ap.add_argument("--backend", default="auto", help="the student's inference backend in the "
+                    "speed step (auto, folded, torch, onnx)")
     return ap.parse_args(argv)
 
 
@@ -124,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     set_threads(args.threads)
     if args.speed:
         speed(out, out / f"student-distilled-{args.seeds[0]}", config, task, teacher_dir,
-              args.threads)
+              args.threads, args.backend)
         return
     if not (teacher_dir / TEACHER_JSON).is_file():
         start = time.perf_counter()
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
             record(out, {"step": f"student {name}", "seed": seed, "metrics": metrics[task],
                          "wall_seconds": round(time.perf_counter() - start, 1)})
             if (name, seed) == ("distilled", args.seeds[0]):
-                speed(out, folder, config, task, teacher_dir, args.threads)
+                speed(out, folder, config, task, teacher_dir, args.threads, args.backend)
 
 
 def distilled_task(config) -> str:
@@ -165,11 +168,11 @@ def distilled_task(config) -> str:
     return next(iter(config.distill.teachers))
 
 
-def speed(out: Path, student_dir: Path, config, task: str, teacher_dir: Path, threads: int
-          ) -> None:
+def speed(out: Path, student_dir: Path, config, task: str, teacher_dir: Path, threads: int,
+          backend: str = "auto") -> None:
     """The teacher's and the student's sentences/s on the test texts, here, on ``threads``."""
     test = make_splits(load_datasets(config)[task], config.train.seed)["test"].texts
-    student = load(student_dir, threads=threads)
+    student = load(student_dir, threads=threads, backend=backend)
     teacher = Teacher(teacher_dir, "cpu", config.teacher.eval_batch_size,
                       config.teacher.max_length)
     teacher.logits(test[:8])  # loads the model: not part of the timed pass

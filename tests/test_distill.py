@@ -278,9 +278,11 @@ def test_distill_script_records_every_step_and_reuses_teacher_and_cache(setup, t
     for row in rows:
         if row["step"].startswith("student"):
             assert 0 <= row["metrics"]["test"]["accuracy"] <= 1
-    module.main(["--config", str(config), "--out", str(out), "--seeds", "0", "--speed"])
+    module.main(["--config", str(config), "--out", str(out), "--seeds", "0", "--speed",
+                 "--backend", "torch"])
     again = json.loads((out / "results.jsonl").read_text().splitlines()[-1])
     assert again["step"] == "speed" and again["texts"] == speed["texts"]
+    assert (speed["student_backend"], again["student_backend"]) == ("folded", "torch")
     table = module.report([str(out)]).splitlines()
     assert len(table) == 3 and table[2].startswith("| out | ")
     cells = [cell.strip() for cell in table[2].split("|")[1:-1]]
