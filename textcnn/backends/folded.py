@@ -153,7 +153,7 @@ class FoldedDPCNN(nn.Module):
         region(text)[t] = b + T_0[ids[t - 1]] + T_1[ids[t]] + T_2[ids[t + 1]]
 
     Positions past a text's end read the row of zeros, as the convolution reads zeroed
-    embeddings there. This drops the region convolution and the embedding copy, about half of
+    embeddings there. This drops the region convolution and the embedding copy, over half of
     a narrow DPCNN's work on short texts.
 
     Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
