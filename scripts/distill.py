@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from textcnn import load, load_config, train
+from textcnn.backends import BACKENDS
 from textcnn.distill.student import extra_texts, soft_targets
 from textcnn.distill.teacher import TEACHER_JSON, Teacher, teach
 from textcnn.inference import set_threads
@@ -107,8 +108,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
                     "--out folders' results and exit")
     ap.add_argument("--speed", action="store_true", help="time the teacher and the first "
                     "seed's distilled student of a finished --out again, and exit")
-    ap.add_argument("--backend", default="auto", help="the student's inference backend in the "
-                    "speed step (auto, folded, torch, onnx)")
+    ap.add_argument("--backend", default="auto", choices=BACKENDS,
+                    help="the student's inference backend in the speed step")
     return ap.parse_args(argv)
 
 

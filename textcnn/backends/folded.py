@@ -85,7 +85,32 @@ def why_not_foldable(model: nn.Module, max_bytes: int | None = MAX_TABLE_BYTES) 
     return None
 
 
-class FoldedTextCNN(nn.Module):
+class _Folded(nn.Module):
+    """What a folded twin takes from its trained model: the heads, the wide branch, which
+    tokens the convolutions read, and the forward pass around the twin's ``features``.
+
+    Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
+    """
+
+    def __init__(self, model: TextCNN | DPCNN):
+        super().__init__()
+        reason = why_not_foldable(model, max_bytes=None)
+        if reason:
+            raise ValueError(f"cannot fold this model: {reason}")
+        self.vocab_size = model.embedding.num_embeddings
+        self.heads = model.heads
+        self.wide, self.conv_tokens, self.deep = model.wide, model.conv_tokens, model.deep
+
+    # the model's own: the first conv_tokens tokens to the convolutions, the wide branch added
+    conv_view = TokenInput.conv_view
+    add_wide = TokenInput.add_wide
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        cnn = self.heads(self.features(ids, lengths)) if self.deep else None
+        return self.add_wide(cnn, ids, lengths)
+
+
+class FoldedTextCNN(_Folded):
     """Inference-only twin of a trained :class:`~textcnn.models.TextCNN` (same inputs, same
     ``{head: logits}`` output); the source model's weights are copied, not shared.
 
@@ -93,14 +118,8 @@ class FoldedTextCNN(nn.Module):
     """
 
     def __init__(self, model: TextCNN):
-        super().__init__()
-        reason = why_not_foldable(model, max_bytes=None)
-        if reason:
-            raise ValueError(f"cannot fold this model: {reason}")
+        super().__init__(model)
         self.kernel_sizes = model.core.kernel_sizes
-        self.vocab_size = model.embedding.num_embeddings
-        self.heads = model.heads
-        self.wide, self.conv_tokens, self.deep = model.wide, model.conv_tokens, model.deep
         emb = model.input_table().detach()  # (vocab, conv input channels)
         with torch.no_grad():
             for i, (k, block) in enumerate(zip(self.kernel_sizes, model.core.blocks)):
@@ -135,16 +154,8 @@ class FoldedTextCNN(nn.Module):
         return torch.cat([(y.amax(dim=1) + getattr(self, f"bias{i}")).relu()
                           for i, y in enumerate(sums)], dim=1)
 
-    # the model's own: the first conv_tokens tokens to the convolutions, the wide branch added
-    conv_view = TokenInput.conv_view
-    add_wide = TokenInput.add_wide
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        cnn = self.heads(self.features(ids, lengths)) if self.deep else None
-        return self.add_wide(cnn, ids, lengths)
-
-
-class FoldedDPCNN(nn.Module):
+class FoldedDPCNN(_Folded):
     """Inference-only twin of a trained :class:`~textcnn.models.DPCNN`: its region embedding (a
     3-wide convolution over the embeddings, no activation) read from tables, the rest the
     model's own modules (shared, not copied)::
@@ -160,14 +171,8 @@ class FoldedDPCNN(nn.Module):
     """
 
     def __init__(self, model: DPCNN):
-        super().__init__()
-        reason = why_not_foldable(model, max_bytes=None)
-        if reason:
-            raise ValueError(f"cannot fold this model: {reason}")
-        self.vocab_size = model.embedding.num_embeddings
-        self.stage, self.pyramid, self.pool, self.heads = (model.stage, model.pyramid,
-                                                           model.pool, model.heads)
-        self.wide, self.conv_tokens, self.deep = model.wide, model.conv_tokens, model.deep
+        super().__init__(model)
+        self.stage, self.pyramid, self.pool = model.stage, model.pyramid, model.pool
         conv = model.region.conv
         with torch.no_grad():
             table = torch.einsum("vc,fcj->jvf", model.input_table().detach(), conv.weight)
@@ -185,20 +190,15 @@ class FoldedDPCNN(nn.Module):
         y[:, :-1] += after[:, 1:]
         return y.transpose(1, 2)
 
-    # the model's own: which ids the region reads, the pyramid, the wide branch
-    conv_view = TokenInput.conv_view
-    add_wide = TokenInput.add_wide
+    # the model's own: which ids the region reads, and the pyramid over the region embedding
     region_ids = DPCNN.region_ids
     pyramid_features = DPCNN.pyramid_features
     _pair = DPCNN._pair
     _mask = staticmethod(DPCNN._mask)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        cnn = None
-        if self.deep:
-            read, n = self.region_ids(ids, lengths)
-            cnn = self.heads(self.pyramid_features(self.region(read, n), n))
-        return self.add_wide(cnn, ids, lengths)
+    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        read, n = self.region_ids(ids, lengths)
+        return self.pyramid_features(self.region(read, n), n)
 
 
 class FoldedBackend(Backend):
