@@ -11,8 +11,9 @@ import torch
 
 from textcnn.cli import main
 from textcnn.config import from_dict
-from textcnn.distill.augment import MASK, augment
+from textcnn.distill.augment import MASK, augment, neighbour_table
 from textcnn.distill.cache import LogitCache, text_keys
+from textcnn.distill.student import extra_texts
 from textcnn.distill.teacher import Teacher, teach
 from textcnn.distill.tiny import tiny_bert
 from textcnn.errors import ConfigError
@@ -197,6 +198,38 @@ def test_augment_masks_cuts_and_never_repeats():
     assert augment(texts, copies=20, mask_prob=0.0, ngram_prob=0.0) == []  # only copies
 
 
+def test_augment_swaps_words_for_their_neighbours_only():
+    texts = ["one two three four five six seven eight", "nine ten Eleven twelve"]
+    near = {"two": ["deux"], "five": ["cinq", "fuenf"], "eleven": ["onze"]}
+    plain = augment(texts, copies=20, mask_prob=0.3, ngram_prob=0.5, seed=3)
+    assert augment(texts, 20, 0.3, 0.5, 3, swap_prob=0.0, neighbours=near) == plain
+    new = augment(texts, copies=20, mask_prob=0.0, ngram_prob=0.0, seed=3, swap_prob=0.6,
+                  neighbours=near)
+    for text in new:
+        source = texts[len(text.split()) == 4]
+        for word, was in zip(text.split(), source.split()):
+            assert word == was or word in near[was.lower()]
+    assert {"deux", "cinq", "fuenf", "onze"} <= {w for text in new for w in text.split()}
+
+
+def test_neighbours_come_from_the_pretrained_vectors(tmp_path):
+    vectors = {"good": [1, 0.1, 0], "great": [0.9, 0.2, 0], "bad": [-1, 0, 0.1],
+               "awful": [-0.9, 0, 0.2], "film": [0, 0, 1]}
+    (tmp_path / "v.txt").write_text("".join(f"{w} {' '.join(map(str, v))}\n"
+                                            for w, v in vectors.items()))
+    vocab = {w: i for i, w in enumerate(vectors)}
+    table = neighbour_table(["Good", "bad", "unknown"], vocab, np.array(list(vectors.values())),
+                            k=2)
+    assert table == {"good": ["great", "film"], "bad": ["awful", "film"]}
+    config = from_dict({"tasks": {"s": {"dataset": "sst2"}},
+                        "model": {"pretrained": str(tmp_path / "v.txt"), "embedding_dim": 3},
+                        "distill": {"teachers": {"s": "x"}, "augment": 4, "mask_prob": 0.0,
+                                    "ngram_prob": 0.0, "swap_prob": 0.99, "neighbours": 1}})
+    extra = extra_texts(config, ["a good film", "bad film"])  # a file's: among these words
+    assert "a film bad" in extra and "film film" in extra  # good -> film -> bad -> film
+    assert {w for text in extra for w in text.split()} <= {"a", "good", "film", "bad"}
+
+
 def test_cache_keys_texts_and_scores_each_text_once(tmp_path):
     calls = []
 
@@ -220,6 +253,8 @@ def test_cache_keys_texts_and_scores_each_text_once(tmp_path):
     ({"teachers": ["x"]}, "distill.teachers"),
     ({"temperature": 0.0}, "distill.temperature"),
     ({"teachers": {"s": "x"}, "train_loss": "squared_hinge"}, "train.loss"),
+    ({"mask_prob": 0.5, "swap_prob": 0.6}, "distill.swap_prob"),
+    ({"teachers": {"s": "x"}, "augment": 2, "swap_prob": 0.1}, "distill.swap_prob"),
 ])
 def test_config_errors_name_the_key(distill, key):
     train = {"loss": distill.pop("train_loss")} if "train_loss" in distill else {}

@@ -58,6 +58,9 @@ class DistillConfig:
     mask_prob: float = param(0.1, "augmentation: chance a word becomes [UNK]", fraction)
     ngram_prob: float = param(0.25, "augmentation: chance a copy is cut to a random 1-5-gram",
                               fraction)
+    swap_prob: float = param(0.0, "augmentation: chance a word (not masked) becomes one of its "
+                             "nearest words in model.pretrained's embeddings", fraction)
+    neighbours: int = param(8, "augmentation: nearest words a swapped word picks from", positive)
     augment_seed: int = param(0, "augmentation's draws; not train.seed, so students of every "
                               "seed share one transfer set, scored by the teacher once",
                               non_negative)
@@ -85,6 +88,12 @@ def check_distill(cfg: Config) -> None:
         raise ConfigError.for_key("train.loss", f"{cfg.train.loss!r} does not mix with "
                                   "distill.teachers (their soft targets are probabilities): "
                                   "use cross_entropy")
+    if distill.mask_prob + distill.swap_prob > 1:
+        raise ConfigError.for_key("distill.swap_prob", f"{distill.swap_prob} plus "
+                                  f"distill.mask_prob {distill.mask_prob} is over 1")
+    if distill.teachers and distill.augment and distill.swap_prob and not cfg.model.pretrained:
+        raise ConfigError.for_key("distill.swap_prob", "swaps words for their neighbours in "
+                                  "model.pretrained's embeddings; set model.pretrained")
     if distill.teachers and distill.hard_weight + distill.soft_weight == 0:
         raise ConfigError.for_key("distill.soft_weight", "and distill.hard_weight are both 0: "
                                   "nothing to learn from")
