@@ -158,47 +158,91 @@ class FoldedTextCNN(_Folded):
 class FoldedDPCNN(_Folded):
     """Inference-only twin of a trained :class:`~textcnn.models.DPCNN`: its region embedding (a
     3-wide convolution over the embeddings, no activation) read from tables, the rest the
-    model's own modules (shared, not copied)::
+    model's arithmetic in time-major layout (weights copied, not shared)::
 
         T_j[v] = E[v] @ W[:, :, j].T        (j = 0, 1, 2; one extra row of zeros: padding)
         region(text)[t] = b + T_0[ids[t - 1]] + T_1[ids[t]] + T_2[ids[t + 1]]
 
     Positions past a text's end read the row of zeros, as the convolution reads zeroed
     embeddings there. This drops the region convolution and the embedding copy, over half of
-    a narrow DPCNN's work on short texts.
+    a narrow DPCNN's work on short texts. The deeper 3-wide convolutions run on
+    ``(batch, time, channels)`` as three matrix products each, the same sums as the model's
+    ``conv1d`` in another order, and padding is masked by multiplying with (or adding) a mask
+    made once per length: twice as fast as the model's layout on one CPU thread at 64 channels.
 
     Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
     """
 
     def __init__(self, model: DPCNN):
         super().__init__(model)
-        self.stage, self.pyramid, self.pool = model.stage, model.pyramid, model.pool
-        conv = model.region.conv
+        self.convs = len(model.stage) + sum(len(pair) for pair in model.pyramid)
         with torch.no_grad():
+            conv = model.region.conv
             table = torch.einsum("vc,fcj->jvf", model.input_table().detach(), conv.weight)
             self.register_buffer("table", F.pad(table, (0, 0, 0, 1)).contiguous())  # zeros row
             self.register_buffer("bias", conv.bias.detach().clone())
+            blocks = [*model.stage, *(block for pair in model.pyramid for block in pair)]
+            for i, block in enumerate(blocks):  # W[:, :, j].T per offset j: (3, in, out)
+                weight = block.conv.weight.detach().permute(2, 1, 0).contiguous()
+                self.register_buffer(f"weight{i}", weight)
+                self.register_buffer(f"bias{i}", block.conv.bias.detach().clone())
         self.eval()
 
     def region(self, ids: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        """The region embedding, (batch, channels, time), of ``ids`` (batch, time) whose texts
+        """The region embedding, (batch, time, channels), of ``ids`` (batch, time) whose texts
         are ``n`` (batch,) positions long."""
         ids = mask_positions(ids.long(), n, self.vocab_size, dim=1)  # past the end: zeros row
         before, at, after = (F.embedding(ids, t) for t in self.table)  # (batch, time, channels)
         y = at + self.bias
         y[:, 1:] += before[:, :-1]
         y[:, :-1] += after[:, 1:]
-        return y.transpose(1, 2)
+        return y
 
-    # the model's own: which ids the region reads, and the pyramid over the region embedding
-    region_ids = DPCNN.region_ids
-    pyramid_features = DPCNN.pyramid_features
-    _pair = DPCNN._pair
-    _mask = staticmethod(DPCNN._mask)
+    def _conv(self, i: int, x: torch.Tensor) -> torch.Tensor:
+        """Conv ``i`` (3 wide, "same" padding) of ``x`` (batch, time, channels)."""
+        weight = getattr(self, f"weight{i}")
+        y = torch.matmul(x, weight[1]) + getattr(self, f"bias{i}")
+        y[:, 1:] += torch.matmul(x[:, :-1], weight[0])
+        y[:, :-1] += torch.matmul(x[:, 1:], weight[2])
+        return y
+
+    def _pair(self, i: int, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+        """Convs ``i`` and ``i + 1``, each after ReLU and zeroing the padding (``keep``: 1 at a
+        text's positions, 0 past its end, (batch, time, 1))."""
+        return self._conv(i + 1, self._conv(i, x.relu() * keep).relu() * keep)
+
+    @staticmethod
+    def _pool(x: torch.Tensor) -> torch.Tensor:
+        """Max-pool over time, 3 wide, stride 2, padding 1: (batch, time, channels) -> (batch,
+        ceil(time / 2), channels), as the model's ``MaxPool1d(3, 2, 1)``."""
+        half = (x.shape[1] + 1) // 2
+        x = F.pad(x, (0, 0, 1, 2 * half + 1 - x.shape[1]), value=float("-inf"))
+        return torch.maximum(torch.maximum(x[:, 0:2 * half:2], x[:, 1:2 * half + 1:2]),
+                             x[:, 2:2 * half + 2:2])
 
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`DPCNN.pyramid_features` over the folded region embedding, time-major."""
         read, n = self.region_ids(ids, lengths)
-        return self.pyramid_features(self.region(read, n), n)
+        x = self.region(read, n)  # (batch, time, channels)
+
+        def masks(time: int) -> tuple[torch.Tensor, torch.Tensor]:  # keep (1 / 0), off (0 / -inf)
+            keep = (torch.arange(time, device=x.device) < n[:, None]).to(x.dtype)[..., None]
+            return keep, torch.log(keep)
+
+        keep, off = masks(x.shape[1])
+        x = x + self._pair(0, x, keep)
+        for i in range(2, self.convs, 2):
+            if x.shape[1] == 1 and not torch.jit.is_tracing():
+                break  # every text is down to one position
+            longer = (n > 1).to(x.dtype)[:, None, None]  # texts down to one position skip
+            x = self._pool(x + off)
+            n = n - n // 2
+            keep, off = masks(x.shape[1])
+            x = x + longer * self._pair(i, x, keep)
+        return (x + off).amax(dim=1)  # (batch, channels)
+
+    # the model's own: which ids the region reads
+    region_ids = DPCNN.region_ids
 
 
 class FoldedBackend(Backend):
