@@ -17,7 +17,7 @@ so probabilities agree to about 1e-6 (tested at 1e-5).
 
 A DPCNN folds its region embedding (:class:`FoldedDPCNN`), the one convolution that reads the
 embeddings: the 3-wide tables replace it and the embedding copy, and its deeper convolutions run
-as trained.
+time-major, as matrix products.
 
 The price is memory: ``V * sum(kernel_sizes) * F`` floats (66 MB for the SST-2 model,
 288 MB for a 60k-word vocabulary). :func:`foldable` says whether a model can be folded within a
