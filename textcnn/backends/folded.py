@@ -167,8 +167,8 @@ class FoldedDPCNN(_Folded):
     embeddings there. This drops the region convolution and the embedding copy, over half of
     a narrow DPCNN's work on short texts. The deeper 3-wide convolutions run on
     ``(batch, time, channels)`` as three matrix products each, the same sums as the model's
-    ``conv1d`` in another order, and padding is masked by multiplying with (or adding) a mask
-    made once per length: twice as fast as the model's layout on one CPU thread at 64 channels.
+    ``conv1d`` in another order (about twice as fast on one CPU thread at 64 channels), and
+    padding is masked by multiplying with (or adding) a mask made once per length.
 
     Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
     """
