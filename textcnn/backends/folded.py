@@ -193,18 +193,20 @@ class FoldedDPCNN(_Folded):
         are ``n`` (batch,) positions long."""
         ids = mask_positions(ids.long(), n, self.vocab_size, dim=1)  # past the end: zeros row
         before, at, after = (F.embedding(ids, t) for t in self.table)  # (batch, time, channels)
-        y = at + self.bias
-        y[:, 1:] += before[:, :-1]
-        y[:, :-1] += after[:, 1:]
-        return y
+        return self._same(before, at + self.bias, after)
 
     def _conv(self, i: int, x: torch.Tensor) -> torch.Tensor:
         """Conv ``i`` (3 wide, "same" padding) of ``x`` (batch, time, channels)."""
         weight = getattr(self, f"weight{i}")
-        y = torch.matmul(x, weight[1]) + getattr(self, f"bias{i}")
-        y[:, 1:] += torch.matmul(x[:, :-1], weight[0])
-        y[:, :-1] += torch.matmul(x[:, 1:], weight[2])
-        return y
+        return self._same(x @ weight[0], x @ weight[1] + getattr(self, f"bias{i}"), x @ weight[2])
+
+    @staticmethod
+    def _same(before: torch.Tensor, at: torch.Tensor, after: torch.Tensor) -> torch.Tensor:
+        """A 3-wide "same" convolution from its three per-position terms (batch, time,
+        channels): ``at[t] + before[t - 1] + after[t + 1]``, zeros past either end (in place)."""
+        at[:, 1:] += before[:, :-1]
+        at[:, :-1] += after[:, 1:]
+        return at
 
     def _pair(self, i: int, x: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """Convs ``i`` and ``i + 1``, each after ReLU and zeroing the padding (``keep``: 1 at a
