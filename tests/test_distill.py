@@ -11,7 +11,7 @@ import torch
 
 from textcnn.cli import main
 from textcnn.config import from_dict
-from textcnn.distill.augment import MASK, augment, neighbour_table
+from textcnn.distill.augment import MASK, augment, neighbour_table, spans
 from textcnn.distill.cache import LogitCache, text_keys
 from textcnn.distill.student import extra_texts
 from textcnn.distill.teacher import Teacher, teach
@@ -122,12 +122,13 @@ def test_student_folder_is_an_ordinary_model_folder(setup, tmp_path):
     more = tmp_path / "more.txt"
     more.write_text("a superb story\n\nthe poor cast\n")
     data = config_data({"sentiment": tasks["sentiment"]}, bert, tmp_path / "cache",
-                       {"sentiment": root / "teachers" / "sentiment"}, augment=2,
+                       {"sentiment": root / "teachers" / "sentiment"}, augment=2, spans=1,
                        unlabeled=str(more))
     logs = []
     train(from_dict(data), output=tmp_path / "student", log=logs.append)
     train_texts = [r["text"] for r in read_rows(tasks["sentiment"] / "train.jsonl")]
-    added = len(augment(train_texts, 2, seed=0)) + 2  # the copies and the two unlabeled lines
+    copies = augment(train_texts, 2, seed=0)
+    added = len(copies) + len(spans(train_texts, 1, 0, copies)) + 2  # + the 2 unlabeled lines
     assert any(f"sentiment: +{added} texts for its teacher" in line for line in logs), logs
     torch_clf, folded = (load(tmp_path / "student", backend=b) for b in ("torch", "folded"))
     texts = ["the superb cast", "a dull plot"]
@@ -196,6 +197,18 @@ def test_augment_masks_cuts_and_never_repeats():
     assert len(set(new)) == len(new) and not set(new) & set(texts)
     assert any(MASK in t for t in new) and any(len(t.split()) <= 5 for t in new)
     assert augment(texts, copies=20, mask_prob=0.0, ngram_prob=0.0) == []  # only copies
+
+
+def test_spans_are_unmasked_inner_runs_that_never_repeat():
+    texts = ["one two three four five six seven eight", "nine ten eleven", "one two three four"]
+    new = spans(texts, copies=30, seed=3, exclude=["one two"])
+    assert new == spans(texts, copies=30, seed=3, exclude=["one two"])
+    assert len(set(new)) == len(new) and not set(new) & {*texts, "one two"}
+    for span in new:  # 2 to n - 1 words, contiguous, of a text of 4 or more words
+        source = next(t for t in (texts[0], texts[2]) if f" {span} " in f" {t} ")
+        assert 2 <= len(span.split()) < len(source.split())
+    assert {len(span.split()) for span in new} == set(range(2, 8))
+    assert "two three four" in new and spans(texts[1:2], copies=30) == []
 
 
 def test_augment_swaps_words_for_their_neighbours_only():

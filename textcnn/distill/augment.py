@@ -1,6 +1,6 @@
 """Augmented training text for distillation (Tang et al. 2019): copies of each training text
-with words masked, swapped for embedding neighbours and cut to random n-grams, for a teacher to
-label with soft targets.
+with words masked, swapped for embedding neighbours and cut to random n-grams, and phrase-like
+spans of it, for a teacher to label with soft targets.
 
 Tang et al. swap words for others of the same part of speech, which needs a tagger; here a word
 is swapped for one of its nearest whole words in the student's pretrained input embeddings
@@ -75,6 +75,38 @@ def augment(texts: Sequence[str], copies: int, mask_prob: float = 0.1,
                 start = int(rng.integers(0, len(copy) - n + 1))
                 copy = copy[start:start + n]
             new = " ".join(copy)
+            if new not in seen:
+                seen.add(new)
+                out.append(new)
+    return out
+
+
+def spans(texts: Sequence[str], copies: int, seed: int = 0,
+          exclude: Iterable[str] = ()) -> list[str]:
+    """Up to ``copies`` phrase-like spans per text: contiguous runs of 2 to n - 1 of its n words
+    (texts of 4 or more words), unmasked, none equal to a text, to ``exclude`` or to each other.
+
+    The teacher labels them as a treebank labels phrases: SST's phrase-level labels are what
+    lifted CNNs on SST-2 in Kim (2014), and sentence-level training data has none.
+
+    Examples
+    --------
+    >>> new = spans(["a gorgeous , witty film"], copies=4, seed=0)
+    >>> all(2 <= len(span.split()) <= 4 and span in "a gorgeous , witty film" for span in new)
+    True
+    >>> spans(["too short"], copies=4)
+    []
+    """
+    rng = np.random.default_rng([seed, 1])  # not augment()'s stream: its copies stay the same
+    seen, out = set(texts) | set(exclude), []
+    for text in texts:
+        words = text.split()
+        if len(words) < 4:
+            continue
+        for _ in range(copies):
+            n = int(rng.integers(2, len(words)))
+            start = int(rng.integers(0, len(words) - n + 1))
+            new = " ".join(words[start:start + n])
             if new not in seen:
                 seen.add(new)
                 out.append(new)

@@ -61,6 +61,9 @@ class DistillConfig:
     swap_prob: float = param(0.0, "augmentation: chance a word (not masked) becomes one of its "
                              "nearest words in model.pretrained's embeddings", fraction)
     neighbours: int = param(8, "augmentation: nearest words a swapped word picks from", positive)
+    spans: int = param(0, "phrase-like spans drawn per training text (contiguous runs of 2 to "
+                       "n-1 of its n words, unmasked), scored by the teacher, soft targets only",
+                       non_negative)
     augment_seed: int = param(0, "augmentation's draws; not train.seed, so students of every "
                               "seed share one transfer set, scored by the teacher once",
                               non_negative)

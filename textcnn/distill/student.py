@@ -34,7 +34,7 @@ from ..splits import make_splits
 from ..tokenizer import encode
 from ..training import Trainer
 from ..training.batching import Encoded
-from .augment import augment, pretrained_neighbours, read_unlabeled
+from .augment import augment, pretrained_neighbours, read_unlabeled, spans
 from .cache import LogitCache
 from .teacher import Teacher
 
@@ -62,13 +62,15 @@ def soft_targets(config: Config, task: str, texts: list[str], head_labels: list[
 
 
 def extra_texts(config: Config, texts: list[str]) -> list[str]:
-    """The augmented copies of ``texts`` and the ``distill.unlabeled`` file's texts."""
+    """The augmented copies of ``texts``, their spans and the ``distill.unlabeled`` file's
+    texts."""
     d = config.distill
     swaps = (pretrained_neighbours(config.model.pretrained,
                                    (word for text in texts for word in text.split()), d.neighbours)
              if d.augment and d.swap_prob else None)
     extra = augment(texts, d.augment, d.mask_prob, d.ngram_prob, d.augment_seed, d.swap_prob,
                     swaps)
+    extra += spans(texts, d.spans, d.augment_seed, extra)
     return extra + (read_unlabeled(d.unlabeled) if d.unlabeled else [])
 
 
