@@ -86,8 +86,8 @@ def spans(texts: Sequence[str], copies: int, seed: int = 0,
     """Up to ``copies`` phrase-like spans per text: contiguous runs of 2 to n - 1 of its n words
     (texts of 4 or more words), unmasked, none equal to a text, to ``exclude`` or to each other.
 
-    The teacher labels them as a treebank labels phrases: SST's phrase-level labels are what
-    lifted CNNs on SST-2 in Kim (2014), and sentence-level training data has none.
+    The teacher labels them as a treebank labels phrases: Kim (2014) trained on SST's
+    phrase-level labels as well as its sentences, and sentence-level training data has none.
 
     Examples
     --------
