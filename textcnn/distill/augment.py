@@ -20,7 +20,7 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -59,26 +59,23 @@ def augment(texts: Sequence[str], copies: int, mask_prob: float = 0.1,
         The new texts, in order of their source text.
     """
     rng = np.random.default_rng(seed)
-    seen, out = set(texts), []
-    for text in texts:
-        words = np.array(text.split(), dtype=object)
-        if not len(words):
-            continue
-        for _ in range(copies):
-            draw = rng.random(len(words))
-            copy = np.where(draw < mask_prob, MASK, words)
-            if swap_prob:
-                _swap(copy, (draw >= mask_prob) & (draw < mask_prob + swap_prob), neighbours or {},
-                      rng)
-            if rng.random() < ngram_prob:
-                n = min(int(rng.integers(1, MAX_NGRAM + 1)), len(copy))
-                start = int(rng.integers(0, len(copy) - n + 1))
-                copy = copy[start:start + n]
-            new = " ".join(copy)
-            if new not in seen:
-                seen.add(new)
-                out.append(new)
-    return out
+
+    def draws() -> Iterator[str]:
+        for text in texts:
+            words = np.array(text.split(), dtype=object)
+            for _ in range(copies if len(words) else 0):
+                draw = rng.random(len(words))
+                copy = np.where(draw < mask_prob, MASK, words)
+                if swap_prob:
+                    _swap(copy, (draw >= mask_prob) & (draw < mask_prob + swap_prob),
+                          neighbours or {}, rng)
+                if rng.random() < ngram_prob:
+                    n = min(int(rng.integers(1, MAX_NGRAM + 1)), len(copy))
+                    start = int(rng.integers(0, len(copy) - n + 1))
+                    copy = copy[start:start + n]
+                yield " ".join(copy)
+
+    return _unseen(draws(), set(texts))
 
 
 def spans(texts: Sequence[str], copies: int, seed: int = 0,
@@ -98,19 +95,20 @@ def spans(texts: Sequence[str], copies: int, seed: int = 0,
     []
     """
     rng = np.random.default_rng([seed, 1])  # not augment()'s stream: its copies stay the same
-    seen, out = set(texts) | set(exclude), []
-    for text in texts:
-        words = text.split()
-        if len(words) < 4:
-            continue
-        for _ in range(copies):
-            n = int(rng.integers(2, len(words)))
-            start = int(rng.integers(0, len(words) - n + 1))
-            new = " ".join(words[start:start + n])
-            if new not in seen:
-                seen.add(new)
-                out.append(new)
-    return out
+
+    def draws() -> Iterator[str]:
+        for words in (text.split() for text in texts):
+            for _ in range(copies if len(words) >= 4 else 0):
+                n = int(rng.integers(2, len(words)))
+                start = int(rng.integers(0, len(words) - n + 1))
+                yield " ".join(words[start:start + n])
+
+    return _unseen(draws(), set(texts) | set(exclude))
+
+
+def _unseen(draws: Iterable[str], seen: set[str]) -> list[str]:
+    """``draws`` in order without those in ``seen`` and without repeats."""
+    return list(dict.fromkeys(text for text in draws if text not in seen))
 
 
 def _swap(copy: np.ndarray, chosen: np.ndarray, neighbours: Mapping[str, Sequence[str]],

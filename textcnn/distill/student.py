@@ -62,8 +62,8 @@ def soft_targets(config: Config, task: str, texts: list[str], head_labels: list[
 
 
 def extra_texts(config: Config, texts: list[str]) -> list[str]:
-    """The augmented copies of ``texts``, their spans and the ``distill.unlabeled`` file's
-    texts."""
+    """The augmented copies of ``texts``, spans of ``texts`` and the ``distill.unlabeled``
+    file's texts."""
     d = config.distill
     swaps = (pretrained_neighbours(config.model.pretrained,
                                    (word for text in texts for word in text.split()), d.neighbours)
