@@ -346,3 +346,39 @@ def test_distill_script_records_every_step_and_reuses_teacher_and_cache(setup, t
     config.write_text(yaml.safe_dump(both))
     with pytest.raises(SystemExit, match="one task"):
         module.main(["--config", str(config), "--out", str(out)])
+
+
+def test_unlabeled_sentences_script_keeps_clean_body_sentences(tmp_path, capsys):
+    """scripts/unlabeled_sentences.py: headers, quoted lines and noisy or short sentences go;
+    the rest are tokenized as SST is, deduplicated, and --count of them written, the same for
+    the same --seed."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "unlabeled_sentences.py"
+    spec = importlib.util.spec_from_file_location("unlabeled_script", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    post = ("From: someone <a@b.org>\nSubject: the new film is great.\n\n"
+            "> quoted text that is long enough to count here.\n"
+            "I really didn't like the ending of that film at all. Too short.\n"
+            "Mail me at a@b.org for the whole list of the films please. "
+            "The second act, however, was a real delight to watch!")
+    folder = tmp_path / "posts"
+    folder.mkdir()
+    (folder / "train.jsonl").write_text(json.dumps({"text": post, "label": 0}) + "\n"
+                                        + json.dumps({"text": post, "label": 1}) + "\n")
+    (folder / "dataset.json").write_text(json.dumps({"label_names": ["a", "b"]}))
+    kept = {"i really did n't like the ending of that film at all .",
+            "the second act , however , was a real delight to watch !"}
+    outs = []
+    for name, count in (("all", 10), ("again", 10), ("one", 1)):
+        out = tmp_path / f"{name}.txt"
+        sys.argv = ["unlabeled_sentences.py", str(folder), "--count", str(count),
+                    "--out", str(out)]
+        module.main()
+        outs.append(out.read_text().splitlines())
+    assert set(outs[0]) == kept and len(outs[0]) == 2
+    assert outs[1] == outs[0] and outs[2] == outs[0][:1]
+    assert "2 sentences found, 1 written" in capsys.readouterr().out
