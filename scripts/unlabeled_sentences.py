@@ -2,10 +2,11 @@
 dataset's training split, one per line, tokenized as SST is (lower case, punctuation and
 clitics split off: "is n't", "film 's").
 
-Each text loses its e-mail header (up to the first blank line) and its quoted lines ("> ...",
-"In article ... writes:"); its sentences are cut at . ! or ?, and those with addresses, markup or
-long digit runs, under 6 or over 40 words, or under 75% alphabetic words are dropped. The rest
-are deduplicated, shuffled with ``--seed`` and the first ``--count`` written.
+A text whose first block (up to a blank line) holds a mail or news header line ("From: ...")
+loses that block, and every text its quoted lines ("> ...", "In article ... writes:"); its
+sentences are cut at . ! or ?, and those with addresses, markup or long digit runs, under 6 or
+over 40 words, or under 75% alphabetic words are dropped. The rest are deduplicated, shuffled
+with ``--seed`` and the first ``--count`` written.
 
     python scripts/unlabeled_sentences.py 20newsgroups --count 40000 --out runs/ng40k.txt
 """
@@ -21,6 +22,7 @@ from textcnn.config import TaskConfig
 from textcnn.data import load_raw
 
 QUOTED = re.compile(r"\s*(>|\||In article|.*writes:)")
+HEADER = re.compile(r"^(From|Subject|Organization|Lines|Path|Newsgroups): ", re.M)
 NOISE = re.compile(r"[@<>_=\\/#*~^{}\[\]]|\d{3,}")
 
 
@@ -37,7 +39,8 @@ def sst_tokens(sentence: str) -> list[str]:
 
 def sentences(text: str) -> list[str]:
     """The kept sentences of one text, tokenized (see the module docstring)."""
-    body = text.split("\n\n", 1)[1] if "\n\n" in text else text
+    head, _, rest = text.partition("\n\n")
+    body = rest if rest and HEADER.search(head) else text
     body = " ".join(" ".join(line for line in body.split("\n") if not QUOTED.match(line)).split())
     kept = []
     for sentence in re.split(r"(?<=[.!?])\s+", body):

@@ -349,7 +349,7 @@ def test_distill_script_records_every_step_and_reuses_teacher_and_cache(setup, t
 
 
 def test_unlabeled_sentences_script_keeps_clean_body_sentences(tmp_path, capsys):
-    """scripts/unlabeled_sentences.py: headers, quoted lines and noisy or short sentences go;
+    """scripts/unlabeled_sentences.py: mail headers, quoted lines and noisy or short sentences go;
     the rest are tokenized as SST is, deduplicated, and --count of them written, the same for
     the same --seed."""
     import importlib.util
@@ -367,11 +367,13 @@ def test_unlabeled_sentences_script_keeps_clean_body_sentences(tmp_path, capsys)
             "The second act, however, was a real delight to watch!")
     folder = tmp_path / "posts"
     folder.mkdir()
-    (folder / "train.jsonl").write_text(json.dumps({"text": post, "label": 0}) + "\n"
-                                        + json.dumps({"text": post, "label": 1}) + "\n")
+    plain = "A first paragraph that has no header at all.\n\nAnd then the 1993 second one."
+    (folder / "train.jsonl").write_text("".join(json.dumps({"text": text, "label": 0}) + "\n"
+                                                for text in (post, post, plain)))
     (folder / "dataset.json").write_text(json.dumps({"label_names": ["a", "b"]}))
     kept = {"i really did n't like the ending of that film at all .",
-            "the second act , however , was a real delight to watch !"}
+            "the second act , however , was a real delight to watch !",
+            "a first paragraph that has no header at all ."}
     outs = []
     for name, count in (("all", 10), ("again", 10), ("one", 1)):
         out = tmp_path / f"{name}.txt"
@@ -379,6 +381,6 @@ def test_unlabeled_sentences_script_keeps_clean_body_sentences(tmp_path, capsys)
                     "--out", str(out)]
         module.main()
         outs.append(out.read_text().splitlines())
-    assert set(outs[0]) == kept and len(outs[0]) == 2
+    assert set(outs[0]) == kept and len(outs[0]) == 3
     assert outs[1] == outs[0] and outs[2] == outs[0][:1]
-    assert "2 sentences found, 1 written" in capsys.readouterr().out
+    assert "3 sentences found, 1 written" in capsys.readouterr().out
