@@ -52,14 +52,14 @@ def sentences(text: str) -> list[str]:
     return kept
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("dataset", help="dataset name under $TEXTCNN_DATA_DIR, or a folder")
     p.add_argument("--out", required=True, help="file to write, one sentence per line")
     p.add_argument("--count", type=int, default=40000, help="sentences to keep")
     p.add_argument("--seed", type=int, default=0, help="the shuffle's seed")
     p.add_argument("--data-dir", help="local data directory (default: $TEXTCNN_DATA_DIR)")
-    args = p.parse_args()
+    args = p.parse_args(argv)
     raw = load_raw(TaskConfig(dataset=args.dataset), args.data_dir)
     found = sorted({s for text in raw.splits["train"].texts for s in sentences(text)})
     random.Random(args.seed).shuffle(found)

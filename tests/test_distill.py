@@ -2,8 +2,10 @@
 teacher), the loss mix, augmentation, config errors and the `teach` verb, on a tiny random BERT
 made in the test (no download) and a small synthetic task it can learn."""
 
+import importlib.util
 import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +27,15 @@ FILLER = ["the", "a", "film", "story", "plot", "cast", "scene", "with", "some", 
           "is", "was", "it", "this", "that"]
 CUES = {"sentiment": [["awful", "dull", "poor"], ["great", "fine", "superb"]],
         "topic": [["goal", "match", "team"], ["vote", "law", "party"], ["chip", "code", "data"]]}
+
+
+def load_script(name):
+    """The module ``scripts/<name>.py``."""
+    spec = importlib.util.spec_from_file_location(
+        f"{name}_script", Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def write_task(folder, cues, sizes=(240, 60, 60), seed=0):
@@ -295,15 +306,9 @@ def test_teach_verb_writes_a_teacher_and_errors_name_the_key(setup, tmp_path, ca
 def test_distill_script_records_every_step_and_reuses_teacher_and_cache(setup, tmp_path):
     """scripts/distill.py on a one-task config: teacher, scoring, both students and the speed
     step each leave a row; a second run reuses the teacher folder and every cached logit."""
-    import importlib.util
-    from pathlib import Path
-
     import yaml
 
-    script = Path(__file__).resolve().parents[1] / "scripts" / "distill.py"
-    spec = importlib.util.spec_from_file_location("distill_script", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("distill")
     root, tasks, bert, _ = setup
     data = config_data({"topic": tasks["topic"]}, bert, tmp_path / "unused",
                        {"topic": tmp_path / "unused"}, augment=1)
@@ -352,14 +357,7 @@ def test_unlabeled_sentences_script_keeps_clean_body_sentences(tmp_path, capsys)
     """scripts/unlabeled_sentences.py: mail headers, quoted lines and noisy or short sentences go;
     the rest are tokenized as SST is, deduplicated, and --count of them written, the same for
     the same --seed."""
-    import importlib.util
-    import sys
-    from pathlib import Path
-
-    script = Path(__file__).resolve().parents[1] / "scripts" / "unlabeled_sentences.py"
-    spec = importlib.util.spec_from_file_location("unlabeled_script", script)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_script("unlabeled_sentences")
     post = ("From: someone <a@b.org>\nSubject: the new film is great.\n\n"
             "> quoted text that is long enough to count here.\n"
             "I really didn't like the ending of that film at all. Too short.\n"
@@ -377,9 +375,7 @@ def test_unlabeled_sentences_script_keeps_clean_body_sentences(tmp_path, capsys)
     outs = []
     for name, count in (("all", 10), ("again", 10), ("one", 1)):
         out = tmp_path / f"{name}.txt"
-        sys.argv = ["unlabeled_sentences.py", str(folder), "--count", str(count),
-                    "--out", str(out)]
-        module.main()
+        module.main([str(folder), "--count", str(count), "--out", str(out)])
         outs.append(out.read_text().splitlines())
     assert set(outs[0]) == kept and len(outs[0]) == 3
     assert outs[1] == outs[0] and outs[2] == outs[0][:1]
