@@ -23,9 +23,9 @@ from torch import nn
 from textcnn.classifier import TextClassifier
 from textcnn.config import from_dict
 from textcnn.data import load_raw
-from textcnn.inference import set_threads
 from textcnn.models import build_model
 from textcnn.splits import make_splits
+from textcnn.threads import set_threads
 from textcnn.tokenizer import encode, train_tokenizer
 from textcnn.training import Encoded, Trainer
 
@@ -71,7 +71,7 @@ def main() -> None:
     ap.add_argument("--data-dir")
     ap.add_argument("--output", help="write the results as JSON here")
     args = ap.parse_args()
-    threads = set_threads(args.threads)
+    threads = set_threads(args.threads).count
 
     config = from_dict({"tasks": {"sentiment": {"dataset": "sst2"}},
                         "train": {"threads": threads}})

@@ -87,9 +87,9 @@ def cpu_time_rows(args: argparse.Namespace) -> list[dict]:
     import torch
 
     import textcnn
-    from textcnn.inference import set_threads
     from textcnn.modality import load_datasets, modality_for
     from textcnn.models import build_model
+    from textcnn.threads import set_threads
     from textcnn.training import Trainer
 
     set_threads(args.threads or 1)

@@ -298,10 +298,11 @@ def inprocess_bench(args, texts: list[str]) -> dict:
 
     from textcnn.classifier import TextClassifier, softmax
     from textcnn.folder import load
-    from textcnn.inference import predict_logits, set_threads
+    from textcnn.inference import predict_logits
+    from textcnn.threads import set_threads
     from textcnn.training import Encoded, sorted_batches, to_tensors
 
-    threads = set_threads(args.threads)
+    threads = set_threads(args.threads).count
     clf = TextClassifier.from_pretrained(args.model, backend="torch")
     model = clf.model.eval()
     ks = list(clf.model.core.kernel_sizes)

@@ -26,9 +26,9 @@ from textcnn import load, load_config, train
 from textcnn.backends import BACKENDS
 from textcnn.distill.student import extra_texts, soft_targets
 from textcnn.distill.teacher import TEACHER_JSON, Teacher, teach
-from textcnn.inference import set_threads
 from textcnn.modality import load_datasets
 from textcnn.splits import make_splits
+from textcnn.threads import set_threads
 
 
 def record(out: Path, row: dict) -> None:

@@ -23,8 +23,8 @@ import numpy as np
 import textcnn
 from textcnn.config import TaskConfig
 from textcnn.data import load_raw
-from textcnn.inference import set_threads
 from textcnn.splits import select_split
+from textcnn.threads import set_threads
 
 
 def delete(text: str, tokens: list[dict], spans: list[tuple[int, int]]) -> str:

@@ -5,6 +5,7 @@ and the explanation the server gives; the check must fail on a page that shows n
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -83,6 +84,12 @@ def without_explain(app):
 
 @pytest.fixture(scope="module")
 def browser():
+    missing = demo.missing_programs()
+    if missing and os.environ.get("TEXTCNN_REQUIRE_BROWSER") == "1":  # .ci/run installs both
+        pytest.fail(f"TEXTCNN_REQUIRE_BROWSER=1 but {', '.join(missing)} is not on PATH")
+    if missing:
+        pytest.skip(f"needs the system's {' and '.join(missing)} (Debian: apt-get install "
+                    "chromium chromium-driver)")
     driver = demo.open_browser()
     yield driver
     driver.quit()
@@ -99,6 +106,15 @@ def test_page_is_served_self_contained(trained):
     external = r"""(src|href)\s*=\s*["']?(https?:)?//|url\(\s*["']?(https?:)?//|@import"""
     assert not re.search(external, page)
     assert "/" not in spec["paths"]  # the page is not part of the API's schema
+
+
+def test_missing_programs_names_the_browser_and_its_driver(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert demo.missing_programs() == [" or ".join(demo.BROWSERS), "chromedriver"]
+    for name in ("chromium", "chromedriver"):
+        (tmp_path / name).write_text("#!/bin/sh\n")
+        (tmp_path / name).chmod(0o755)
+    assert demo.missing_programs() == []
 
 
 def test_page_is_package_data():

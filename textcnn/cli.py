@@ -143,7 +143,8 @@ def _compare_arguments(sub) -> None:
                         "folder of IDX files")
     p.add_argument("--text-dataset", default="sst2", help="local text dataset (default: sst2)")
     _data_dir(p)
-    p.add_argument("--threads", type=int, default=0, help="torch threads (default: all cores)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads (default 0: the idle cores this process may use)")
     p.add_argument("--text-train-size", type=int, default=0, metavar="N",
                    help="train the text model on a random sample of N sentences (0: all)")
     p.add_argument("--text-epochs", type=int, default=4, help="at most (default: 4)")

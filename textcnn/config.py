@@ -96,7 +96,9 @@ class TrainConfig:
     seed: int = param(0, "one seed fixes shuffling, init and dropout: runs repeat exactly")
     patience: int = param(5, "epochs without a better validation accuracy before stopping",
                           positive)
-    threads: int = param(0, "torch intra-op threads; 0 = one per core", non_negative)
+    threads: int = param(0, "torch intra-op threads; 0 = the cores this process may use, shared "
+                         "with torchrun's processes on this machine, less those the load "
+                         "average says are busy", non_negative)
     bucket_chunks: int = param(50, "sort by length within chunks of this many batches", positive)
     sampling: str = param("proportional", "multi-task: proportional | temperature",
                           one_of("proportional", "temperature"))

@@ -5,8 +5,6 @@ Used by the classifiers, serving and the trainer's validation.
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import torch
 from torch import nn
@@ -14,24 +12,6 @@ from torch import nn
 from .devices import model_device, to_device
 from .metrics import classification_metrics
 from .training.batching import Encoded, sorted_batches
-
-
-def set_threads(n: int) -> int:
-    """Use ``n`` intra-op threads (0 = one per core); returns the count in force.
-
-    Parameters
-    ----------
-    n : int
-        Threads wanted; 0 means one per core.
-
-    Returns
-    -------
-    int
-        The number of threads set.
-    """
-    n = n or os.cpu_count() or 1
-    torch.set_num_threads(n)
-    return n
 
 
 @torch.inference_mode()

@@ -36,13 +36,14 @@ from .config import Config, TaskConfig, from_dict
 from .data import N_FOLDS, RawDataset
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
-from .inference import evaluate, predict_logits, set_threads
+from .inference import evaluate, predict_logits
 from .metrics import plot_confusion, plot_curves, summarize_folds
 from .modality import PreparedData, load_datasets, modality_for, modality_named
 from .models import build_model
 from .multilabel import tune_thresholds
 from .outputs import check_room, claim
 from .splits import cv_folds, fold_protocol, select_split
+from .threads import set_threads
 from .training import CHECKPOINT, Trainer, current_world, read_checkpoint, session
 
 Log = Callable[[str], None]
@@ -103,7 +104,7 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     world = current_world(config.train.device)
     if not world.is_main:
         log = _silent
-    threads = set_threads(config.train.threads)
+    threads = set_threads(config.train.threads)  # its reason goes in the log
     meta = check_resume(config, output) if resume else None
     modality = modality_for(config)
     data = modality.prepare(config, datasets, fold, saved_state=meta)
@@ -111,7 +112,7 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     model = build_model(config.model, data.input_size,
                         {h: len(names) for h, names in data.heads.items()})
     world.check_same_data(data.splits)
-    log(f"data {_sizes(data)}; {data.description}; {threads} threads; {world.device}"
+    log(f"data {_sizes(data)}; {data.description}; {threads}; {world.device}"
         + (f" x {world.size} processes" if world.size > 1 else ""))
     if meta is None:
         modality.init_model(model, config, data, log)

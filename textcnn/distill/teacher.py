@@ -130,11 +130,11 @@ def teach(config: Config, output: str | Path, data_dir=None, log: Log | None = N
     >>> sorted(info["sentiment"]["metrics"]), Teacher(tmp_dir / "teachers" / "sentiment").labels
     (['test', 'validation'], ['negative', 'positive'])
     """
-    from ..inference import set_threads
     from ..modality import load_datasets
     from ..outputs import claim
     from ..runs import log_to_stderr
     from ..splits import make_splits
+    from ..threads import set_threads
 
     log = log or log_to_stderr
     source, threads = teacher_source(config), set_threads(config.train.threads)
@@ -147,7 +147,7 @@ def teach(config: Config, output: str | Path, data_dir=None, log: Log | None = N
                 raise ConfigError.for_key(f"tasks.{task}", "a teacher learns one label per row")
             splits = make_splits(dataset, config.train.seed)
             log(f"teacher for {task}: {config.teacher.pretrained} on {len(splits['train'])} texts, "
-                f"{threads} threads")
+                f"{threads}")
             out[task] = fine_tune(config, source, splits, dataset.label_names,
                                   Path(output) / task, log)
             log(f"teacher {Path(output) / task}: test acc "

@@ -32,10 +32,10 @@ from ..data import data_dir_from, load_raw
 from ..errors import DataError
 from ..fileio import write_json
 from ..images import load_images
-from ..inference import set_threads
 from ..modality import modality_for
 from ..parity import parity_checks
 from ..runs import log_to_stderr, train_and_evaluate
+from ..threads import set_threads
 from .compare_figures import plot_curves_side_by_side, plot_image_filters, plot_text_filters
 from .compare_measures import flops_per_example, infer_speed, top_ngrams, train_speed
 from .compare_report import ReportContext, write_report
@@ -179,7 +179,7 @@ def run(output: str | Path = "compare-report", image_dataset: str = "digits",
     data_dir : str, optional
         Local data directory (default: ``$TEXTCNN_DATA_DIR``).
     threads : int
-        Torch threads (0: all cores).
+        Torch threads (0: chosen by :func:`textcnn.threads.choose_threads`).
     text_train_size : int
         Train the text model on a random sample of this many sentences (0: all).
     text_epochs, image_epochs : int
@@ -197,7 +197,7 @@ def run(output: str | Path = "compare-report", image_dataset: str = "digits",
     start = time.perf_counter()
     out = Path(output)
     _remove_earlier_report(out)
-    threads = set_threads(threads)
+    threads = set_threads(threads).count
     text_datasets, why_text = load_text_side(text_dataset, data_dir, text_train_size)
     image_datasets, why_image = load_image_side(image_dataset, data_dir)
     missing = [w for w in (why_text, why_image) if w]
