@@ -8,13 +8,21 @@ average before and after each run; ``--output`` appends the runs as JSON lines.
 
     TEXTCNN_DATA_DIR=../shared/data python scripts/time_default.py --seeds 0 1 2
     python scripts/time_default.py --seeds 0 --set train.epochs=3   # a variant of the recipe
+
+``--busy N`` keeps N busy-looping processes running beside the runs (a loaded machine), and
+``--against KEY=VALUE`` runs each seed a second time with that override, right after the first,
+so the two are timed under the same load; the summary gives both medians and their ratio:
+
+    python scripts/time_default.py --seeds 0 1 2 --busy 5 --against train.threads=1
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -25,6 +33,18 @@ from pathlib import Path
 
 def load_average() -> float:
     return os.getloadavg()[0]
+
+
+@contextlib.contextmanager
+def busy(n: int):
+    """``n`` processes that spin on a core each until the block ends."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for proc in spinners:
+            proc.kill()
+            proc.wait()
 
 
 def one_run(seed: int, dataset: str, overrides: list[str], folder: Path) -> dict:
@@ -42,10 +62,18 @@ def one_run(seed: int, dataset: str, overrides: list[str], folder: Path) -> dict
         sys.exit(f"{' '.join(cmd)} failed:\n{done.stderr}")
     metrics = json.loads((folder / "metrics.json").read_text())
     head = next(iter(metrics))
+    threads = re.search(r"; (\d+ threads? \([^)]*\));", done.stderr)
     return {"seed": seed, "seconds": round(seconds, 2), "test": metrics[head]["test"]["accuracy"],
             "validation": metrics[head]["validation"]["accuracy"],
             "load_before": round(before, 2), "load_after": round(load_average(), 2),
-            "command": " ".join(cmd[1:])}
+            "threads": threads.group(1) if threads else "", "command": " ".join(cmd[1:])}
+
+
+def summary(runs: list[dict]) -> str:
+    tests = [100 * r["test"] for r in runs]
+    seconds = [r["seconds"] for r in runs]
+    return (f"test {statistics.fmean(tests):.2f} ± {statistics.pstdev(tests):.2f}; seconds median "
+            f"{statistics.median(seconds):.1f} (max {max(seconds):.1f})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -54,22 +82,33 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dataset", default="sst2")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--output", help="append the runs to this JSON-lines file")
+    ap.add_argument("--busy", type=int, default=0, metavar="N",
+                    help="keep N busy-looping processes running beside the runs")
+    ap.add_argument("--against", action="append", default=[], metavar="KEY=VALUE",
+                    help="also run each seed with this override (repeatable), right after")
     args = ap.parse_args(argv)
-    runs = []
-    with tempfile.TemporaryDirectory() as tmp:
+    variants = {"recipe": args.overrides}
+    if args.against:
+        variants[" ".join(args.against)] = args.overrides + args.against
+    runs: dict[str, list[dict]] = {name: [] for name in variants}
+    with tempfile.TemporaryDirectory() as tmp, busy(args.busy):
         for seed in args.seeds:
-            run = one_run(seed, args.dataset, args.overrides, Path(tmp) / f"seed{seed}")
-            runs.append(run)
-            print(f"seed {seed}: test {100 * run['test']:.2f}  {run['seconds']:.1f} s  "
-                  f"(load {run['load_before']} -> {run['load_after']})", flush=True)
-    tests = [100 * r["test"] for r in runs]
-    seconds = [r["seconds"] for r in runs]
-    print(f"test {statistics.fmean(tests):.2f} ± {statistics.pstdev(tests):.2f}; seconds median "
-          f"{statistics.median(seconds):.1f} (max {max(seconds):.1f})")
+            for i, (name, overrides) in enumerate(variants.items()):
+                run = one_run(seed, args.dataset, overrides, Path(tmp) / f"{i}-seed{seed}")
+                runs[name].append(run)
+                print(f"{name}, seed {seed}: test {100 * run['test']:.2f}  "
+                      f"{run['seconds']:.1f} s  {run['threads']}  "
+                      f"(load {run['load_before']} -> {run['load_after']})", flush=True)
+    for name, done in runs.items():
+        print(f"{name}: {summary(done)}")
+    if args.against:
+        first, second = (statistics.median(r["seconds"] for r in done) for done in runs.values())
+        print(f"median seconds ratio, recipe / {' '.join(args.against)}: {first / second:.2f}")
     if args.output:
         with open(args.output, "a") as fh:
-            for run in runs:
-                fh.write(json.dumps(run) + "\n")
+            for done in runs.values():
+                for run in done:
+                    fh.write(json.dumps(run) + "\n")
 
 
 if __name__ == "__main__":
