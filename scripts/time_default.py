@@ -37,8 +37,10 @@ def load_average() -> float:
 
 @contextlib.contextmanager
 def busy(n: int):
-    """``n`` processes that spin on a core each until the block ends."""
-    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    """``n`` processes that spin on a core each until the block ends (or this process dies)."""
+    spin = ("import os\nparent = os.getppid()\n"
+            "while os.getppid() == parent:\n    for _ in range(10 ** 6): pass")
+    spinners = [subprocess.Popen([sys.executable, "-c", spin]) for _ in range(n)]
     try:
         yield
     finally:
