@@ -90,3 +90,82 @@ def test_bad_fit_input_is_a_clear_error():
         TextCNNClassifier(**SMALL).fit("one text", [0])
     with pytest.raises(ValueError, match=r"X\[1\] must be a string"):
         TextCNNClassifier(**SMALL).fit(["a", 3], [0, 1])
+
+
+TINY_TEXTS = ["a gorgeous , witty film", "a dull mess", "witty and moving", "dull , flat , long"] * 5
+
+
+def test_predict_before_fit_is_not_fitted_error():
+    from sklearn.exceptions import NotFittedError
+
+    for method in ("predict", "predict_proba", "save"):
+        with pytest.raises(NotFittedError):
+            getattr(TextCNNClassifier(**SMALL), method)(["a film"])
+
+
+def test_a_failed_fit_keeps_the_last_fitted_model(monkeypatch):
+    from sklearn.exceptions import NotFittedError
+
+    import textcnn.runs
+
+    clf = TextCNNClassifier(**SMALL).fit(TINY_TEXTS, ["pos", "neg"] * 10)
+    before = clf.predict_proba(TINY_TEXTS[:4])
+    model = clf.classifier_
+
+    def unchanged():
+        assert clf.classes_.tolist() == ["neg", "pos"] and clf.classifier_ is model
+        np.testing.assert_array_equal(clf.predict_proba(TINY_TEXTS[:4]), before)
+        assert set(clf.predict(TINY_TEXTS[:4])) <= {"neg", "pos"}
+
+    clf.set_params(embedding_dim=-1)  # a bad parameter, with new labels
+    with pytest.raises(textcnn.ConfigError, match="model.embedding_dim"):
+        clf.fit(TINY_TEXTS, ["a", "b", "c", "d"] * 5)
+    unchanged()
+    clf.set_params(embedding_dim=16)
+    with pytest.raises(textcnn.DataError, match="two classes"):
+        clf.fit(TINY_TEXTS, ["only"] * 20)
+    unchanged()
+    with pytest.raises(textcnn.DataError, match=r"y\[3\]"):
+        clf.fit(TINY_TEXTS, [0, 1, 2, float("nan")] * 5)
+    unchanged()
+
+    def diverges(*args, **kwargs):
+        raise textcnn.TextCNNError("training diverged")
+
+    monkeypatch.setattr(textcnn.runs, "train_and_evaluate", diverges)
+    with pytest.raises(textcnn.TextCNNError, match="diverged"):
+        clf.fit(TINY_TEXTS, ["a", "b", "c", "d"] * 5)  # fails while training
+    unchanged()
+    fresh = TextCNNClassifier(**SMALL)
+    with pytest.raises(textcnn.TextCNNError):
+        fresh.fit(TINY_TEXTS, ["pos", "neg"] * 10)
+    assert not hasattr(fresh, "classes_") and not hasattr(fresh, "classifier_")
+    with pytest.raises(NotFittedError):
+        fresh.predict(["a film"])
+
+
+@pytest.mark.parametrize(("labels", "message"), [
+    ([0, 1, 2, float("nan")], r"y\[3\]: label NaN is not a number \(a missing value\?\)"),
+    ([0, 1, None, 1], r"y\[2\]: label null is a missing value \(None\)"),
+    ([0, 1, "", 1], r'labels mix integers and strings \(0 at y\[0\], "" at y\[2\]\)'),
+    ([0, "pos", 0, "pos"], r'labels mix integers and strings \(0 at y\[0\], "pos" at y\[1\]\)'),
+    (["0", "1", "pos", "1"], r'labels mix numbers and names \("0" at y\[0\], "pos" at y\[2\]\)'),
+    ([True, False, True, False], r"y\[0\]: label true is a boolean"),
+    ([0, 1, 0.5, 1], r"y\[2\]: label 0.5 is a fractional number"),
+])
+def test_labels_follow_the_rules_of_label_files(labels, message):
+    clf = TextCNNClassifier(**SMALL)
+    with pytest.raises(ValueError, match=message):  # (a DataError is a ValueError)
+        clf.fit(TINY_TEXTS[:4] * 5, labels * 5)
+    assert not hasattr(clf, "classes_")
+
+
+def test_classes_keep_the_labels_type_and_sklearn_order():
+    clf = TextCNNClassifier(**SMALL).fit(TINY_TEXTS, [10, 2, 10, 2] * 5)
+    assert clf.classes_.tolist() == [2, 10] and clf.classes_.dtype.kind == "i"  # numeric order
+    assert clf.classifier_.heads["label"] == ["2", "10"]
+    predicted = clf.predict(TINY_TEXTS[:4])
+    assert predicted.dtype.kind == "i" and set(predicted.tolist()) <= {2, 10}
+    floats = TextCNNClassifier(**SMALL).fit(TINY_TEXTS, np.array([1.0, 0.0] * 10))
+    np.testing.assert_array_equal(floats.classes_, np.unique([1.0, 0.0]))  # as scikit-learn
+    assert floats.classifier_.heads["label"] == ["0", "1"]  # 1.0 is the id 1, as in files

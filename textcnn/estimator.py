@@ -133,33 +133,36 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         return from_dict(data)
 
     def fit(self, X, y) -> TextCNNClassifier:
-        """Train on texts ``X`` (strings) with labels ``y`` (any hashable values)."""
+        """Train on texts ``X`` (strings) with labels ``y`` (integer ids or names, one kind).
+
+        Everything is checked (texts, parameters, labels) before training starts, and the fitted
+        attributes are set only once training has succeeded: a fit that fails leaves the model
+        of the last successful fit (or none) in place.
+        """
         from .data import RawDataset, Split
         from .errors import DataError
         from .runs import log_to_stderr, train_and_evaluate
 
         texts = _texts(X)
-        y = np.asarray(y)
-        if y.ndim != 1 or len(y) != len(texts):
-            raise ValueError(f"y must be a 1-d array of {len(texts)} labels, got shape {y.shape}")
-        self.classes_, ids = np.unique(y, return_inverse=True)
-        if len(self.classes_) < 2:
-            raise DataError(f"fit needs at least two classes, got only {self.classes_.tolist()}")
-        dataset = RawDataset("fit(X, y)", [str(c) for c in self.classes_],
-                             {"train": Split(texts, ids.astype(np.int64))})
+        config = self.to_config()
+        classes, names, ids = _labels(y, len(texts))
+        if len(classes) < 2:
+            raise DataError(f"fit needs at least two classes, got only {classes.tolist()}")
+        dataset = RawDataset("fit(X, y)", names, {"train": Split(texts, ids)})
         log = log_to_stderr if self.verbose else (lambda line: None)
-        self.classifier_, _ = train_and_evaluate(self.to_config(), {HEAD: dataset}, log=log,
-                                                 write_folder=False)
+        classifier, _ = train_and_evaluate(config, {HEAD: dataset}, log=log, write_folder=False)
+        self.classes_, self.classifier_ = classes, classifier
         return self
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities (n, len(classes_)) in the order of ``classes_``."""
-        check_is_fitted(self, "classifier_")
+        check_is_fitted(self, ("classes_", "classifier_"))
         return self.classifier_.predict_proba(_texts(X), head=HEAD)[HEAD]
 
     def predict(self, X) -> np.ndarray:
         """The most probable label per text, as values of ``classes_``."""
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        probabilities = self.predict_proba(X)
+        return self.classes_[probabilities.argmax(axis=1)]
 
     def save(self, path: str | Path) -> Path:
         """Write the fitted model as an ordinary model folder (``textcnn.load`` opens it)."""
@@ -192,6 +195,20 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         tags.input_tags.string = True  # texts, not a numeric matrix
         tags.input_tags.two_d_array = False
         return tags
+
+
+def _labels(y, n: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """``(classes_, label names, int64 ids)`` of the ``n`` labels ``y``, by the rules that label
+    files follow (:mod:`textcnn.labels`; an error names the row as ``y[i]``). ``classes_`` holds
+    the labels as given (an integer array for integer ids), sorted as the names are."""
+    from .labels import normalize
+
+    values = np.asarray(y, dtype=object)  # (no dtype guessing: 0 and "pos" stay what they are)
+    if values.ndim != 1 or len(values) != n:
+        raise ValueError(f"y must be a 1-d array of {n} labels, got shape {values.shape}")
+    names, ids = normalize({"y": values.tolist()}, None, lambda split, i: f"y[{i}]")
+    first = np.unique(ids["y"], return_index=True)[1]  # a row of each class, in name order
+    return np.asarray(y)[first], names, ids["y"]
 
 
 def _texts(X) -> list[str]:

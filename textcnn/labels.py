@@ -3,8 +3,8 @@
 The rules (a dataset's labels, all its splits together):
 
 1. A label is one integer class id or one string class name. A number without a fraction
-   (``1.0``, as pandas writes ids) is the integer ``1``. Booleans, NaN, fractions, lists and
-   objects are refused, naming the file and line: none of them says which class a row is.
+   (``1.0``, as pandas writes ids) is the integer ``1``. Booleans, NaN, None, fractions, lists
+   and objects are refused, naming the file and line: none of them says which class a row is.
 2. A dataset uses one kind: integers mixed with strings (``0`` and ``"abbreviation"``), or strings
    that are numbers mixed with strings that are names (``"0"`` and ``"abbreviation"``), are
    refused, instead of each spelling silently becoming a class of its own.
@@ -52,6 +52,8 @@ def show(value) -> str:
 
 def _why_not(value) -> str | None:
     """Why ``value`` is no label, or None when it is one."""
+    if value is None:
+        return "a missing value (None)"
     if isinstance(value, (bool, np.bool_)):
         return "a boolean"
     if isinstance(value, (str, numbers.Integral)):
