@@ -127,3 +127,46 @@ def test_unknown_kind_and_wrong_kind(tmp_path):
     _edit_config(folder, lambda data: data.update(kind="audio"))
     with pytest.raises(ModelFolderError, match="unknown model kind 'audio'"):
         textcnn.load(folder)
+
+
+def _edited_weights(tmp_path: Path) -> tuple[Path, dict]:
+    """A folder written by this version (so config.json records weights_sha256) whose weights
+    were then changed in place, every shape kept; and the original's probabilities."""
+    from safetensors.torch import load_file, save_file
+
+    original = textcnn.load(LEGACY / "dpcnn", backend="torch")
+    folder = original.save(tmp_path / "edited")
+    state = load_file(str(folder / "model.safetensors"))
+    name = sorted(state)[0]
+    state[name] = state[name] + 0.5
+    save_file(state, str(folder / "model.safetensors"))
+    return folder, original.predict_proba(EXPECTED["texts"])
+
+
+def test_weights_changed_after_writing_fail_to_load(tmp_path, monkeypatch, capsys):
+    from textcnn.cli import main
+
+    folder, want = _edited_weights(tmp_path)
+    message = (f"{folder / 'model.safetensors'} does not match config.json: its SHA-256 is "
+               r"[0-9a-f]{12}\.\.\., but config.json records [0-9a-f]{12}\.\.\.")
+    with pytest.raises(ModelFolderError, match=message):
+        textcnn.load(folder)
+    assert main(["predict", str(folder), "a text"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "verify=False" in err
+    # the opt-outs: verify=False in Python, TEXTCNN_VERIFY_WEIGHTS=0 for the command line
+    edited = textcnn.load(folder, backend="torch", verify=False)
+    assert not np.allclose(edited.predict_proba(EXPECTED["texts"])["topic"], want["topic"])
+    monkeypatch.setenv("TEXTCNN_VERIFY_WEIGHTS", "0")
+    assert main(["predict", str(folder), "a text"]) == 0
+    assert json.loads(capsys.readouterr().out)["predictions"]["topic"]
+    monkeypatch.delenv("TEXTCNN_VERIFY_WEIGHTS")
+    again = edited.save(tmp_path / "resaved")  # saving records the new weights' hash
+    textcnn.load(again)
+
+
+def test_a_recorded_hash_that_is_no_string_is_a_corrupt_config(tmp_path):
+    folder = textcnn.load(LEGACY / "dpcnn", backend="torch").save(tmp_path / "m")
+    _edit_config(folder, lambda data: data.update(weights_sha256=12))
+    with pytest.raises(ModelFolderError, match="corrupt .*config.json: 'weights_sha256' must be"):
+        textcnn.load(folder)

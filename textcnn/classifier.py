@@ -223,13 +223,13 @@ class Classifier:
 
     @classmethod
     def from_pretrained(cls, path: str | Path, backend: str = "auto", threads: int = 0,
-                        device: str = "cpu") -> Classifier:
+                        device: str = "cpu", verify: bool | None = None) -> Classifier:
         """Load a model folder of this kind onto the CPU or ``device`` (see
         :func:`textcnn.load`)."""
         from .errors import ModelFolderError
         from .folder import load
 
-        clf = load(path, backend, threads, device)
+        clf = load(path, backend, threads, device, verify)
         if not isinstance(clf, cls):
             raise ModelFolderError(f"{path} holds a model of kind '{clf.kind}', not "
                                    f"'{cls.kind}'; open it with textcnn.load(path)")

@@ -11,6 +11,10 @@ existed too, onto the CPU: no training data and no GPU needed, no pickle read.
 Before building the network, the reader checks every tensor shape that ``config.json`` implies
 against the safetensors header (a few bytes; no tensor is read), so a config that does not match
 its weights fails with the first differing tensor named, and nothing large is allocated for it.
+Then it checks the weights file against ``config.json``'s ``weights_sha256`` (read in 1 MiB
+chunks), so weights changed after the folder was written fail to load instead of answering
+silently; ``load(path, verify=False)``, or the environment variable ``TEXTCNN_VERIFY_WEIGHTS=0``
+for the command line, skips that check.
 
 Example
 -------
@@ -28,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -77,6 +82,29 @@ def weights_sha256(path: str | Path) -> str:
         while chunk := fh.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def verify_weights(path: str | Path, raw: dict, verify: bool | None = None) -> str | None:
+    """Check the folder's weights file against ``config.json``'s ``weights_sha256`` (``raw``);
+    returns the file's digest, or None when nothing was checked (a folder that records no hash,
+    or ``verify`` False; None follows ``$TEXTCNN_VERIFY_WEIGHTS``, on unless ``0``)."""
+    if verify is None:
+        verify = os.environ.get("TEXTCNN_VERIFY_WEIGHTS", "1").strip().lower() \
+            not in ("0", "false", "no", "off")
+    expected = raw.get("weights_sha256")
+    if not verify or expected is None:
+        return None
+    if not isinstance(expected, str):
+        raise ModelFolderError(f"corrupt {Path(path) / CONFIG}: 'weights_sha256' must be a hex "
+                               f"string, got {json.dumps(expected)}")
+    digest = weights_sha256(path)
+    if digest != expected.lower():
+        raise ModelFolderError(
+            f"{Path(path) / WEIGHTS} does not match {CONFIG}: its SHA-256 is {digest[:12]}..., "
+            f"but {CONFIG} records {expected[:12]}... (the weights were changed after the folder "
+            "was written); to load them anyway use textcnn.load(path, verify=False), or set "
+            "TEXTCNN_VERIFY_WEIGHTS=0 for the command line")
+    return digest
 
 
 def fresh_onnx_graph(path: str | Path) -> Path | None:
@@ -201,7 +229,8 @@ def _at_most_parameters(limit: int, path: str | Path) -> Iterator[None]:
         handle.remove()
 
 
-def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str = "cpu"):
+def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str = "cpu",
+         verify: bool | None = None):
     """Open any model folder onto the CPU (or ``device``): a :class:`~textcnn.TextClassifier` or
     an :class:`~textcnn.ImageClassifier`, as its ``config.json`` says.
 
@@ -219,11 +248,16 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str 
         Where the forward pass runs: ``cpu`` (default), ``auto``, ``cuda``, ``cuda:N`` or
         ``mps``; off the CPU the backend is ``torch``. The weights are read onto the CPU first,
         whatever device trained them.
+    verify : bool, optional
+        Check the weights file against ``config.json``'s ``weights_sha256`` (default: yes,
+        unless the environment variable ``TEXTCNN_VERIFY_WEIGHTS`` is ``0``). ``False`` is for
+        weights you changed on purpose; ``clf.save(path)`` records the new hash.
 
     Raises
     ------
     ModelFolderError
-        The folder or one of its files is missing, corrupt, or does not match the others.
+        The folder or one of its files is missing, corrupt, or does not match the others (the
+        weights' SHA-256 included).
 
     Examples
     --------
@@ -241,6 +275,7 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str 
             raise ModelFolderError(f"model folder {path} is missing {name}{_unfinished_hint(path)}")
     input_size, make_classifier = modality.open_folder(path, raw)
     check_weights(config, input_size, raw["heads"], path / WEIGHTS)
+    verify_weights(path, raw, verify)
     try:
         state = load_file(str(path / WEIGHTS), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
