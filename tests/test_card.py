@@ -104,3 +104,86 @@ def test_cv_writes_a_card_with_the_fold_table(tmp_path):
     assert json.loads((tmp_path / "cv_config.json").read_text())["model"]["blocks"] == [8]
     text = card.read_text()
     assert main(["card", str(tmp_path)]) == 0 and card.read_text() == text
+
+
+HOSTILE_LABELS = ["<script>alert(1)</script>", "<img src=x onerror=alert(1)>",
+                  "two\n# lines", "a|b", "[x](javascript:alert(1))", "&lt;b&gt;", "*bold*"]
+HOSTILE_COMMAND = "textcnn train a.yaml\n```\n<script>alert(2)</script>\n````\nnot code"
+
+
+def _hostile_folder(folder: Path, metrics=None, labels=HOSTILE_LABELS) -> Path:
+    config = {"tasks": {"sentiment": {"dataset": "data`|<b>x</b>.jsonl"}},
+              "model": {"name": "textcnn", "pretrained": "<img src=y onerror=alert(3)>"},
+              "tokenizer": {"kind": "word", "max_length": 64}, "train": {"epochs": 3},
+              "heads": {"sentiment": labels}, "kind": "text", "textcnn_version": "0.1.0"}
+    folder.mkdir(exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config))
+    scores = {"sentiment": {"test": {"accuracy": 0.5, "macro_f1": 0.4}}}
+    (folder / "metrics.json").write_text(json.dumps(scores if metrics is None else metrics))
+    return folder
+
+
+def _rendered(card: Path):
+    """(HTML, tokens) of a card's body as a CommonMark renderer with tables and raw HTML on
+    (as model hubs render cards) sees it."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": True}).enable("table")
+    body = body_of(card)
+    return md.render(body), md.parse(body)
+
+
+def _trained_by(tokens) -> str:
+    """The code block after the "How it was trained" heading."""
+    at = next(i for i, t in enumerate(tokens) if t.content == "How it was trained")
+    block = tokens[at + 2]
+    assert block.type == "fence" and block.info == "bash"
+    return block.content
+
+
+def test_card_shows_labels_and_command_as_text_never_as_markup(tmp_path):
+    folder = _hostile_folder(tmp_path / "m")
+    card = write_card(folder, command=HOSTILE_COMMAND)
+    page, tokens = _rendered(card)
+    assert "<script" not in page.lower() and "<img" not in page.lower() and "<b>" not in page
+    assert "javascript:" not in "".join(str(t.attrs) for t in tokens)  # no link was made
+    headings = [tokens[i + 1].content for i, t in enumerate(tokens) if t.type == "heading_open"]
+    assert headings == ["m", "Data", "Config in short", "Results", "How it was trained", "Use it",
+                        "Intended use and limits", "Versions"]  # a label's newline adds none
+    assert _trained_by(tokens) == HOSTILE_COMMAND + "\n"  # the whole command, in one block
+    # the labels cell shows each label as it is (the renderer's HTML escapes, then the text)
+    [labels] = [t for t in tokens if t.type == "inline" and "alert(1)" in t.content]
+    shown = "".join(c.content for c in labels.children if c.type in ("text", "code_inline"))
+    assert shown == ", ".join(label.replace("\n", "\\n") for label in HOSTILE_LABELS)
+    data_rows = [t for t in tokens if t.type == "tr_open"]
+    assert len(data_rows) == 2 + 2  # Data and Results tables: header + one row each ("a|b" kept)
+    assert main(["card", str(folder)]) == 0  # the command is read back from the long fence
+    assert _trained_by(_rendered(card)[1]) == HOSTILE_COMMAND + "\n"
+
+
+def test_card_of_a_metrics_file_missing_fields_leaves_their_lines_out(tmp_path, capsys):
+    folder = _hostile_folder(tmp_path / "m", labels=["negative", "positive"])
+    scores = {"sentiment": {"test": {"accuracy": 0.5}}}
+    for timing, sentence in [({}, None), ({"seconds": 9.0}, None),
+                             ({"best_epoch": 2}, "Epoch 2 was the best."),
+                             ({"best_epoch": 2, "epochs": 3}, "Epoch 2 of 3 was the best."),
+                             ({"best_epoch": 2, "epochs": 3, "seconds_to_best": 1.5,
+                               "seconds": 2.25}, "Epoch 2 of 3 was the best, 1.5 s into a 2.2 s "
+                                                 "run.")]:
+        (folder / "metrics.json").write_text(json.dumps({**scores, **timing}))
+        assert main(["card", str(folder)]) == 0, capsys.readouterr().err
+        body = body_of(folder / "README.md")
+        assert "| sentiment | test | 0.5000 |" in body
+        assert ("was the best" in body) == (sentence is not None)
+        assert sentence is None or sentence in body
+    (folder / "metrics.json").write_text(json.dumps({"sentiment": {"test": "n/a"}, "epochs": 3}))
+    (folder / "cv_metrics.json").write_text(json.dumps({"sentiment": {"folds": [
+        {"accuracy": 0.5}]}}))  # no mean, no std
+    assert main(["card", str(folder)]) == 0, capsys.readouterr().err
+    assert "### sentiment: 1 folds" in body_of(folder / "README.md")
+    assert "mean ± std" not in body_of(folder / "README.md")
+    capsys.readouterr()
+    (folder / "metrics.json").write_text("[1, 2]")
+    assert main(["card", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: corrupt {folder / 'metrics.json'}: expected a JSON object, got list\n"

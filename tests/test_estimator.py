@@ -92,7 +92,8 @@ def test_bad_fit_input_is_a_clear_error():
         TextCNNClassifier(**SMALL).fit(["a", 3], [0, 1])
 
 
-TINY_TEXTS = ["a gorgeous , witty film", "a dull mess", "witty and moving", "dull , flat , long"] * 5
+TINY_TEXTS = ["a gorgeous , witty film", "a dull mess", "witty and moving",
+              "dull , flat , long"] * 5
 
 
 def test_predict_before_fit_is_not_fitted_error():

@@ -7,7 +7,13 @@ fold table of a ``cv`` run, the command that trained it, intended use and limits
 textcnn version. Everything comes from
 the folder's own files (``config.json`` or ``cv_config.json``, ``metrics.json``,
 ``cv_metrics.json``), so ``textcnn card MODEL_DIR`` can rewrite a card at any time; the training
-command is kept from the card being replaced when none is given.
+command is kept from the card being replaced when none is given. A field those files lack
+(``best_epoch``, say) leaves out the line that would show it.
+
+What the files hold is shown, never run: label and head names are escaped for Markdown and HTML
+(``<script>`` stays text, a newline is written ``\\n`` and cannot start a heading), config values
+and dataset names are code spans, and the command sits in a code fence longer than any run of
+backticks inside it.
 
 Example
 -------
@@ -20,8 +26,10 @@ Example
 
 from __future__ import annotations
 
+import html
 import json
 import re
+import unicodedata
 from pathlib import Path
 
 import yaml
@@ -36,14 +44,60 @@ CV_CONFIG = "cv_config.json"  # what `textcnn cv` ran (a cv folder has no config
 METRIC_TYPES = {"accuracy": ("accuracy", None), "macro_f1": ("f1", {"average": "macro"}),
                 "micro_f1": ("f1", {"average": "micro"}), "loss": ("loss", None)}
 TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "seed", "patience")
-_COMMAND = re.compile(r"## How it was trained\n\n```bash\n(.*?)\n```", re.S)
+_COMMAND = re.compile(r"## How it was trained\n\n(`{3,})bash\n(.*?)\n\1\n", re.S)
+_MARKUP = re.compile(r"([\\`*_\[\]|~#])")  # Markdown's inline syntax, escaped with a backslash
 
 
-def _read_json(path: Path):
+class _Markdown(str):
+    """Text already written as Markdown (a table cell that is not escaped again)."""
+
+
+def _one_line(text: str) -> str:
+    """``text`` with each control or line-separator character as its escape (``\\n``)."""
+    return "".join(json.dumps(ch)[1:-1] if unicodedata.category(ch) in ("Cc", "Zl", "Zp")
+                   else ch for ch in text)
+
+
+def _text(value) -> _Markdown:
+    """``value`` as Markdown that shows it literally, on one line: HTML and Markdown syntax
+    escaped (``<script>`` is text, ``|`` cannot end a table cell, a newline shows as ``\\n``)."""
+    return _Markdown(_MARKUP.sub(r"\\\1", _one_line(html.escape(str(value), quote=False))))
+
+
+def _longest_backticks(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
+
+
+def _fence(text: str) -> str:
+    """A code fence for ``text``: a run of backticks longer than any inside it (at least 3)."""
+    return "`" * max(3, _longest_backticks(text) + 1)
+
+
+def _code(value, in_table: bool = False) -> _Markdown:
+    """``value`` as a code span on one line (shown literally, HTML included); in a table, its
+    ``|`` is escaped (a table splits cells before it reads code spans)."""
+    text = _one_line(str(value))
+    ticks = "`" * (_longest_backticks(text) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    if in_table:
+        text = text.replace("|", "\\|")
+    return _Markdown(f"{ticks}{pad}{text}{pad}{ticks}")
+
+
+def _read_json(path: Path) -> dict | None:
     try:
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+        data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     except ValueError as exc:
         raise ModelFolderError(f"corrupt {path}: {exc}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ModelFolderError(f"corrupt {path}: expected a JSON object, got "
+                               f"{type(data).__name__}")
+    return data
+
+
+def _dicts(data: dict) -> dict:
+    """The entries of ``data`` whose values are JSON objects (a malformed entry is left out)."""
+    return {k: v for k, v in data.items() if isinstance(v, dict)}
 
 
 def folder_facts(folder: str | Path) -> dict:
@@ -55,13 +109,19 @@ def folder_facts(folder: str | Path) -> dict:
                                f"{CV_CONFIG} (a `textcnn cv` folder): nothing to describe")
     kind = config.get("kind") or ("image" if "image" in config else "text")
     metrics = _read_json(folder / "metrics.json") or {}
+    heads = config.get("heads")
     return {"name": folder.resolve().name, "config": config, "kind": kind,
-            "heads": config.get("heads") or {h: [] for h in config.get("tasks", {})},
+            "heads": heads if isinstance(heads, dict) else {h: [] for h in _dicts(config).get(
+                "tasks", {})},
             "version": config.get("textcnn_version", __version__),
             # heads map to {split: scores}; the run's timing (best_epoch, seconds...) are numbers
-            "metrics": {k: v for k, v in metrics.items() if isinstance(v, dict)},
-            "timing": {k: v for k, v in metrics.items() if not isinstance(v, dict)},
-            "cv": _read_json(folder / "cv_metrics.json") or {}}
+            "metrics": {k: _dicts(v) for k, v in _dicts(metrics).items()},
+            "timing": {k: v for k, v in metrics.items() if _is_number(v)},
+            "cv": _dicts(_read_json(folder / "cv_metrics.json") or {})}
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _hub_name(dataset: str) -> str | None:
@@ -78,7 +138,7 @@ def _hub_name(dataset: str) -> str | None:
 def _metric_entries(scores: dict, suffix: str = "") -> list[dict]:
     entries = []
     for key, value in scores.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if not _is_number(value):
             continue
         kind, args = METRIC_TYPES.get(key, (key, None))
         entry = {"type": kind, "value": value, "name": key + suffix}
@@ -103,7 +163,7 @@ def front_matter(facts: dict) -> dict:
     """
     results = [_result(facts, head, split, _metric_entries(scores))
                for head, splits in facts["metrics"].items() for split, scores in splits.items()]
-    results += [_result(facts, head, "cv", _metric_entries(cv.get("mean", {}), "_mean"))
+    results += [_result(facts, head, "cv", _metric_entries(_dicts(cv).get("mean", {}), "_mean"))
                 for head, cv in facts["cv"].items()]
     tasks = facts["config"].get("tasks", {})
     datasets = sorted({n for t in tasks.values() if (n := _hub_name(t.get("dataset", "")))})
@@ -128,30 +188,32 @@ class _NoAliases(yaml.SafeDumper):
 
 
 def _table(header: list[str], rows: list[list]) -> str:
-    def cell(v):
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
+    def cell(v):  # a number, Markdown, or text (escaped)
+        return f"{v:.4f}" if isinstance(v, float) else v if isinstance(v, _Markdown) else (
+            str(v) if _is_number(v) else _text(v))
 
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(map(cell, header)) + " |", "|" + "---|" * len(header)]
     return "\n".join(lines + ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows])
 
 
 def _short(section: dict, keys=None) -> str:
     keys = keys or [k for k in section if k != "name"]
-    return ", ".join(f"{k}={json.dumps(section[k])}" for k in keys if k in section)
+    return _code(", ".join(f"{k}={json.dumps(section[k])}" for k in keys if k in section))
 
 
 def _data_section(facts: dict) -> str:
     tasks = facts["config"].get("tasks", {})
-    rows = [[head, f"`{tasks.get(head, {}).get('dataset', '?')}`",
-             ", ".join(names) or "(see cv_metrics.json)"] for head, names in facts["heads"].items()]
+    rows = [[head, _code(_dicts(tasks).get(head, {}).get("dataset", "?"), in_table=True),
+             _Markdown(", ".join(map(_text, names if isinstance(names, list) else [names])))
+             or _Markdown("(see `cv_metrics.json`)")] for head, names in facts["heads"].items()]
     return ("## Data\n\nEach head learns one task: its dataset (a known name, a Hugging Face Hub "
             "id or a local path, as given in the config) and its labels.\n\n"
             + _table(["head", "dataset", "labels"], rows))
 
 
 def _config_section(facts: dict) -> str:
-    config = facts["config"]
-    lines = [f"- model `{config.get('model', {}).get('name', '?')}`: "
+    config = _dicts(facts["config"])
+    lines = [f"- model {_code(config.get('model', {}).get('name', '?'))}: "
              + _short(config.get("model", {}))]
     if "tokenizer" in config:
         lines.append("- tokenizer: " + _short(config["tokenizer"]))
@@ -167,25 +229,33 @@ def _metrics_section(facts: dict) -> str:
                               for scores in splits.values() for k in scores))
     rows = [[head, split, *[scores.get(k, "") for k in keys]]
             for head, splits in facts["metrics"].items() for split, scores in splits.items()]
-    t = facts["timing"]
-    when = (f" Epoch {t['best_epoch']} of {t['epochs']} was the best, {t['seconds_to_best']:.1f} s"
-            f" into a {t['seconds']:.1f} s run." if "seconds_to_best" in t else "")
     return ("## Results\n\nThe best epoch (by validation accuracy) scored on each split "
             "(`metrics.json`; macro_f1 is the unweighted mean of per-label F1):\n\n"
-            + _table(["head", "split", *keys], rows) + ("\n\n" + when.lstrip() if when else ""))
+            + _table(["head", "split", *keys], rows) + _when(facts["timing"]))
+
+
+def _when(t: dict) -> str:
+    """The sentence on when the best epoch ended, from what ``metrics.json`` holds of it."""
+    if "best_epoch" not in t:
+        return ""
+    of = f" of {t['epochs']}" if "epochs" in t else ""
+    seconds = (f", {t['seconds_to_best']:.1f} s into a {t['seconds']:.1f} s run"
+               if "seconds_to_best" in t and "seconds" in t else "")
+    return f"\n\nEpoch {t['best_epoch']}{of} was the best{seconds}."
 
 
 def _cv_section(facts: dict) -> str:
     parts = []
     for head, cv in facts["cv"].items():
-        folds = cv.get("folds", [])
+        folds = [f for f in cv.get("folds", []) if isinstance(f, dict)]
         keys = [k for k in (folds[0] if folds else {}) if k != "loss"]
         seconds = cv.get("seconds", [])
         rows = [[i + 1, *[f.get(k, "") for k in keys],
                  seconds[i] if i < len(seconds) else ""] for i, f in enumerate(folds)]
-        rows.append(["mean ± std", *[f"{cv['mean'][k]:.4f} ± {cv['std'][k]:.4f}"
-                                     for k in keys], ""])
-        parts.append(f"### {head}: {len(folds)} folds (test fold held out, "
+        mean, std = _dicts(cv).get("mean", {}), _dicts(cv).get("std", {})
+        if all(_is_number(mean.get(k)) and _is_number(std.get(k)) for k in keys):
+            rows.append(["mean ± std", *[f"{mean[k]:.4f} ± {std[k]:.4f}" for k in keys], ""])
+        parts.append(f"### {_text(head)}: {len(folds)} folds (test fold held out, "
                      "`cv_metrics.json`)\n\n" + _table(["fold", *keys, "seconds"], rows))
     return "## Cross-validation\n\n" + "\n\n".join(parts) if parts else ""
 
@@ -211,9 +281,9 @@ def _limits_section(facts: dict) -> str:
         "- The metrics are from one run with one seed; expect about a point of spread across "
         "seeds.",
     ]
-    tokenizer = facts["config"].get("tokenizer", {})
+    tokenizer = _dicts(facts["config"]).get("tokenizer", {})
     if text:
-        lines.append(f"- Texts past {tokenizer.get('max_length')} tokens are truncated.")
+        lines.append(f"- Texts past {_text(tokenizer.get('max_length'))} tokens are truncated.")
     if tokenizer.get("kind") == "word":
         lines.append("- The word tokenizer cuts at spaces and punctuation and splits English "
                      "clitics (do + n't): it suits English; languages written without spaces "
@@ -237,15 +307,17 @@ def model_card(folder: str | Path, command: str | None = None) -> str:
     if command is None:
         old = Path(folder) / CARD
         found = _COMMAND.search(old.read_text(encoding="utf-8")) if old.is_file() else None
-        command = found.group(1) if found else "(not recorded: trained through the Python API)"
-    model = facts["config"].get("model", {}).get("name", "textcnn")
-    heads = ", ".join(facts["heads"]) or "?"
-    intro = (f"# {facts['name']}\n\nA `{model}` {facts['kind']} classifier trained with "
-             f"textcnn {facts['version']}; heads: {heads}.")
+        command = found.group(2) if found else "(not recorded: trained through the Python API)"
+    model = _dicts(facts["config"]).get("model", {}).get("name", "textcnn")
+    heads = ", ".join(map(_text, facts["heads"])) or "?"
+    version = _text(facts["version"])
+    intro = (f"# {_text(facts['name'])}\n\nA {_code(model)} {_text(facts['kind'])} classifier "
+             f"trained with textcnn {version}; heads: {heads}.")
+    fence = _fence(command)
     sections = [intro, _data_section(facts), _config_section(facts), _metrics_section(facts),
-                _cv_section(facts), f"## How it was trained\n\n```bash\n{command}\n```",
+                _cv_section(facts), f"## How it was trained\n\n{fence}bash\n{command}\n{fence}",
                 _usage_section(facts), _limits_section(facts),
-                f"## Versions\n\ntextcnn {facts['version']} wrote this folder; textcnn "
+                f"## Versions\n\ntextcnn {version} wrote this folder; textcnn "
                 f"{__version__} wrote this card (`textcnn card` rewrites it)."]
     front = yaml.dump(front_matter(facts), Dumper=_NoAliases, sort_keys=False,
                       allow_unicode=True)
