@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from conftest import tiny_config
 from textcnn.cli import main
@@ -107,12 +107,83 @@ def test_a_held_folder_names_the_holder(tmp_path):
 
 
 def test_only_temp_files_of_atomic_writes_are_swept(tmp_path):
-    keep = [".hidden", "model.safetensors", ".config.json.tmp", ".x.123.tmp", "a.b.abcdefgh.tmp"]
-    sweep = [".model.safetensors.0a1b2c3d.tmp", ".history.jsonl.k_9dx2lm.tmp"]
+    keep = [".hidden", "model.safetensors", ".config.json.tmp", ".x.123.tmp", "a.b.abcdefgh.tmp",
+            ".tmp", ".tmpab12", ".tmpabc1234", "tmpAbC123"]
+    # the temp files of earlier versions' writes, and a safetensors write's own temp file
+    sweep = [".model.safetensors.0a1b2c3d.tmp", ".history.jsonl.k_9dx2lm.tmp", ".tmpsKaQCt"]
     for name in keep + sweep:
         (tmp_path / name).write_text("x")
+    # a write's own folder, with what a writer left in it
+    (tmp_path / ".checkpoint.safetensors.9f8e7d6c.tmp").mkdir()
+    for name in ("checkpoint.safetensors", ".tmpQ1w2E3"):
+        (tmp_path / ".checkpoint.safetensors.9f8e7d6c.tmp" / name).write_text("x")
+    (tmp_path / "kept.a1b2c3d4.tmp").mkdir()  # a user's folder of that shape, not hidden
+    sweep.append(".checkpoint.safetensors.9f8e7d6c.tmp")
     assert sorted(p.name for p in remove_orphans(tmp_path)) == sorted(sweep)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(keep)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*keep, "kept.a1b2c3d4.tmp"])
+
+
+KILLED_MID_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from textcnn.fileio import atomic_write
+
+def write(tmp):
+    Path(tmp).write_bytes(b"half a checkpoint")
+    # a writer's own temp file beside the path it was given (safetensors' is .tmpXXXXXX)
+    (Path(tmp).parent / ".tmpAbC123").write_bytes(b"x" * 1000)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+atomic_write(Path(sys.argv[1]) / "checkpoint.safetensors", write)
+"""
+
+WRITES_FOREVER = """
+import sys, torch
+from pathlib import Path
+from safetensors.torch import save_file
+from textcnn.fileio import atomic_write
+
+state = {"w": torch.zeros(16 << 20)}  # 64 MB: each write takes a while
+while True:
+    atomic_write(Path(sys.argv[1]) / "checkpoint.safetensors", lambda tmp: save_file(state, tmp))
+"""
+
+
+def _python(code: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    return subprocess.Popen([sys.executable, "-c", code, *args], env=env,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_a_write_killed_midway_leaves_nothing_the_next_run_keeps(tmp_path):
+    (tmp_path / "metrics.json").write_text("{}")
+    proc = _python(KILLED_MID_WRITE, str(tmp_path))
+    assert proc.wait(timeout=300) == -signal.SIGKILL, proc.stderr.read()
+    assert any(p.name.startswith(".") for p in tmp_path.iterdir())  # the write left its temps
+    with claim(tmp_path):  # what a run (or --resume) does as it takes the folder
+        assert sorted(p.name for p in tmp_path.iterdir()) == [LOCK, "metrics.json"]
+
+
+def _safetensors_temp(folder: Path) -> Path | None:
+    """The temp file safetensors writes (``.tmpXXXXXX``), wherever it is under ``folder``."""
+    return next((p for p in folder.rglob(".tmp*") if len(p.name) == 10), None)
+
+
+def test_a_checkpoint_write_killed_by_sigkill_is_swept(tmp_path):
+    proc = _python(WRITES_FOREVER, str(tmp_path))
+    try:
+        while _safetensors_temp(tmp_path) is None:  # until safetensors is inside a write
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.002)  # (a write of 64 MB takes longer: one is caught in the act)
+        proc.kill()
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    remove_orphans(tmp_path)
+    assert _safetensors_temp(tmp_path) is None
+    assert [p.name for p in tmp_path.iterdir()] in ([], ["checkpoint.safetensors"])
+    if (tmp_path / "checkpoint.safetensors").exists():  # a write that ended is whole
+        assert load_file(str(tmp_path / "checkpoint.safetensors"))["w"].shape == (16 << 20,)
 
 
 @pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o027, 0o640), (0o077, 0o600)])

@@ -1,8 +1,11 @@
 """Atomic file writes: write a temp file in the same folder, then rename over the target.
 
-A run killed mid-write leaves the old file (or none), never half of a new one; what a killed
-process leaves is a temp file named ``.<name>.<8 characters>.tmp``, which :func:`remove_orphans`
-sweeps (a run does so when it takes its output folder). Files are created like ``open()`` creates
+A run killed mid-write leaves the old file (or none), never half of a new one. Each write
+happens in a folder of its own beside the target, ``.<name>.<8 characters>.tmp/``, so whatever a
+killed process leaves (the half-written file, and the temp files a writer makes beside the path
+it was given, such as safetensors' ``.tmpXXXXXX``) is inside it; :func:`remove_orphans` sweeps
+those folders (a run does so when it takes its output folder), and the temp files that earlier
+versions left beside their targets. Files are created like ``open()`` creates
 them (mode 0666 less the umask: 0644 usually), and a write that fails for want of room or
 permission is an :class:`~textcnn.errors.OutputError` naming the file.
 """
@@ -15,23 +18,34 @@ import json
 import os
 import re
 import secrets
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 from .errors import OutputError, TextCNNError
 
 ORPHAN = re.compile(r"\..+\.[a-z0-9_]{8}\.tmp")  # also matches tempfile.mkstemp's names
+# the temp file of a writer that renames it over the path it was given (Rust's tempfile crate,
+# which safetensors uses); only earlier versions, which wrote beside the target, left it there
+WRITER_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")
 
 
 def _new_temp(path: Path) -> Path:
-    """An empty, new file beside ``path`` (``O_EXCL``; the umask applies to its mode)."""
+    """An empty, new file ``.<name>.<8 characters>.tmp/<name>`` beside ``path``, in a new folder
+    of its own (``O_EXCL``; the umask applies to its mode)."""
     while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+        work = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
         try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-            return tmp
+            work.mkdir()
         except FileExistsError:
             continue
+        tmp = work / path.name
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
+        return tmp
 
 
 def write_failure(path: Path, exc: BaseException) -> OutputError | None:
@@ -60,10 +74,10 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
         write(str(tmp))
         os.chmod(tmp, mode)  # some writers (safetensors) recreate the file 0600
         os.replace(tmp, path)
+        shutil.rmtree(tmp.parent, ignore_errors=True)
     except BaseException as exc:
         if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+            shutil.rmtree(tmp.parent, ignore_errors=True)
         failure = write_failure(path, exc)
         if failure is not None:
             raise failure from None
@@ -72,17 +86,23 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> Path:
 
 
 def remove_orphans(folder: str | Path) -> list[Path]:
-    """Delete the temp files that killed writes left in ``folder``; returns them.
+    """Delete what killed writes left in ``folder`` (their folders and temp files); returns it.
 
     Only for a folder no other process writes into (a run calls it holding the folder's lock).
     """
     folder = Path(folder)
     removed = []
-    for entry in folder.iterdir() if folder.is_dir() else ():
-        if ORPHAN.fullmatch(entry.name) and entry.is_file():
-            with contextlib.suppress(FileNotFoundError):
-                entry.unlink()
-                removed.append(entry)
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError), os.scandir(folder) as it:
+        for entry in it:
+            path = folder / entry.name
+            if entry.is_dir(follow_symlinks=False) and ORPHAN.fullmatch(entry.name):
+                shutil.rmtree(path, ignore_errors=True)
+                removed.append(path)
+            elif entry.is_file(follow_symlinks=False) and (
+                    ORPHAN.fullmatch(entry.name) or WRITER_TEMP.fullmatch(entry.name)):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
     return removed
 
 
