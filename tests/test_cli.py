@@ -33,6 +33,32 @@ def test_predict_prints_json_lines(trained, capsys, tmp_path):
     assert code == 0 and len(out.splitlines()) == 3
 
 
+def test_predict_file_answers_every_line_blank_ones_included(trained, capsys, tmp_path,
+                                                             monkeypatch):
+    import io
+
+    clf, folder = trained
+    path = tmp_path / "texts.txt"
+    path.write_bytes(b"\nfirst\r\n\r\n   \nlast\n\n")  # line i of the file is output line i
+    texts = ["", "first", "", "   ", "last", ""]
+    want = [{"id": i, "text": t, "predictions": p} for i, (t, p) in
+            enumerate(zip(texts, clf.predict(texts), strict=True))]
+    code, out, err = run_cli(capsys, "predict", folder, "--file", path)
+    assert code == 0, err
+    assert [json.loads(line) for line in out.splitlines()] == want
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(path.read_bytes())))
+    code, out, err = run_cli(capsys, "predict", folder)  # the same on stdin
+    assert code == 0 and [json.loads(line) for line in out.splitlines()] == want, err
+    # JSON lines: an empty text is answered; a blank line holds no object and is skipped
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"text": ""}\n\n{"text": "last", "id": "r2"}\n')
+    code, out, err = run_cli(capsys, "predict", folder, "--file", rows)
+    assert code == 0, err
+    assert [json.loads(line) for line in out.splitlines()] == [
+        {"id": 0, "text": "", "predictions": want[0]["predictions"]},
+        {"id": "r2", "text": "last", "predictions": want[4]["predictions"]}]
+
+
 def test_evaluate_prints_metrics(trained, sst2_slice, capsys):
     _, folder = trained
     code, out, _ = run_cli(capsys, "evaluate", folder, "--dataset", sst2_slice)
