@@ -1,7 +1,8 @@
 """MkDocs hooks (mkdocs.yml's ``hooks:``): the pages built from the repository's own files.
 
-``config.md`` is generated from the config fields (:mod:`textcnn.config_reference`), so it lists
-every key with its default, rule and why; ``benchmarks.md`` is BENCHMARKS.md as it stands.
+``index.md`` is the README with its links turned into site links, ``config.md`` is generated
+from the config fields (:mod:`textcnn.config_reference`), so it lists every key with its
+default, rule and why, and ``benchmarks.md`` is BENCHMARKS.md as it stands.
 """
 
 from __future__ import annotations
@@ -15,9 +16,17 @@ from textcnn.config_reference import page
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def site_home(readme: str) -> str:
+    """The README as the site's home page: ``docs/X.md`` links become ``X.md``."""
+    return (readme.replace("](docs/", "](")
+            .replace("](BENCHMARKS.md)", "](benchmarks.md)")
+            .replace("- Config keys:", "- [Config keys](config.md):"))
+
+
 def on_files(files, config):
     """Add the generated pages to the site's files."""
-    files.append(File.generated(config, "config.md", content=page()))
-    benchmarks = (ROOT / "BENCHMARKS.md").read_text(encoding="utf-8")
-    files.append(File.generated(config, "benchmarks.md", content=benchmarks))
+    read = lambda name: (ROOT / name).read_text(encoding="utf-8")  # noqa: E731
+    for name, content in (("index.md", site_home(read("README.md"))), ("config.md", page()),
+                          ("benchmarks.md", read("BENCHMARKS.md"))):
+        files.append(File.generated(config, name, content=content))
     return files
