@@ -124,14 +124,15 @@ class Tour:
     """Runs README commands in order in one folder, holding the background server."""
 
     def __init__(self, folder: Path, data_dir: Path, capsys, monkeypatch):
-        self.folder, self.data_dir, self.capsys, self.monkeypatch = folder, data_dir, capsys, monkeypatch
+        self.folder, self.data_dir = folder, data_dir
+        self.capsys, self.monkeypatch = capsys, monkeypatch
         self.port, self.server, self.outputs = free_port(), None, {}
 
     def env(self, words: list[str]) -> list[str]:
         self.monkeypatch.delenv("TEXTCNN_DATA_DIR", raising=False)
         while re.fullmatch(r"[A-Z_]+=\S*", words[0]):
             name = words.pop(0).split("=")[0]
-            assert name == "TEXTCNN_DATA_DIR", f"an environment variable the tour does not set: {name}"
+            assert name == "TEXTCNN_DATA_DIR", f"a variable the tour does not set: {name}"
             self.monkeypatch.setenv(name, str(self.data_dir))
         return words
 
@@ -149,7 +150,7 @@ class Tour:
                 self.start_server(words[1:-1])
             elif how == "curl":
                 self.outputs[command] = self.curl(words[1:])
-            # pip and pytest: run by .ci/run, checked by test_ci_runs_the_install_and_the_test_command
+            # pip and pytest: run by .ci/run (test_ci_runs_the_install_and_the_test_command)
 
     def start_server(self, argv: list[str]) -> None:
         argv = [str(self.port) if prev == "--port" else a
