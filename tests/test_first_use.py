@@ -1,4 +1,4 @@
-"""What a new user tripped on (issue 18, item 5), each pinned down by a test."""
+"""What a new user tripped on, each pinned down by a test."""
 
 from __future__ import annotations
 

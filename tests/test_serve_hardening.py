@@ -1,4 +1,4 @@
-"""The HTTP service under slow clients, a crashing forward pass and careless use (issue 15)."""
+"""The HTTP service under slow clients, a crashing forward pass and careless use."""
 
 from __future__ import annotations
 
