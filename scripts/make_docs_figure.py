@@ -1,4 +1,4 @@
-"""Make the README's image-vs-text figure, ``docs/compare-curves.png``, from a compare run.
+"""Make the image-vs-text page's figure, ``docs/compare-curves.png``, from a compare run.
 
 Runs ``textcnn compare`` with its defaults (SST-2 from ``$TEXTCNN_DATA_DIR`` and the bundled
 digits) into a report folder, unless ``--report`` names one already written, and redraws its

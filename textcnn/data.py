@@ -49,7 +49,7 @@ class HubSpec:
 
 
 # Known names -> their closest Hub copy. Label ids agree with the local copies except TREC,
-# whose Hub "coarse_label" numbers classes differently (see the shared data README).
+# whose Hub "coarse_label" numbers classes differently.
 KNOWN: dict[str, HubSpec] = {
     "sst2": HubSpec("SetFit/sst2"),
     "sst5": HubSpec("SetFit/sst5"),

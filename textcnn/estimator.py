@@ -60,7 +60,7 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
     model, embedding_dim, kernel_sizes, channels, dropout, pretrained, embedding_mode
         ``model.*`` config keys (Kim's CNN by default).
     ngram_buckets, ngram_scale, ngram_l2, conv_tokens
-        ``model.*`` keys of the wide branch (off by default; README, "Wide and deep").
+        ``model.*`` keys of the wide branch (off by default; docs/models.md, "Wide and deep").
     tokenizer, max_length
         ``tokenizer.kind`` and ``tokenizer.max_length``.
     epochs, batch_size, lr, patience, seed, threads, loss
