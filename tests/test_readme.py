@@ -15,12 +15,13 @@ from __future__ import annotations
 import doctest
 import json
 import os
+import queue
 import re
 import shlex
 import socket
 import subprocess
 import sys
-import time
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -157,11 +158,14 @@ class Tour:
                 for prev, a in zip([None, *argv[:-1]], argv, strict=True)]
         self.server = subprocess.Popen([sys.executable, "-m", "textcnn", *argv], cwd=self.folder,
                                        stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 120  # a bound on a hung start, not a speed claim
-        for line in self.server.stderr:
-            if "listening on" in line or time.monotonic() > deadline:
-                break
-        assert self.server.poll() is None, "textcnn serve exited"
+        lines: queue.Queue[str] = queue.Queue()
+        log = self.server.stderr  # drained into `lines`, so the server never blocks on it
+        self.drain = threading.Thread(target=lambda: [lines.put(line) for line in log], daemon=True)
+        self.drain.start()
+        seen = ""
+        while "listening on" not in seen:
+            seen = lines.get(timeout=120)  # a bound on a hung start, not a speed claim
+            assert self.server.poll() is None, f"textcnn serve exited: {seen}"
 
     def curl(self, args: list[str]) -> dict:
         headers, body, url = {}, None, None
@@ -184,6 +188,7 @@ class Tour:
         if self.server is not None:
             self.server.terminate()
             self.server.wait(timeout=60)
+            self.drain.join(timeout=60)  # it ends at the closed pipe's end
             self.server.stderr.close()
 
 
