@@ -102,13 +102,15 @@ def test_readme_links_point_at_files_of_the_repository():
 
 def test_ci_runs_the_install_and_the_test_command():
     """`.ci/run` is what CI executes: it makes the virtual environment the README asks for,
-    installs at least the README's extras at the same torch pin, and runs the README's second
-    command with `TEXTCNN_DATA_DIR` set."""
+    installs at least the README's extras (and the docs one) at the same torch pin, builds the
+    documentation site strictly and runs the README's second command with `TEXTCNN_DATA_DIR`
+    set."""
     ci = CI.read_text(encoding="utf-8").splitlines()
     pip = next(shlex.split(line) for line in ci if line.startswith("pip install"))
     readme_pip = parts(SETUP[0])[0]
     extras = lambda words: set(re.search(r"\[(.*)\]", words[-1]).group(1).split(","))  # noqa: E731
-    assert "torch==2.13.0" in pip and extras(readme_pip) <= extras(pip)
+    assert "torch==2.13.0" in pip and extras(readme_pip) | {"docs"} <= extras(pip)
+    assert any("mkdocs build --strict" in line for line in ci)  # the site builds, links checked
     assert "python3 -m venv .venv" in ci and ". .venv/bin/activate" in ci
     assert any(line.startswith("export TEXTCNN_DATA_DIR=") for line in ci)
     assert ci[-1] == shlex.join(shlex.split(SETUP[1])[1:])
