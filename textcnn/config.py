@@ -17,12 +17,13 @@ Example
 from __future__ import annotations
 
 import dataclasses
+import difflib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config_files import apply_overrides, read_yaml
+from .config_files import apply_overrides, blame, read_yaml
 from .distill.config import DistillConfig, TeacherConfig, check_distill
 from .errors import ConfigError
 from .fields import (
@@ -34,6 +35,7 @@ from .fields import (
     one_of,
     param,
     positive,
+    unknown_key,
 )
 from .model_configs import DPCNNConfig, ImageCNNConfig, TextCNNConfig
 
@@ -251,14 +253,15 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
         owners = [other for other, other_config in MODEL_CONFIGS.items()
                   if key in _field_names(other_config)]
         if not owners:
-            raise ConfigError.for_key(f"model.{key}", "is unknown (known: "
-                                      f"{', '.join(sorted(own | {'name'}))})")
+            raise unknown_key(f"model.{key}", own | {"name"})
         if saved:  # earlier versions saved every text key for every text model
             del data[key]
             continue
+        close = difflib.get_close_matches(key, sorted(own), n=1, cutoff=0.8)  # a typo
+        fix = (f"did you mean 'model.{close[0]}'?" if close else
+               f"remove it, or set model.name: {owners[0]}; {name} takes {', '.join(sorted(own))}")
         raise ConfigError.for_key(
-            f"model.{key}", f"does not apply to model '{name}' (only to {', '.join(owners)}): "
-            f"remove it, or set model.name: {owners[0]}; {name} takes {', '.join(sorted(own))}")
+            f"model.{key}", f"does not apply to model '{name}' (only to {', '.join(owners)}): {fix}")
     return build_dataclass(cls, data, "model")
 
 
@@ -328,5 +331,5 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
     data = apply_overrides(read_yaml(path), overrides or [])
     try:
         return from_dict(data)
-    except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from None
+    except ConfigError as exc:  # blamed on the --set item that gave the key, else on the file
+        raise blame(exc, str(path), overrides or []) from None

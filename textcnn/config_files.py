@@ -19,15 +19,49 @@ import yaml
 from .errors import ConfigError
 
 
+def _override_value(item: str, raw: str) -> Any:
+    """The value of ``--set key=raw``: a flow list or mapping (``[2, 3]``, ``{a: 1}``) and a quoted
+    string (``''``) as YAML reads them; anything else is one plain scalar: a number, boolean or
+    null as YAML reads it, else the text itself (``|``, ``>``, ``#`` and ``-`` stay themselves)."""
+    text = raw.strip()
+    if text[:1] in ("[", "{", "'", '"'):
+        try:
+            return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+            raise ConfigError(f"--set {item}: cannot parse the value {raw!r}: {problem}") from None
+        except ConfigError as exc:  # a key given twice
+            raise ConfigError(f"--set {item}: {exc}") from None
+    loader = _UniqueKeyLoader("")
+    tag = loader.resolve(yaml.ScalarNode, text, (True, False))
+    if tag.rsplit(":", 1)[-1] not in ("bool", "int", "float", "null"):
+        return text
+    return loader.construct_object(yaml.ScalarNode(tag, text))
+
+
 def _parse_override(item: str) -> tuple[list[str], Any]:
     if "=" not in item:
         raise ConfigError(f"--set expects key.sub=value, got {item!r}")
     key, raw = item.split("=", 1)
-    try:
-        value = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {key}: cannot parse value {raw!r}: {exc}") from None
-    return key.strip().split("."), value
+    return key.strip().split("."), _override_value(item, raw)
+
+
+def blame(exc: ConfigError, source: str, overrides: list[str]) -> ConfigError:
+    """``exc`` prefixed with where its key was set: the last ``--set`` item setting that key (or
+    a section holding it), else ``source`` (the config file).
+
+    >>> error = ConfigError.for_key("train.epochs", "must be an integer, got 'x'")
+    >>> print(blame(error, "c.yaml", ["train.epochs=x"]))
+    --set train.epochs=x: config key 'train.epochs' must be an integer, got 'x'
+    >>> print(blame(error, "c.yaml", ["train.lr=1"]))
+    c.yaml: config key 'train.epochs' must be an integer, got 'x'
+    """
+    key = exc.key or ""
+    for item in reversed(overrides):
+        path = item.split("=", 1)[0].strip()
+        if key == path or key.startswith((path + ".", path + "[")):
+            return ConfigError(f"--set {item}: {exc}")
+    return ConfigError(f"{source}: {exc}")
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -76,5 +110,25 @@ def read_yaml(path: str | Path) -> dict:
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}".replace("\n", " ")) from None
+        raise ConfigError(f"{path}{_where(exc)}: not valid YAML: {_problem(exc)}") from None
+    except ConfigError as exc:  # a key given twice
+        raise ConfigError(f"{path}: {exc}") from None
     return data if data is not None else {}
+
+
+def _where(exc: yaml.YAMLError) -> str:
+    """``, line L, column C`` of a YAML error (1-based), when YAML knows it."""
+    mark = getattr(exc, "problem_mark", None)
+    return "" if mark is None else f", line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _problem(exc: yaml.YAMLError) -> str:
+    """What a YAML error says went wrong, on one line (e.g. ``mapping values are not allowed
+    here``), with its context (``while parsing a flow mapping``) when there is one."""
+    problem = getattr(exc, "problem", None)
+    if problem is None:
+        return " ".join(str(exc).split())
+    context, mark = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+    if context and mark is not None:
+        context += f" at line {mark.line + 1}"
+    return f"{problem} ({context})" if context else problem

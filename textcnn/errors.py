@@ -42,7 +42,11 @@ class ConfigError(TextCNNError, ValueError):
         >>> str(ConfigError.for_key("train.lr", "must be > 0, got 0"))
         "config key 'train.lr' must be > 0, got 0"
         """
-        return cls(f"config key '{key}' {problem}")
+        error = cls(f"config key '{key}' {problem}")
+        error.key = key
+        return error
+
+    key: str | None = None  # the dotted key the error is about, when there is one
 
 
 class DataError(TextCNNError, ValueError):

@@ -20,6 +20,7 @@ textcnn.errors.ConfigError: config key 'train.lr' must be > 0, got 0.0
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import re
 import typing
 from collections.abc import Callable
@@ -93,6 +94,23 @@ def check_fields(obj: Any, prefix: str = "") -> None:
 
 
 # -- reading plain data ----------------------------------------------------------------------------
+def unknown_key(key: str, known: set[str]) -> ConfigError:
+    """The error for the unknown dotted ``key`` whose section takes the names ``known``: the
+    closest of them (a typo), else all of them.
+
+    >>> print(unknown_key("train.epoch", {"epochs", "seed", "lr"}))
+    config key 'train.epoch' is unknown: did you mean 'train.epochs'?
+    >>> print(unknown_key("train.colour", {"epochs", "seed"}))
+    config key 'train.colour' is unknown (known: epochs, seed)
+    """
+    section, _, name = key.rpartition(".")
+    close = difflib.get_close_matches(name, sorted(known), n=3)
+    if not close:
+        return ConfigError.for_key(key, f"is unknown (known: {', '.join(sorted(known))})")
+    names = " or ".join(f"'{section}.{c}'" if section else f"'{c}'" for c in close)
+    return ConfigError.for_key(key, f"is unknown: did you mean {names}?")
+
+
 def coerce(value: Any, tp: Any, key: str) -> Any:
     """Check ``value`` against the annotation ``tp``; ints are accepted for floats."""
     origin = typing.get_origin(tp)
@@ -129,10 +147,9 @@ def build_dataclass(cls: type, data: Any, prefix: str) -> Any:
         raise ConfigError.for_key(prefix, f"must be a mapping, got {data!r}")
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    unknown = sorted(str(key) for key in set(data) - names)
     if unknown:
-        raise ConfigError.for_key(f"{prefix}.{unknown[0]}".lstrip("."),
-                                  f"is unknown (known: {', '.join(sorted(names))})")
+        raise unknown_key(f"{prefix}.{unknown[0]}".lstrip("."), names)
     kwargs = {}
     for name, value in data.items():
         key = f"{prefix}.{name}".lstrip(".")

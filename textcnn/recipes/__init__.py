@@ -25,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from ..config import Config, from_dict, load_config
-from ..config_files import apply_overrides
+from ..config_files import apply_overrides, blame
 from ..errors import ConfigError
 
 RECIPE = "default.yaml"
@@ -80,8 +80,9 @@ def recipe_config(dataset: str, text_column: str | None = None, label_column: st
                            overrides or [])
     try:
         config = from_dict(data)
-    except ConfigError as exc:
-        raise ConfigError(f"the default recipe (textcnn/recipes/{RECIPE}): {exc}") from None
+    except ConfigError as exc:  # blamed on the --set item that gave the key, else on the recipe
+        raise blame(exc, f"the default recipe (textcnn/recipes/{RECIPE})", overrides or []) \
+            from None
     check_installed(config.model.pretrained)
     return config
 
