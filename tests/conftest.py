@@ -20,6 +20,24 @@ def data_dir() -> Path:
     return path
 
 
+def _checkout_runs() -> set[str]:
+    try:
+        return set(os.listdir(ROOT / "runs"))
+    except FileNotFoundError:
+        return set()
+
+
+@pytest.fixture(autouse=True)
+def _no_run_folders_in_the_checkout():
+    """Fail a test that leaves anything in the checkout's runs/ (a run without --output writes
+    to runs/<name> in the working directory: such tests chdir to tmp_path)."""
+    before = _checkout_runs()
+    yield
+    grown = sorted(_checkout_runs() - before)
+    if grown:
+        pytest.fail(f"the test left {', '.join(grown)} in {ROOT / 'runs'}: write to tmp_path")
+
+
 def read_jsonl(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]

@@ -96,6 +96,7 @@ def test_cv_writes_cv_metrics(tmp_path, capsys):
 )
 def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)  # a run without --output writes to runs/<config name> here
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "train.jsonl").write_text('{"text": "a", "label": 0}\n{"text": "b" "label": 1}\n')
@@ -112,7 +113,7 @@ def test_bad_input_exits_2_with_one_line(args, message, tmp_path, capsys, monkey
     assert code == 2
     assert message in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
-    assert not (tmp_path / "fresh" / "model.safetensors").exists()
+    assert not (tmp_path / "fresh").exists() and not (tmp_path / "runs").exists()  # no empty one
 
 
 def test_real_process_exit_codes(tmp_path):

@@ -53,7 +53,9 @@ def test_training_on_local_json_lines_imports_no_sklearn_datasets_or_dynamo(sst2
      "a quoted field opened here is never closed"),
     ("extra.tsv", "text\tlabel\na\t1\nb\t0\nc\t1\tx\n", 4, "holds a tab"),
 ])
-def test_broken_csv_row_names_file_and_line(tmp_path, capsys, name, content, where, problem):
+def test_broken_csv_row_names_file_and_line(tmp_path, capsys, monkeypatch, name, content, where,
+                                            problem):
+    monkeypatch.chdir(tmp_path)  # the run's default output, runs/c, lands here
     path = tmp_path / name
     path.write_text(content)
     with pytest.raises(DataError) as err:

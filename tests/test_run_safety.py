@@ -106,6 +106,24 @@ def test_a_held_folder_names_the_holder(tmp_path):
         pass
 
 
+def test_a_failed_run_leaves_no_folder_it_made_and_keeps_what_was_there(tmp_path):
+    runs = tmp_path / "runs"
+    with pytest.raises(RuntimeError), claim(runs / "new"):
+        raise RuntimeError("the data could not be read")
+    assert not runs.exists()  # neither the run's folder nor the runs/ it made
+    (runs / "mine").mkdir(parents=True)  # a folder the user made: theirs, even empty
+    with pytest.raises(RuntimeError), claim(runs / "mine"):
+        raise RuntimeError
+    assert (runs / "mine").is_dir() and not list((runs / "mine").iterdir())
+    with pytest.raises(RuntimeError), claim(runs / "resumable") as folder:
+        (folder / "checkpoint.safetensors").write_bytes(b"epoch 1")
+        raise RuntimeError("killed in epoch 2")
+    assert (runs / "resumable" / "checkpoint.safetensors").read_bytes() == b"epoch 1"
+    with claim(runs / "empty"):  # even a run that ends well but wrote nothing
+        pass
+    assert not (runs / "empty").exists()
+
+
 def test_only_temp_files_of_atomic_writes_are_swept(tmp_path):
     keep = [".hidden", "model.safetensors", ".config.json.tmp", ".x.123.tmp", "a.b.abcdefgh.tmp",
             ".tmp", ".tmpab12", ".tmpabc1234", "tmpAbC123"]

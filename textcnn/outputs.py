@@ -3,7 +3,8 @@
 :func:`claim` creates the folder (a path under a file, a read-only file system and a missing
 permission fail here, not after an epoch), locks it against a second run into it (a lock file
 holding the owner's pid, ``flock``-ed while the run lives, removed when it ends; a lock left by a
-killed run is taken over), and removes the temp files that killed writes left there.
+killed run is taken over), and removes the temp files that killed writes left there; a run that
+ends with nothing written leaves no empty folder behind (only folders the claim created go).
 :func:`check_room` fails before the first epoch when the file system lacks room for the
 checkpoints and the model.
 
@@ -102,18 +103,42 @@ def _lock(folder: Path) -> int:
         os.close(fd)
 
 
+def _missing(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_if_empty(folders: list[Path]) -> None:
+    """Remove each of ``folders`` (deepest first) that is empty; stop at the first that is not."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # holds something (a checkpoint to resume from, another run's files)
+            return
+
+
 @contextlib.contextmanager
 def claim(folder: str | Path) -> Iterator[Path]:
     """Create, lock and sweep ``folder`` for a run (see the module docstring); the lock goes
-    when the block ends, however it ends."""
+    when the block ends, however it ends, and so do the folders the claim created when the run
+    left nothing in them (a run that failed before its first checkpoint)."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise OutputError(f"output folder {folder} is a file, not a folder")
+    created = _missing(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _failure(folder, exc) from None
-    fd = _lock(folder)
+    try:
+        fd = _lock(folder)
+    except OutputError:
+        _remove_if_empty(created)
+        raise
     try:
         remove_orphans(folder)
         yield folder
@@ -122,6 +147,7 @@ def claim(folder: str | Path) -> Iterator[Path]:
             if os.stat(folder / LOCK).st_ino == os.fstat(fd).st_ino:
                 os.unlink(folder / LOCK)
         os.close(fd)
+        _remove_if_empty(created)
 
 
 def check_room(folder: str | Path, model: nn.Module, ema: bool = False) -> None:
