@@ -260,8 +260,8 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
         close = difflib.get_close_matches(key, sorted(own), n=1, cutoff=0.8)  # a typo
         fix = (f"did you mean 'model.{close[0]}'?" if close else
                f"remove it, or set model.name: {owners[0]}; {name} takes {', '.join(sorted(own))}")
-        raise ConfigError.for_key(
-            f"model.{key}", f"does not apply to model '{name}' (only to {', '.join(owners)}): {fix}")
+        raise ConfigError.for_key(f"model.{key}", f"does not apply to model '{name}' (only to "
+                                  f"{', '.join(owners)}): {fix}")
     return build_dataclass(cls, data, "model")
 
 
