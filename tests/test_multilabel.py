@@ -90,7 +90,7 @@ def test_unknown_label_names_its_line(tmp_path):
     (folder / "dataset.json").write_text(json.dumps({"label_names": ["a", "b"]}))
     (folder / "train.jsonl").write_text('{"text": "x", "label": ["a"]}\n'
                                         '{"text": "y", "label": ["a", "c"]}\n')
-    with pytest.raises(DataError, match=r"train.jsonl:2: label 'c' is outside"):
+    with pytest.raises(DataError, match=r'train.jsonl:2: label "c" is outside'):
         load_raw(TaskConfig(str(folder), multi_label=True))
 
 

@@ -192,6 +192,8 @@ def _load_file(path: Path, task: TaskConfig) -> tuple[list, list, np.ndarray | N
         if path.suffix.lower() == ".jsonl":
             ds = _JsonLines(path)
         else:
+            if builder == "csv":  # the text column as text, even when every cell is digits
+                kwargs["converters"] = {task.text_column: _csv_text}
             ds = _quiet_datasets().load_dataset(builder, data_files=str(path), split="train",
                                                 **kwargs)
     except Exception as exc:  # datasets wraps parser errors in several types
@@ -207,6 +209,11 @@ def _load_file(path: Path, task: TaskConfig) -> tuple[list, list, np.ndarray | N
     _check_nulls(ds, path, task)
     folds = np.asarray(ds["fold"]) if "fold" in ds.column_names else None
     return ds[task.text_column], ds[task.label_column], folds
+
+
+def _csv_text(cell: str) -> str | None:
+    """A CSV text cell as read (``007`` stays ``"007"``); an empty cell is a missing text."""
+    return cell if cell != "" else None
 
 
 class _JsonLines:
@@ -309,18 +316,6 @@ def _check_nulls(ds, path: Path, task: TaskConfig) -> None:
                 raise DataError(f"{_row_line(path, i)}: {what} field '{col}' is not a string")
 
 
-def _label_index(values: list, label_names) -> tuple[list[str], dict]:
-    """``(label names, value -> id)``: the sorted values when the dataset names no labels;
-    a label may be given by name or by id."""
-    if label_names is None:
-        uniq = sorted(set(values), key=lambda v: (isinstance(v, str), v))
-        return [str(v) for v in uniq], {v: i for i, v in enumerate(uniq)}
-    label_names = [str(n) for n in label_names]
-    as_id = {name: i for i, name in enumerate(label_names)}
-    as_id.update({i: i for i in range(len(label_names))})
-    return label_names, as_id
-
-
 def _labels_to_ids(source: str, raw: dict, label_names, folds,
                    task: TaskConfig | None = None) -> RawDataset:
     """The dataset with every split's labels as class ids (the rules of :mod:`textcnn.labels`;
@@ -328,14 +323,16 @@ def _labels_to_ids(source: str, raw: dict, label_names, folds,
     multi-hot rows instead."""
     paths = {split: path for split, (_, _, path) in raw.items()}
     if task is not None and task.multi_label:
-        sets = {split: ([label_set(v, task.label_separator) for v in labels], path)
-                for split, (_, labels, path) in raw.items()}
-        label_names, as_id = _label_index(
-            [v for rows, _ in sets.values() for row in rows for v in row
-             if isinstance(v, (str, int))], label_names)
-        hot = multi_hot(sets, label_names, as_id, _row_line)
+        sets = {split: [label_set(v, task.label_separator) for v in labels]
+                for split, (_, labels, _) in raw.items()}
+        train = "train" if "train" in sets else "all"
+        if train in sets and not any(sets[train]):
+            raise DataError(f"{source}: no labels: every {train} row's label set in column "
+                            f"'{task.label_column}' is empty; a multi-label task needs rows "
+                            "with labels")
+        names, hot = multi_hot(sets, label_names, lambda split, i: _row_line(paths[split], i))
         splits = {split: Split(list(texts), hot[split]) for split, (texts, _, _) in raw.items()}
-        return RawDataset(source, label_names, splits, folds, paths)
+        return RawDataset(source, names, splits, folds, paths)
     names, ids = normalize({split: labels for split, (_, labels, _) in raw.items()}, label_names,
                            lambda split, i: _row_line(paths[split], i))
     splits = {split: Split(list(texts), ids[split]) for split, (texts, _, _) in raw.items()}

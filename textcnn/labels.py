@@ -142,8 +142,43 @@ def normalize(columns: dict[str, Sequence], label_names: Sequence | None, locate
     return names, ids
 
 
+def check_classes(source: str, label_names: list[str], splits: dict, locate: Locate,
+                  train: str = "train", named: dict[str, str] | None = None) -> None:
+    """Rule 4 for the rows of ``splits`` (``{split: int64 ids}``; ``train`` names the training
+    rows): two classes at least in training, and no class of another split missing from it.
+
+    ``locate(split, i)`` names row ``i`` in an error; ``named`` says more of a split
+    (``{"test": "CV fold 3"}``).
+
+    Examples
+    --------
+    >>> check_classes("toy", ["a", "b", "c"], {"train": np.array([0, 1]),
+    ...               "test": np.array([1, 2])}, lambda split, i: f"{split} row {i + 1}")
+    Traceback (most recent call last):
+    textcnn.errors.DataError: test row 2: the class 'c' is in the test split (1 row) but in no \
+training row, so the model could never predict it; add training rows of it or drop it from test
+    """
+    counts = np.bincount(splits[train], minlength=len(label_names))
+    present = np.flatnonzero(counts)
+    if len(present) < 2:
+        only = f" are of the class '{label_names[present[0]]}'" if len(present) else " hold none"
+        raise DataError(f"{source}: a classifier needs at least two classes, but all "
+                        f"{len(splits[train])} training rows{only}")
+    for split, ids in splits.items():
+        unseen = [] if split == train else np.flatnonzero(~np.isin(ids, present))
+        if len(unseen):
+            label, n = label_names[ids[unseen[0]]], len(unseen)
+            what = ", ".join([*filter(None, [(named or {}).get(split)]),
+                              f"{n} row{'s' if n > 1 else ''}"])
+            raise DataError(
+                f"{locate(split, int(unseen[0]))}: the class '{label}' is in the {split} split "
+                f"({what}) but in no training row, so the model "
+                f"could never predict it; add training rows of it or drop it from {split}")
+
+
 def check_trainable(raw):
-    """Rule 4 for a loaded dataset (a :class:`~textcnn.data.RawDataset`); returns it.
+    """Rule 4 for a loaded dataset (a :class:`~textcnn.data.RawDataset`) before it is cut
+    (:func:`textcnn.splits.make_splits` checks the cut again); returns it.
 
     A dataset without training rows passes (the cut into splits says so), and so do label sets.
     """
@@ -151,19 +186,7 @@ def check_trainable(raw):
     train = raw.splits.get(name)
     if train is None or len(train) == 0 or train.labels.ndim != 1:
         return raw  # (label sets, multi-label, may have any labels per row)
-    counts = np.bincount(train.labels, minlength=len(raw.label_names))
-    present = np.flatnonzero(counts)
-    if len(present) < 2:
-        only = raw.label_names[present[0]]
-        raise DataError(f"{raw.source}: a classifier needs at least two classes, but all "
-                        f"{len(train)} training rows are of the class '{only}'")
-    for split in ("validation", "test"):
-        part = raw.splits.get(split)
-        unseen = [] if part is None else np.flatnonzero(~np.isin(part.labels, present))
-        if len(unseen):
-            label, n = raw.label_names[part.labels[unseen[0]]], len(unseen)
-            raise DataError(
-                f"{raw.locate(split, int(unseen[0]))}: the class '{label}' is in the {split} "
-                f"split ({n} row{'s' if n > 1 else ''}) but in no training row, so the model "
-                f"could never predict it; add training rows of it or drop it from {split}")
+    splits = {name: train.labels} | {split: raw.splits[split].labels
+                                     for split in ("validation", "test") if split in raw.splits}
+    check_classes(raw.source, raw.label_names, splits, raw.locate, train=name)
     return raw

@@ -17,12 +17,11 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import DataError
+from .labels import Locate, normalize
 
 DEFAULT_THRESHOLD = 0.5  # for a label never seen in validation, and for folders without any
 
@@ -45,38 +44,38 @@ def label_set(value, separator: str) -> list:
     return [value]
 
 
-def multi_hot(sets: dict, label_names: list[str], as_id: dict,
-              where: Callable[[Path, int], str]) -> dict[str, np.ndarray]:
-    """Every split's label sets as ``(n, labels)`` float32 multi-hot rows.
+def multi_hot(sets: dict[str, list[list]], label_names: Sequence | None, locate: Locate
+              ) -> tuple[list[str], dict[str, np.ndarray]]:
+    """``(label names, {split: (n, labels) float32 multi-hot rows})`` of every split's label
+    sets, each label of each set read by the rules of :mod:`textcnn.labels` (one kind of label:
+    ``0`` and ``"0"`` do not make two labels named alike; an integer indexes declared names).
 
     Parameters
     ----------
     sets : dict
-        ``{split: (label sets, path)}``, one list of label values per row.
-    label_names : list of str
-        The head's labels, in id order.
-    as_id : dict
-        Label value (name, or id) -> column.
-    where : callable
-        ``where(path, row)`` names a row in an error (``file:line``).
+        ``{split: label sets}``, one list of label values per row.
+    label_names : list of str, optional
+        Declared label names (``dataset.json``'s), else the sorted distinct labels.
+    locate : callable
+        ``locate(split, row)`` names a row in an error (``file:line``).
 
     Examples
     --------
-    >>> multi_hot({"train": ([["b"], [], ["a", "b"]], "x.jsonl")}, ["a", "b"], {"a": 0, "b": 1},
-    ...           lambda path, i: f"{path} row {i}")["train"].tolist()
-    [[0.0, 1.0], [0.0, 0.0], [1.0, 1.0]]
+    >>> names, hot = multi_hot({"train": [["b"], [], ["a", "b"]]}, None, lambda s, i: f"{s}:{i}")
+    >>> names, hot["train"].tolist()
+    (['a', 'b'], [[0.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
     """
+    rows = {split: np.repeat(np.arange(len(part)), [len(labels) for labels in part])
+            for split, part in sets.items()}  # the row of each label, in reading order
+    names, ids = normalize({split: [v for labels in part for v in labels]
+                            for split, part in sets.items()}, label_names,
+                           lambda split, i: locate(split, int(rows[split][i])))
     out = {}
-    for split, (rows, path) in sets.items():
-        hot = np.zeros((len(rows), len(label_names)), dtype=np.float32)
-        for i, row in enumerate(rows):
-            for v in row:
-                if isinstance(v, bool) or not isinstance(v, (str, int)) or v not in as_id:
-                    raise DataError(f"{where(path, i)}: label {v!r} is outside the label names "
-                                    f"({', '.join(label_names) or 'none'})")
-                hot[i, as_id[v]] = 1.0
+    for split, part in sets.items():
+        hot = np.zeros((len(part), len(names)), dtype=np.float32)
+        hot[rows[split], ids[split]] = 1.0
         out[split] = hot
-    return out
+    return names, out
 
 
 def tune_thresholds(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 
 from .data import N_FOLDS, RawDataset, Split
 from .errors import DataError
+from .labels import check_classes
 
 
 def cv_folds(raw: RawDataset, n_folds: int = N_FOLDS) -> np.ndarray:
@@ -57,42 +58,62 @@ def fold_protocol(n_folds: int) -> str:
     return f"a stratified {n_folds}-fold split (seed 0)"
 
 
+def _carve(labels: np.ndarray, seed: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted row indices ``(train, validation)``: a stratified ``fraction`` as validation
+    (plain random when a class has one row or the validation rows are fewer than the classes;
+    ``labels`` of shape (n, labels), label sets, get a plain random cut)."""
+    from sklearn.model_selection import train_test_split
+
+    if len(labels) < 2:
+        raise DataError(f"{len(labels)} training row(s): too few to carve a validation split "
+                        "from (give a validation file)")
+    stratify = None
+    if labels.ndim == 1:
+        counts = np.bincount(labels)
+        n_classes, n_val = int((counts > 0).sum()), math.ceil(fraction * len(labels))
+        stratifiable = counts[counts > 0].min() >= 2 and n_classes <= min(n_val,
+                                                                          len(labels) - n_val)
+        stratify = labels if stratifiable else None
+    tr, va = train_test_split(np.arange(len(labels)), test_size=fraction, random_state=seed,
+                              stratify=stratify)
+    return np.sort(tr), np.sort(va)
+
+
 def carve_validation(train: Split, seed: int, fraction: float = 0.1) -> tuple[Split, Split]:
     """Stratified ``fraction`` of train as validation (plain random when a class has one row or
     the validation rows are fewer than the classes)."""
-    from sklearn.model_selection import train_test_split
-
-    if len(train) < 2:
-        raise DataError(f"{len(train)} training row(s): too few to carve a validation split "
-                        "from (give a validation file)")
-    idx = np.arange(len(train))
-    stratify = None
-    if train.labels.ndim == 1:  # label sets (multi-label) get a plain random cut
-        counts = np.bincount(train.labels)
-        n_classes, n_val = int((counts > 0).sum()), math.ceil(fraction * len(train))
-        stratifiable = counts[counts > 0].min() >= 2 and n_classes <= min(n_val,
-                                                                          len(train) - n_val)
-        stratify = train.labels if stratifiable else None
-    tr, va = train_test_split(idx, test_size=fraction, random_state=seed, stratify=stratify)
-    return train.subset(np.sort(tr)), train.subset(np.sort(va))
+    tr, va = _carve(train.labels, seed, fraction)
+    return train.subset(tr), train.subset(va)
 
 
-def make_splits(raw: RawDataset, seed: int = 0, fold: int = 0) -> dict[str, Split]:
-    """Cut a raw dataset into ``train``, ``validation`` and ``test`` (``test`` may be absent)."""
-    if raw.is_cv:
+def make_splits(raw: RawDataset, seed: int = 0, fold: int = 0, check: bool = True
+                ) -> dict[str, Split]:
+    """Cut a raw dataset into ``train``, ``validation`` and ``test`` (``test`` may be absent).
+
+    With ``check`` (a cut to train on), the cut itself must be trainable: two classes in
+    ``train``, and no class of ``validation`` or ``test`` (a CV fold) missing from ``train``
+    (:func:`textcnn.labels.check_classes`; the error names the row's file and line).
+    """
+    if raw.is_cv:  # where each part's rows are: (split of raw, row indices in it)
         folds = cv_folds(raw)
-        data = raw.splits["all"]
-        train = data.subset(np.flatnonzero(folds != fold))
-        test = data.subset(np.flatnonzero(folds == fold))
-        out = {"train": train, "test": test}
+        origin = {"train": ("all", np.flatnonzero(folds != fold)),
+                  "test": ("all", np.flatnonzero(folds == fold))}
     else:
-        out = {k: v for k, v in raw.splits.items() if k != "all"}
-    if "train" not in out:
+        origin = {k: (k, np.arange(len(v))) for k, v in raw.splits.items() if k != "all"}
+    if "train" not in origin:
         raise DataError(f"{raw.source}: no training split (need train.* or all.*)")
-    if len(out["train"]) == 0:
+    if len(origin["train"][1]) == 0:
         raise DataError(f"{raw.source}: the training split is empty")
-    if "validation" not in out:
-        out["train"], out["validation"] = carve_validation(out["train"], seed)
+    named = {"test": f"CV fold {fold}"} if raw.is_cv else {}
+    if "validation" not in origin:
+        split, idx = origin["train"]
+        tr, va = _carve(raw.splits[split].labels[idx], seed, 0.1)
+        origin["train"], origin["validation"] = (split, idx[tr]), (split, idx[va])
+        named["validation"] = "carved from the training rows"
+    out = {name: raw.splits[split].subset(idx) for name, (split, idx) in origin.items()}
+    if check and out["train"].labels.ndim == 1:  # label sets may have any labels per row
+        check_classes(raw.source, raw.label_names, {k: v.labels for k, v in out.items()},
+                      lambda k, i: raw.locate(origin[k][0], int(origin[k][1][i])), named=named)
     return out
 
 
@@ -102,7 +123,8 @@ def select_split(raw: RawDataset, split: str, seed: int = 0) -> Split:
     dataset that has only an ``all`` split."""
     if raw.is_cv and split == "test":
         return raw.splits["all"].subset(np.flatnonzero(cv_folds(raw) == 0))
-    parts = make_splits(raw, seed) if split in ("train", "validation") else raw.splits
+    parts = make_splits(raw, seed, check=False) if split in ("train", "validation") else \
+        raw.splits
     if split not in parts:
         raise DataError(f"{raw.source} has no split '{split}' (has: {', '.join(parts)})")
     return parts[split]

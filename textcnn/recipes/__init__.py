@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import importlib.resources
 import importlib.util
+import sys
 from pathlib import Path
 
 import yaml
 
-from ..config import Config, from_dict, load_config
+from ..config import RUN_TIMING_KEYS, Config, from_dict, load_config
 from ..config_files import apply_overrides, blame
 from ..errors import ConfigError
 
@@ -40,8 +41,29 @@ def recipe_data() -> dict:
 
 
 def head_name(label_column: str | None) -> str:
-    """The task (head) name: the label column it learns, when that is an identifier."""
-    return label_column if label_column and label_column.isidentifier() else "label"
+    """The task (head) name: the label column it learns, when that is an identifier that no
+    task may take (:data:`~textcnn.config.RUN_TIMING_KEYS`, the run's timing in metrics.json),
+    else ``label``.
+
+    >>> head_name("stars"), head_name("star rating"), head_name("seconds")
+    ('stars', 'label', 'label')
+    """
+    usable = label_column and label_column.isidentifier() and label_column not in RUN_TIMING_KEYS
+    return label_column if usable else "label"
+
+
+def head_note(label_column: str | None) -> str | None:
+    """What to tell the user when the head is not named after its label column, else None.
+
+    >>> print(head_note("seconds"))
+    note: the head learning column 'seconds' is named 'label': metrics.json gives the run's \
+timing under 'seconds'
+    """
+    if not label_column or head_name(label_column) == label_column:
+        return None
+    why = (f"metrics.json gives the run's timing under '{label_column}'"
+           if label_column in RUN_TIMING_KEYS else "a head's name must be an identifier")
+    return f"note: the head learning column '{label_column}' is named 'label': {why}"
 
 
 def run_name(config: str | None, dataset: str | None) -> str:
@@ -105,6 +127,8 @@ def train_config(args, overrides: list[str] | None = None) -> Config:
                           "or --dataset NAME|FILE for the default recipe"
                           + (", not both" if config else ""))
     if config is None:
+        if note := head_note(label_column):
+            print(note, file=sys.stderr)
         return recipe_config(dataset, text_column, label_column, overrides)
     if text_column or label_column:
         raise ConfigError("--text-column / --label-column go with --dataset; in a config file "
