@@ -58,7 +58,8 @@ def fold_protocol(n_folds: int) -> str:
     return f"a stratified {n_folds}-fold split (seed 0)"
 
 
-def _carve(labels: np.ndarray, seed: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
+def carve_validation(labels: np.ndarray, seed: int, fraction: float = 0.1
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Sorted row indices ``(train, validation)``: a stratified ``fraction`` as validation
     (plain random when a class has one row or the validation rows are fewer than the classes;
     ``labels`` of shape (n, labels), label sets, get a plain random cut)."""
@@ -77,13 +78,6 @@ def _carve(labels: np.ndarray, seed: int, fraction: float) -> tuple[np.ndarray, 
     tr, va = train_test_split(np.arange(len(labels)), test_size=fraction, random_state=seed,
                               stratify=stratify)
     return np.sort(tr), np.sort(va)
-
-
-def carve_validation(train: Split, seed: int, fraction: float = 0.1) -> tuple[Split, Split]:
-    """Stratified ``fraction`` of train as validation (plain random when a class has one row or
-    the validation rows are fewer than the classes)."""
-    tr, va = _carve(train.labels, seed, fraction)
-    return train.subset(tr), train.subset(va)
 
 
 def make_splits(raw: RawDataset, seed: int = 0, fold: int = 0, check: bool = True
@@ -107,7 +101,7 @@ def make_splits(raw: RawDataset, seed: int = 0, fold: int = 0, check: bool = Tru
     named = {"test": f"CV fold {fold}"} if raw.is_cv else {}
     if "validation" not in origin:
         split, idx = origin["train"]
-        tr, va = _carve(raw.splits[split].labels[idx], seed, 0.1)
+        tr, va = carve_validation(raw.splits[split].labels[idx], seed)
         origin["train"], origin["validation"] = (split, idx[tr]), (split, idx[va])
         named["validation"] = "carved from the training rows"
     out = {name: raw.splits[split].subset(idx) for name, (split, idx) in origin.items()}
