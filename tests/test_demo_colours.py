@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -70,11 +71,14 @@ def demo_script():
 
 @pytest.fixture(scope="module")
 def browser():
-    if not (shutil.which("chromium") or shutil.which("chromium-browser")
-            or shutil.which("google-chrome")) or not shutil.which("chromedriver"):
-        pytest.skip("no Chromium and chromedriver on PATH (Debian: apt-get install chromium "
-                    "chromium-driver)")
-    driver = demo_script().open_browser()
+    demo = demo_script()
+    missing = demo.missing_programs()
+    if missing and os.environ.get("TEXTCNN_REQUIRE_BROWSER") == "1":  # .ci/run installs both
+        pytest.fail(f"TEXTCNN_REQUIRE_BROWSER=1 but {', '.join(missing)} is not on PATH")
+    if missing:
+        pytest.skip(f"needs the system's {' and '.join(missing)} (Debian: apt-get install "
+                    "chromium chromium-driver)")
+    driver = demo.open_browser()
     yield driver
     driver.quit()
 
