@@ -6,18 +6,19 @@ rendered colours are checked in the system's headless Chromium when it is instal
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import test_demo_page
 
 from textcnn.serve import create_app
 
+demo = test_demo_page.demo  # scripts/make_demo_screenshot.py: serving(app), open_browser()
+browser = test_demo_page.browser  # the fixture: skips with the reason where no Chromium is
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "textcnn" / "serve" / "static" / "index.html"
 GREEN, RED, ACCENT = "rgb(34, 139, 34)", "rgb(200, 40, 40)", "rgb(37, 87, 167)"
@@ -60,29 +61,6 @@ class Fixed:
         return [{"sentiment": self.scores} for _ in texts]
 
 
-def demo_script():
-    """scripts/make_demo_screenshot.py, which serves an app and opens the browser."""
-    spec = importlib.util.spec_from_file_location("make_demo_screenshot",
-                                                  ROOT / "scripts" / "make_demo_screenshot.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="module")
-def browser():
-    demo = demo_script()
-    missing = demo.missing_programs()
-    if missing and os.environ.get("TEXTCNN_REQUIRE_BROWSER") == "1":  # .ci/run installs both
-        pytest.fail(f"TEXTCNN_REQUIRE_BROWSER=1 but {', '.join(missing)} is not on PATH")
-    if missing:
-        pytest.skip(f"needs the system's {' and '.join(missing)} (Debian: apt-get install "
-                    "chromium chromium-driver)")
-    driver = demo.open_browser()
-    yield driver
-    driver.quit()
-
-
 @pytest.mark.parametrize("labels, colours", [
     (["negative", "positive", "neutral"], [RED, GREEN, ACCENT]),
     (["positive", "neutral", "negative"], [GREEN, ACCENT, RED]),
@@ -95,7 +73,7 @@ def test_a_predicted_label_is_drawn_in_its_own_colour(trained, browser, labels, 
     app = create_app(trained[1], classifier=Fixed(trained[0], scores))
     app.router.routes[:] = [r for r in app.router.routes  # bars only, no explanation
                             if getattr(r, "path", None) != "/v1/explain"]
-    with demo_script().serving(app) as url:
+    with demo.serving(app) as url:
         browser.get(url + "/")
         browser.execute_script("document.getElementById('text').value = 'a dull film';"
                                "document.getElementById('form').requestSubmit();")
