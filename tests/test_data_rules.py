@@ -100,8 +100,8 @@ def test_multi_label_ids_follow_the_label_rules(tmp_path):
 def test_a_multi_label_set_without_labels_says_so(tmp_path, capsys):
     path = tmp_path / "empty_sets.jsonl"
     write_jsonl(path, [{"text": f"film {i}", "tags": []} for i in range(40)])
-    with pytest.raises(DataError, match=r"empty_sets.jsonl: no labels: every all row's label "
-                                        r"set in column 'tags' is empty"):
+    with pytest.raises(DataError, match=r"empty_sets.jsonl: no labels: every row's label set in "
+                                        r"column 'tags' is empty"):
         load_raw(TaskConfig(str(path), label_column="tags", multi_label=True))
     data = tiny_config(path, epochs=1)
     data["tasks"]["sentiment"].update(label_column="tags", multi_label=True)

@@ -327,7 +327,8 @@ def _labels_to_ids(source: str, raw: dict, label_names, folds,
                 for split, (_, labels, _) in raw.items()}
         train = "train" if "train" in sets else "all"
         if train in sets and not any(sets[train]):
-            raise DataError(f"{source}: no labels: every {train} row's label set in column "
+            rows = "training row's" if train == "train" else "row's"
+            raise DataError(f"{source}: no labels: every {rows} label set in column "
                             f"'{task.label_column}' is empty; a multi-label task needs rows "
                             "with labels")
         names, hot = multi_hot(sets, label_names, lambda split, i: _row_line(paths[split], i))
