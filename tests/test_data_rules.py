@@ -46,7 +46,7 @@ def test_a_class_only_in_the_test_fold_is_refused(tmp_path, capsys):
     config.write_text(yaml.safe_dump(tiny_config(path, epochs=1)))
     assert main(["train", str(config), "--output", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert err.strip().splitlines() == [f"error: {refused.value}"]  # before any training
+    assert err.strip().splitlines() == [f"error: tasks.sentiment.dataset: {refused.value}"]
     assert not (tmp_path / "run").exists()
 
 

@@ -109,7 +109,7 @@ class TextModality(Modality):
 
     def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
                 saved_state: dict | None = None) -> PreparedData:
-        splits = {name: make_splits(ds, config.train.seed, fold) for name, ds in datasets.items()}
+        splits = cut(datasets, config.train.seed, fold)
         if saved_state is not None:
             tokenizer = Tokenizer.from_str(saved_state["tokenizer"])
         elif config.tokenizer.kind == "pretrained":
@@ -208,7 +208,7 @@ class ImageModality(Modality):
 
     def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
                 saved_state: dict | None = None) -> PreparedData:
-        splits = {name: make_splits(ds, config.train.seed, fold) for name, ds in datasets.items()}
+        splits = cut(datasets, config.train.seed, fold)
         shape, scale = image_format(datasets)
 
         def make_classifier(model, config, heads, backend="torch", threads=0):
@@ -258,6 +258,18 @@ def modality_for(config: Config) -> Modality:
 
         return StreamModality(config.tokenizer.sample)
     return MODALITIES[config.model.input_kind]
+
+
+def cut(datasets: dict[str, RawDataset], seed: int, fold: int = 0) -> dict[str, dict]:
+    """Every task's dataset cut into the splits a run trains on (``splits.make_splits``, which
+    checks the cut's classes); errors name the task's key."""
+    splits = {}
+    for name, dataset in datasets.items():
+        try:
+            splits[name] = make_splits(dataset, seed, fold)
+        except DataError as exc:
+            raise DataError(f"tasks.{name}.dataset: {exc}") from None
+    return splits
 
 
 def load_datasets(config: Config, data_dir=None) -> dict[str, RawDataset]:
