@@ -81,7 +81,7 @@ TABLE = [
                                             "CV fold 0"),
     ("small.jsonl", "evaluate {model} --split all", OK, ""),
     ("afile", "predict {model} --file {d}/latin1.jsonl", E,
-     "{d}/latin1.jsonl:4 is not valid UTF-8 (byte 0xe9 at column 14); texts must be UTF-8"),
+     "{d}/latin1.jsonl:4: not valid UTF-8 (byte 0xe9 at column 14); save the file as UTF-8"),
     ("afile", "predict {model} [a non-UTF-8 argument]", E,
      "TEXT argument 2 is not valid UTF-8 (byte 0xff at column 5)"),
     ("afile", "predict {huge} hello", E, "does not match config.json: its tensor"),

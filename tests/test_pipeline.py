@@ -22,9 +22,21 @@ def test_predict_shape_matches_design(trained):
 
 def test_empty_and_huge_texts_answer(trained):
     clf, _ = trained
-    out = clf.predict(["", "great " * 20000, "   "])
+    out = clf.predict(["", "great " * 3000, "   "])  # 18,000 characters: within the limit
     assert len(out) == 3 and all(0 <= r["sentiment"][0]["score"] <= 1 for r in out)
     assert clf.predict([]) == []
+    assert clf.prepare(["great " * 3000, "great"]).truncated.tolist() == [True, False]
+
+
+def test_a_text_over_the_character_limit_is_refused_as_the_server_refuses_it(trained):
+    clf, _ = trained
+    assert clf.max_chars == 20_000  # max_length 256: the server's default --max-chars
+    assert len(clf.predict(["x" * 20_000])) == 1
+    with pytest.raises(InputError, match=r"texts\[1\]: text has 20,001 characters, over the "
+                                         r"limit of 20,000"):
+        clf.predict(["ok", "x" * 20_001])
+    with pytest.raises(InputError, match=r"texts\[0\]: text has 20,001 characters"):
+        clf.explain(["x" * 20_001])
 
 
 def test_order_is_restored_after_length_sorting(trained):

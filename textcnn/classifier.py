@@ -30,6 +30,7 @@ from .errors import TextCNNError
 from .images import ImageSplit
 from .metrics import classification_metrics
 from .multilabel import DEFAULT_THRESHOLD
+from .texts import char_limit, check_text, too_long
 from .tokenizer import encode
 from .training.batching import Encoded
 
@@ -162,6 +163,10 @@ class Classifier:
         """Inputs as a batch source (``len()``, ``lengths``, ``batch(idx, min_len)``)."""
         raise NotImplementedError
 
+    def admit(self, inputs) -> Any:
+        """``inputs`` if ``predict`` takes them (a kind may refuse some), else an error."""
+        return inputs
+
     def _heads(self, head: str | None) -> list[str]:
         if head is None:
             return list(self.heads)
@@ -173,7 +178,7 @@ class Classifier:
     def predict_proba(self, inputs, head: str | None = None,
                       batch_size: int | None = None) -> dict[str, np.ndarray]:
         """``{head: probabilities (n, classes)}`` in input order (see :meth:`probabilities`)."""
-        data = self.prepare(inputs)
+        data = self.prepare(self.admit(inputs))
         heads = self._heads(head)
         if len(data) == 0:
             return {h: np.zeros((0, len(self.heads[h])), dtype=np.float32) for h in heads}
@@ -262,21 +267,44 @@ class TextClassifier(Classifier):
         self.tokenizer = tokenizer
         super().__init__(model, config, heads, backend, threads)
 
+    @property
+    def max_chars(self) -> int:
+        """The longest text accepted, in characters (:func:`textcnn.texts.char_limit`)."""
+        return char_limit(self.config.tokenizer.max_length)
+
     def _check_texts(self, texts) -> list[str]:
-        if isinstance(texts, str):  # one text: answered as a list of one
-            return [texts]
-        texts = list(texts)
+        """``texts`` as a list, each one a string the rules of :mod:`textcnn.texts` accept (else
+        :class:`InputError` naming it)."""
+        texts = [texts] if isinstance(texts, str) else list(texts)  # one text: a list of one
         for i, t in enumerate(texts):
             if not isinstance(t, str):
                 raise InputError(f"texts[{i}] must be a string, got {type(t).__name__}")
+            check_text(t, f"texts[{i}]", InputError)
+        return texts
+
+    def admit(self, texts):
+        """As :meth:`_check_texts`, and each text at most :attr:`max_chars` long: what
+        ``predict`` and ``explain`` take (evaluating cuts a longer text instead, as training
+        does). An ``Encoded`` is passed through."""
+        if isinstance(texts, Encoded):
+            return texts
+        texts = self._check_texts(texts)
+        for i, t in enumerate(texts):
+            if len(t) > self.max_chars:
+                raise InputError(too_long(t, self.max_chars, f"texts[{i}]"))
         return texts
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids (n, longest) and lengths (n,); texts past max_length are truncated."""
         return encode(self.tokenizer, self._check_texts(texts))
 
-    def prepare(self, texts: list[str]) -> Encoded:
-        return Encoded(*self.encode(texts))
+    def prepare(self, texts: list[str] | Encoded) -> Encoded:
+        """Texts as token ids, with ``truncated``: which had more than ``max_length`` tokens (an
+        ``Encoded`` is passed through)."""
+        if isinstance(texts, Encoded):
+            return texts
+        ids, lengths, truncated = encode(self.tokenizer, self._check_texts(texts), flags=True)
+        return Encoded(ids, lengths, None, truncated)
 
     def explain(self, texts: list[str], head: str | None = None, top_k: int | None = 5
                 ) -> list[dict]:

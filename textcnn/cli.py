@@ -189,9 +189,13 @@ def _decode(raw: bytes, where: str) -> str:
                            f"column {err.start + 1}); texts must be UTF-8") from None
 
 
-def _argument_texts(texts: list[str]) -> list[str]:
-    """TEXT arguments, checked to be UTF-8 (Python hands undecodable bytes over escaped)."""
-    return [_decode(os.fsencode(t), f"TEXT argument {i}") for i, t in enumerate(texts, 1)]
+def _argument_texts(texts: list[str], max_chars: int) -> list[str]:
+    """TEXT arguments, checked to be UTF-8 (Python hands undecodable bytes over escaped) and to
+    follow the text rules of :mod:`textcnn.texts`, at most ``max_chars`` characters each."""
+    from .stream_scoring import admitted
+
+    return [admitted(_decode(os.fsencode(t), f"TEXT argument {i}"), f"TEXT argument {i}",
+                     max_chars) for i, t in enumerate(texts, 1)]
 
 
 def _train(args: argparse.Namespace) -> int | None:
@@ -243,30 +247,44 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _predict(args: argparse.Namespace) -> None:
+    from . import tokenizer
     from .folder import load
     from .stream_scoring import predict_lines, read_inputs
+
+    tokenizer.QUIET_PANICS = True  # a tokenizer that fails on a text: one error line
 
     clf = load(args.model_dir, backend=args.backend, device=args.device)
     if clf.kind != "text":
         raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `predict` classifies texts "
                            "(use textcnn.load(path).predict(pixels))")
-    inputs: Iterable[tuple[object, str]] = [(None, t) for t in _argument_texts(args.texts)]
+    inputs: Iterable[tuple[object, str]] = [
+        (None, t) for t in _argument_texts(args.texts, clf.max_chars)]
     if args.file:  # read, tokenized and classified a chunk at a time
-        inputs = itertools.chain(inputs, read_inputs(args.file, args.jsonl))
+        inputs = itertools.chain(inputs, read_inputs(args.file, args.jsonl, clf.max_chars))
     if not args.texts and not args.file and not sys.stdin.isatty():
-        inputs = read_inputs("-", args.jsonl)
-    if not predict_lines(clf, inputs, args.top_k, args.head):
+        inputs = read_inputs("-", args.jsonl, clf.max_chars)
+    count, cut = predict_lines(clf, inputs, args.top_k, args.head)
+    if not count:
         raise TextCNNError("predict: give texts as arguments, with --file, or on stdin")
+    if cut:
+        print(f"note: {cut} of {count} text(s) had more than max_length "
+              f"({clf.config.tokenizer.max_length}) tokens; the model read the first "
+              f"{clf.config.tokenizer.max_length} of each (marked \"truncated\": true)",
+              file=sys.stderr)
 
 
 def _explain(args: argparse.Namespace) -> None:
+    from . import tokenizer
     from .explain import render
     from .folder import load
+
+    tokenizer.QUIET_PANICS = True  # a tokenizer that fails on a text: one error line
 
     clf = load(args.model_dir, backend=args.backend)
     if clf.kind != "text":
         raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `explain` explains texts")
-    rows = clf.explain(args.texts, head=args.head, top_k=args.top_k)
+    rows = clf.explain(_argument_texts(args.texts, clf.max_chars), head=args.head,
+                       top_k=args.top_k)
     pretty = sys.stdout.isatty() and not args.json
     for i, row in enumerate(rows):
         print(("\n" if i else "") + render(row) if pretty else json.dumps(row, ensure_ascii=False))

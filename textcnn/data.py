@@ -14,8 +14,10 @@ has 10 rows or the labels are sets): fold ``k`` is the test set. K-fold CV for K
 those folds when K divides 10, else draws a K-fold split the same way. Without a validation
 split, a stratified 10% of train is carved off with the run's seed (a plain random 10% when the
 classes are too small for it, or the labels are sets). Labels become class ids by the rules of
-:mod:`textcnn.labels` (label sets: :mod:`textcnn.multilabel`); a file without rows, or one that
-is not UTF-8, fails naming the file (and line).
+:mod:`textcnn.labels` (label sets: :mod:`textcnn.multilabel`); a file without rows, one that
+is not UTF-8, one with a line over :data:`textcnn.texts.MAX_LINE_BYTES` (checked in bounded
+blocks before a parser reads it) or a text that :func:`textcnn.texts.text_problem` refuses fails
+naming the file (and line).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .data_checks import csv_problem, hub_reachable
 from .errors import DataError
 from .labels import check_names, normalize
 from .multilabel import label_set, multi_hot
+from .texts import check_file_lines, check_text, decode_line, file_lines
 
 N_FOLDS = 10
 SPLIT_NAMES = ("train", "validation", "test", "all")
@@ -186,8 +189,10 @@ def _load_files(files: dict[str, Path], task: TaskConfig, label_names, source: s
 def _load_file(path: Path, task: TaskConfig) -> tuple[list, list, np.ndarray | None]:
     """``(texts, raw labels, fold column or None)`` of one split file."""
     builder, kwargs = _builder(path)
-    if builder != "parquet" and _is_blank(path):
-        raise DataError(f"{path}: no data rows (the file is empty or holds only blank lines)")
+    if builder != "parquet":
+        if _is_blank(path):
+            raise DataError(f"{path}: no data rows (the file is empty or holds only blank lines)")
+        check_file_lines(path)
     try:
         if path.suffix.lower() == ".jsonl":
             ds = _JsonLines(path)
@@ -196,6 +201,8 @@ def _load_file(path: Path, task: TaskConfig) -> tuple[list, list, np.ndarray | N
                 kwargs["converters"] = {task.text_column: _csv_text}
             ds = _quiet_datasets().load_dataset(builder, data_files=str(path), split="train",
                                                 **kwargs)
+    except DataError:
+        raise
     except Exception as exc:  # datasets wraps parser errors in several types
         raise DataError(_explain_load_error(path, task, exc)) from None
     if len(ds) == 0:
@@ -222,8 +229,8 @@ class _JsonLines:
     object raises (the caller names it)."""
 
     def __init__(self, path: Path):
-        with open(path, encoding="utf-8") as fh:
-            self.rows = [json.loads(line) for line in fh if line.strip()]
+        self.rows = [json.loads(decode_line(line, f"{path}:{lineno}"))
+                     for lineno, line in file_lines(path) if line.strip()]
         if not all(isinstance(row, dict) for row in self.rows):
             raise ValueError("a line is not a JSON object")
         self.column_names = list(dict.fromkeys(key for row in self.rows for key in row))
@@ -314,6 +321,8 @@ def _check_nulls(ds, path: Path, task: TaskConfig) -> None:
                 raise DataError(f"{_row_line(path, i)}: missing {what} field '{col}'")
             if what == "text" and not isinstance(v, str):
                 raise DataError(f"{_row_line(path, i)}: {what} field '{col}' is not a string")
+            if what == "text":
+                check_text(v, lambda i=i: _row_line(path, i))  # the line is found on failure only
 
 
 def _labels_to_ids(source: str, raw: dict, label_names, folds,
@@ -372,6 +381,9 @@ def _load_hub(spec: str, task: TaskConfig, local: Path | None) -> RawDataset:
         for col in (text_col, label_col):
             if col not in ds.column_names:
                 raise DataError(f"Hub dataset '{hub_id}' split '{split}' has no column '{col}'")
+        for i, text in enumerate(ds[text_col]):
+            if isinstance(text, str):
+                check_text(text, f"Hub dataset '{hub_id}' split '{split}' row {i + 1}")
         feature = ds.features[label_col]
         if label_names is None and hasattr(feature, "names"):
             label_names = list(feature.names)

@@ -258,7 +258,7 @@ def explain(clf, texts: list[str], head: str | None = None, top_k: int | None = 
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
                               or top_k < 1):
         raise InputError(f"top_k must be a positive integer, got {top_k!r}")
-    texts, heads = clf._check_texts(texts), clf._heads(head)
+    texts, heads = clf.admit(texts), clf._heads(head)
     ids, lengths, offsets = encode_with_offsets(clf.tokenizer, texts)
     exact = isinstance(clf.model, TextCNN)
     step = clf.config.train.eval_batch_size if exact else IG_BATCH

@@ -36,7 +36,7 @@ from .errors import ConfigError, DataError, ModelFolderError
 from .images import ImageSplit, image_format, load_images
 from .labels import check_trainable
 from .splits import make_splits
-from .tokenizer import encode, load_tokenizer, train_tokenizer
+from .tokenizer import count_cut, encode, load_tokenizer, max_chars, train_tokenizer
 from .training.batching import Encoded
 
 Log = Callable[[str], None]
@@ -120,7 +120,13 @@ class TextModality(Modality):
         encoded = {name: {split: Encoded(*encode(tokenizer, part.texts), part.labels)
                           for split, part in parts.items()}
                    for name, parts in splits.items()}
-        return self.prepared(datasets, encoded, tokenizer)
+        data = self.prepared(datasets, encoded, tokenizer)
+        cut = sum(count_cut(tokenizer, part.texts) for parts in splits.values()
+                  for part in parts.values())
+        if cut:
+            data.description += (f"; {cut} text(s) over {max_chars(tokenizer):,} characters cut "
+                                 "to that length before tokenizing")
+        return data
 
     @staticmethod
     def prepared(datasets: dict[str, RawDataset], splits: dict, tokenizer: Tokenizer

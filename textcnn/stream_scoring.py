@@ -13,7 +13,7 @@ Example
 >>> lines = []
 >>> inputs = iter([(None, "a gorgeous, witty film"), ("r2", "a dull mess")])
 >>> predict_lines(clf, inputs, write=lines.append, chunk=1)
-2
+(2, 0)
 >>> first, second = (json.loads(line) for line in lines)
 >>> first["id"], second["id"], first["predictions"] == clf.predict(["a gorgeous, witty film"])[0]
 (0, 'r2', True)
@@ -32,6 +32,7 @@ from .config import TaskConfig
 from .errors import DataError, TextCNNError
 from .metrics import RunningMetrics
 from .streaming import split_file, stream_folder
+from .texts import check_text, decode_line, read_lines, too_long
 
 CHUNK = 8192  # texts read, tokenized and classified together
 
@@ -44,23 +45,21 @@ def chunks(items: Iterable, size: int | None = None) -> Iterator[list]:
 
 
 def file_lines(path: str) -> Iterator[str]:
-    """The lines of ``path`` ('-' = stdin) without their line ending, read one at a time; a line
-    that is not UTF-8 fails naming it."""
+    """The lines of ``path`` ('-' = stdin) without their line ending, read in bounded blocks
+    (:func:`textcnn.texts.read_lines`: a leading BOM skipped, a line over
+    :data:`~textcnn.texts.MAX_LINE_BYTES` refused naming it); a line that is not UTF-8 fails
+    naming it."""
     name = "stdin" if path == "-" else path
     try:
         fh = getattr(sys.stdin, "buffer", sys.stdin) if path == "-" else open(path, "rb")  # noqa: SIM115
     except OSError as exc:
         raise TextCNNError(f"cannot read --file {path}: {exc.strerror or exc}") from None
     try:
-        for lineno, line in enumerate(fh, 1):
-            if isinstance(line, bytes):  # (a text stream put in stdin's place is str already)
-                try:
-                    line = line.decode("utf-8")
-                except UnicodeDecodeError as err:
-                    raise TextCNNError(
-                        f"{name}:{lineno} is not valid UTF-8 (byte 0x{line[err.start]:02x} at "
-                        f"column {err.start + 1}); texts must be UTF-8") from None
-            yield line.rstrip("\r\n")
+        if not isinstance(fh.read(0), bytes):  # a text stream put in stdin's place
+            yield from (line.rstrip("\r\n") for line in fh)
+            return
+        for lineno, line in read_lines(fh, name):
+            yield decode_line(line, f"{name}:{lineno}")
     except OSError as exc:
         raise TextCNNError(f"cannot read --file {path}: {exc.strerror or exc}") from None
     finally:
@@ -68,16 +67,29 @@ def file_lines(path: str) -> Iterator[str]:
             fh.close()
 
 
-def read_inputs(path: str, jsonl: bool = False) -> Iterator[tuple[object, str]]:
+def read_inputs(path: str, jsonl: bool = False, max_chars: int | None = None
+                ) -> Iterator[tuple[object, str]]:
     """``(id, text)`` per input of ``path`` ('-' = stdin), read one at a time: a line of text
     (id None), or, for a ``.jsonl`` file or ``jsonl``, a JSON line with ``text`` and an optional
-    ``id``; a bad JSON line fails naming its line."""
+    ``id``; a bad JSON line, a text :func:`textcnn.texts.text_problem` refuses or one over
+    ``max_chars`` characters fails naming its line."""
     as_json = jsonl or path.endswith(".jsonl")
     for lineno, line in enumerate(file_lines(path), 1):
+        where = f"{'stdin' if path == '-' else path}:{lineno}"
         if not as_json:
-            yield None, line
+            yield None, admitted(line, where, max_chars)
         elif line.strip():
-            yield _json_input(f"{path}:{lineno}", line)
+            id_, text = _json_input(where, line)
+            yield id_, admitted(text, where, max_chars)
+
+
+def admitted(text: str, where: str, max_chars: int | None) -> str:
+    """``text`` when the text rules accept it and it is at most ``max_chars`` long, else a
+    :class:`~textcnn.errors.DataError` naming ``where``."""
+    check_text(text, where)
+    if max_chars is not None and len(text) > max_chars:
+        raise DataError(too_long(text, max_chars, where))
+    return text
 
 
 def _json_input(where: str, line: str) -> tuple[object, str]:
@@ -92,18 +104,23 @@ def _json_input(where: str, line: str) -> tuple[object, str]:
 
 def predict_lines(clf: Classifier, inputs: Iterable[tuple[object, str]], top_k: int = 1,
                   head: str | None = None, write: Callable[[str], object] = print,
-                  chunk: int | None = None) -> int:
+                  chunk: int | None = None) -> tuple[int, int]:
     """Write ``{"id", "text", "predictions"}`` per ``(id, text)`` input (``predictions`` is
-    ``clf.predict``'s row; ``id`` the input's own, else its 0-based position), a chunk at a
-    time; returns the count."""
-    count = 0
+    ``clf.predict``'s row; ``id`` the input's own, else its 0-based position; plus
+    ``"truncated": true`` when the text had more than ``max_length`` tokens, of which the model
+    read the first ``max_length``), a chunk at a time; returns ``(texts, truncated texts)``."""
+    count = cut = 0
     for part in chunks(inputs, chunk or CHUNK):
-        rows = clf.predict([text for _, text in part], top_k=top_k, head=head)
-        for i, ((id_, text), row) in enumerate(zip(part, rows, strict=True), count):
-            line = {"id": i if id_ is None else id_, "text": text, "predictions": row}
+        data = clf.prepare(clf.admit([text for _, text in part]))
+        rows = clf.predict(data, top_k=top_k, head=head)
+        for i, ((id_, text), row, over) in enumerate(zip(part, rows, data.truncated,
+                                                         strict=True), count):
+            line = {"id": i if id_ is None else id_, "text": text, "predictions": row,
+                    **({"truncated": True} if over else {})}
             write(json.dumps(line, ensure_ascii=False))
         count += len(part)
-    return count
+        cut += int(data.truncated.sum())
+    return count, cut
 
 
 def streamable_split(dataset: str, split: str, data_dir=None) -> Path | None:

@@ -20,6 +20,7 @@ Example
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import glob
 import json
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from .data import FILE_BUILDERS, data_dir_from
 from .errors import DataError
+from .texts import MAX_LINE_BYTES, check_text, decode_line, file_lines
 
 Row = tuple[object, object, str]  # (text, label, where: "path:line" for messages)
 PARQUET_BATCH = 4096  # rows per Parquet record batch read
@@ -78,15 +80,14 @@ def read_rows(path: Path, text_column: str, label_column: str, part: int = 0,
               parts: int = 1) -> Iterator[Row]:
     """Every ``parts``-th row of one file, starting at row ``part`` (blank lines skipped)."""
     kind = FILE_BUILDERS.get(path.suffix.lower())
-    if kind == "json":
-        yield from _json_rows(path, text_column, label_column, part, parts)
-    elif kind == "csv":
-        yield from _csv_rows(path, text_column, label_column, part, parts)
-    elif kind == "parquet":
-        yield from _parquet_rows(path, text_column, label_column, part, parts)
-    else:
+    readers = {"json": _json_rows, "csv": _csv_rows, "parquet": _parquet_rows}
+    if kind not in readers:
         raise DataError(f"{path}: unsupported file type {path.suffix!r} "
                         f"(use {', '.join(FILE_BUILDERS)})")
+    for text, label, where in readers[kind](path, text_column, label_column, part, parts):
+        if isinstance(text, str):
+            check_text(text, where)
+        yield text, label, where
 
 
 def _field(row: dict, column: str, where: str, what: str) -> object:
@@ -99,35 +100,51 @@ def _field(row: dict, column: str, where: str, what: str) -> object:
 def _json_rows(path: Path, text_column: str, label_column: str, part: int, parts: int
                ) -> Iterator[Row]:
     index = -1
-    with open(path, "rb") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            index += 1
-            if index % parts != part:
-                continue
-            where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except ValueError as err:
-                raise DataError(f"{where}: not valid JSON ({err})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-            yield (_field(row, text_column, where, "text"),
-                   _field(row, label_column, where, "label"), where)
+    for lineno, line in file_lines(path):
+        if not line.strip():
+            continue
+        index += 1
+        if index % parts != part:
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            row = json.loads(decode_line(line, where))
+        except ValueError as err:
+            raise DataError(f"{where}: not valid JSON ({err})") from None
+        if not isinstance(row, dict):
+            raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
+        yield (_field(row, text_column, where, "text"),
+               _field(row, label_column, where, "label"), where)
+
+
+def csv_lines(path: Path) -> Iterator[str]:
+    """The lines of a CSV / TSV file for :func:`csv.reader`, read in bounded blocks and decoded
+    one at a time (a line that is not UTF-8 fails naming it); fields may be as long as a line."""
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))
+    for lineno, line in file_lines(path):
+        yield decode_line(line, f"{path}:{lineno}") + "\n"
 
 
 def _csv_rows(path: Path, text_column: str, label_column: str, part: int, parts: int
               ) -> Iterator[Row]:
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, encoding="utf-8", newline="") as fh:
-        reader = csv.DictReader(fh, delimiter=delimiter)
+    reader = csv.DictReader(csv_lines(path), delimiter=delimiter)
+    with _csv_errors(path, reader):
         for index, row in enumerate(reader):
             if index % parts == part:
                 where = f"{path}: row {index + 1}"
                 label = _field(row, label_column, where, "label")
                 label = int(label) if label.lstrip("-").isdigit() else label
                 yield _field(row, text_column, where, "text"), label, where
+
+
+@contextlib.contextmanager
+def _csv_errors(path: Path, reader) -> Iterator[None]:
+    """The CSV parser's errors as one :class:`DataError` naming the file and line."""
+    try:
+        yield
+    except csv.Error as err:
+        raise DataError(f"{path}:{reader.line_num}: {err}") from None
 
 
 def _parquet_rows(path: Path, text_column: str, label_column: str, part: int, parts: int
@@ -161,10 +178,10 @@ def count_rows(path: Path) -> int:
 
         return pq.ParquetFile(path).metadata.num_rows
     if FILE_BUILDERS.get(path.suffix.lower()) == "csv":
-        with open(path, encoding="utf-8", newline="") as fh:
-            return max(sum(1 for _ in csv.reader(fh)) - 1, 0)
-    with open(path, "rb") as fh:
-        return sum(1 for line in fh if line.strip())
+        reader = csv.reader(csv_lines(path))
+        with _csv_errors(path, reader):
+            return max(sum(1 for _ in reader) - 1, 0)
+    return sum(1 for _, line in file_lines(path) if line.strip())
 
 
 # -- finding a streamed task's files ---------------------------------------------------------------

@@ -13,6 +13,9 @@ Example
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +23,7 @@ from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_toke
 
 from .config import TokenizerConfig
 from .errors import ModelFolderError
+from .texts import char_limit
 
 PAD, UNK = "[PAD]", "[UNK]"
 SPECIAL = [PAD, UNK]
@@ -63,16 +67,76 @@ def build_tokenizer(cfg: TokenizerConfig) -> tuple[Tokenizer, object]:
 def train_tokenizer(texts: list[str], cfg: TokenizerConfig) -> Tokenizer:
     """Fit a tokenizer on ``texts`` (the training split only)."""
     tok, trainer = build_tokenizer(cfg)
-    tok.train_from_iterator(texts, trainer=trainer, length=len(texts))
+    tok.train_from_iterator(bounded(tok, texts), trainer=trainer, length=len(texts))
     assert tok.token_to_id(PAD) == 0 and tok.token_to_id(UNK) == 1
     return tok
 
 
-def encode(tok: Tokenizer, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Batch-encode ``texts`` -> ``(ids (n, longest) int32, lengths (n,) int64)``."""
+def max_chars(tok: Tokenizer) -> int:
+    """The most characters of a text ``tok`` is handed (:func:`textcnn.texts.char_limit` of its
+    truncation length): what lies past them can never be among its first ``max_length``
+    tokens."""
+    return char_limit((tok.truncation or {}).get("max_length"))
+
+
+def bounded(tok: Tokenizer, texts: list[str]) -> list[str]:
+    """``texts``, each cut to :func:`max_chars` characters (bounded work per text)."""
+    limit = max_chars(tok)
+    return [t[:limit] if len(t) > limit else t for t in texts]
+
+
+def count_cut(tok: Tokenizer, texts: list[str]) -> int:
+    """How many of ``texts`` :func:`bounded` cuts."""
+    limit = max_chars(tok)
+    return sum(len(t) > limit for t in texts)
+
+
+QUIET_PANICS = False  # the CLI sets it: a panic's own report on stderr is replaced by one line
+
+
+@contextlib.contextmanager
+def _stderr_silenced() -> Iterator[None]:
+    """File descriptor 2 sent to /dev/null (where the tokenizer library reports a panic)."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def guarded(call, *args, **kwargs):
+    """``call(*args, **kwargs)`` (a tokenizer method), with the ``PanicException`` that a
+    tokenizer raises when its pattern fails on a text (a ``BaseException``) as a
+    :class:`~textcnn.errors.ModelFolderError`; with :data:`QUIET_PANICS`, the library's own
+    report of it is not printed."""
+    try:
+        with _stderr_silenced() if QUIET_PANICS else contextlib.nullcontext():
+            return call(*args, **kwargs)
+    except BaseException as exc:
+        if type(exc).__name__ != "PanicException":
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+        raise ModelFolderError(f"the tokenizer failed on a text ({first}): its tokenizer.json "
+                               "holds a pattern that cannot match such texts") from None
+
+
+def encode(tok: Tokenizer, texts: list[str], flags: bool = False):
+    """Batch-encode ``texts`` -> ``(ids (n, longest) int32, lengths (n,) int64)``, plus, with
+    ``flags``, ``truncated (n,) bool``: which texts had more than ``max_length`` tokens (or
+    more than :func:`max_chars` characters)."""
     # encode_batch_fast skips character offsets (encode_with_offsets computes them)
     batch = getattr(tok, "encode_batch_fast", tok.encode_batch)
-    return _pack([e.ids for e in batch(texts, add_special_tokens=False)])
+    encodings = guarded(batch, bounded(tok, texts), add_special_tokens=False)
+    ids, lengths = _pack([e.ids for e in encodings])
+    if not flags:
+        return ids, lengths
+    limit = max_chars(tok)
+    cut = np.fromiter((bool(e.overflowing) or len(t) > limit for e, t in zip(encodings, texts)),
+                      dtype=bool, count=len(texts))
+    return ids, lengths, cut
 
 
 def _pack(id_lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -95,7 +159,7 @@ def encode_with_offsets(tok: Tokenizer, texts: list[str]
     >>> encode_with_offsets(tok, ["A good  film"])[2]
     [[(0, 1), (2, 6), (8, 12)]]
     """
-    encodings = tok.encode_batch(texts, add_special_tokens=False)
+    encodings = guarded(tok.encode_batch, bounded(tok, texts), add_special_tokens=False)
     return (*_pack([e.ids for e in encodings]), [e.offsets for e in encodings])
 
 

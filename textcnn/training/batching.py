@@ -25,6 +25,7 @@ class Encoded:
     ids: np.ndarray  # (n, longest) int32
     lengths: np.ndarray  # (n,) int64
     labels: np.ndarray | None = None  # (n,) int64; None when only predicting
+    truncated: np.ndarray | None = None  # (n,) bool: the text was cut (when predicting)
 
     def __len__(self) -> int:
         return len(self.lengths)

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import DataError
 from ..streaming import StreamSource
+from ..tokenizer import bounded, guarded
 from .trainer import Trainer
 
 ENCODE_GROUP = 512  # texts tokenized per call (one encode_batch)
@@ -124,7 +125,8 @@ def encoded_rows(rows: Iterable, tokenizer: Tokenizer, label_ids: dict) -> Itera
     group: list = []
 
     def flush():
-        encodings = encode([text for text, _, _ in group], add_special_tokens=False)
+        texts = bounded(tokenizer, [text for text, _, _ in group])
+        encodings = guarded(encode, texts, add_special_tokens=False)
         out = [(np.asarray(e.ids, dtype=np.int32), label) for e, (_, label, _) in
                zip(encodings, group)]
         group.clear()
