@@ -79,7 +79,7 @@ BAD = [
     (b'{"texts": ["ok", 3]}', 422, "texts[1]", "string_type"),
     (b'{"texts": ["ok", null]}', 422, "texts[1]", "string_type"),
     (b'{"texts": [["nested"]]}', 422, "texts[0]", "string_type"),
-    (b'{"texts": ["\\ud800"]}', 422, "body", "json_invalid"),  # lone surrogate: not text
+    (b'{"texts": ["ok", "\\ud800"]}', 422, "texts[1]", "value_error"),  # the text rule
     (b'{"texts": ["a"], "top_k": 0}', 422, "top_k", "greater_than_equal"),
     (b'{"texts": ["a"], "top_k": "2"}', 422, "top_k", None),
     (b'{"texts": ["a"], "top_k": true}', 422, "top_k", None),

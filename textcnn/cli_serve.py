@@ -37,8 +37,9 @@ def serve_arguments(sub) -> None:
                    help="intra-op threads of the forward pass (default: 0 = one per core)")
     _device(p, "cpu")
     p.add_argument("--max-texts", type=int, default=256, help="texts per request (422 beyond)")
-    p.add_argument("--max-chars", type=int, default=20_000,
-                   help="characters per text (422 beyond)")
+    p.add_argument("--max-chars", type=int, default=None,
+                   help="characters per text (422 beyond; default and most: the model's limit, "
+                        "max(20000, 64 * tokenizer.max_length), what predict accepts)")
     p.add_argument("--max-body-bytes", type=int, default=1 << 20,
                    help="request body size (413 beyond; default: 1 MiB)")
     p.add_argument("--max-connections", type=int, default=1000,

@@ -4,7 +4,7 @@ import json
 import logging
 import sys
 from contextlib import asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException
 from .. import __version__
 from ..errors import TextCNNError
 from ..folder import weights_sha256
+from ..texts import char_limit
 from .batcher import MicroBatcher
 from .docs import add_docs
 from .errors import (
@@ -87,9 +88,24 @@ class ClassifyEndpoint:
         try:
             body = self.body_model.model_validate_json(raw)  # pydantic-core parses the bytes
         except ValidationError as exc:
-            details = validation_details(exc.errors(), self.settings, ("body",))
+            details = validation_details(self._text_errors(raw) or exc.errors(), self.settings,
+                                         ("body",))
             return 422, json_bytes({"detail": details}), None
         return await self.run(body)
+
+    def _text_errors(self, raw: bytes) -> list | None:
+        """The errors of a body that pydantic-core's parser refuses but Python's reads: JSON that
+        spells a lone surrogate (``"\\ud800"``), refused then by the text rule naming the text,
+        as on every other path. None for any other body."""
+        if b"\\u" not in raw:
+            return None
+        try:
+            self.body_model.model_validate(json.loads(raw))
+        except ValidationError as exc:
+            return exc.errors()
+        except ValueError:
+            return None
+        return None
 
     async def run(self, body) -> tuple[int, bytes, int | None]:
         """``(status, JSON payload, forward batch size)`` for a validated body."""
@@ -149,6 +165,19 @@ def build_model_info(model_dir: str | Path, classifier, settings: ServeSettings)
         batching={"max_batch_size": settings.max_batch_size,
                   "max_wait_ms": settings.max_wait_ms},
     ).model_dump()
+
+
+def with_text_limit(settings: ServeSettings, model_limit: int | None) -> ServeSettings:
+    """``settings`` with ``max_chars`` set: the model's own limit when not given (what
+    ``predict`` accepts), else the given one if it is not over the model's."""
+    model_limit = model_limit or char_limit(None)
+    if settings.max_chars is None:
+        return replace(settings, max_chars=model_limit)
+    if settings.max_chars > model_limit:
+        raise TextCNNError(f"--max-chars {settings.max_chars} is over this model's limit of "
+                           f"{model_limit} characters per text (what predict accepts: "
+                           "max(20000, 64 * tokenizer.max_length)); give at most that")
+    return settings
 
 
 def public_model_config(model: dict) -> dict:
@@ -256,6 +285,7 @@ def create_app(model_dir: str | Path, settings: ServeSettings | None = None,
     """
     settings = (settings or ServeSettings()).check()
     clf = classifier if classifier is not None else load_classifier(model_dir, settings)
+    settings = with_text_limit(settings, getattr(clf, "max_chars", None))
     info = build_model_info(model_dir, clf, settings)
     arrivals = ArrivalCounter()
 

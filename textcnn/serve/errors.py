@@ -94,7 +94,7 @@ def validation_details(errors: list[dict], settings: ServeSettings,
             kind, limit = "text_too_long", ("max_chars", settings.max_chars)
         elif kind == "too_short" and loc[-1:] == ["texts"]:
             kind = "empty_texts"
-        msg = str(err.get("msg", "invalid"))
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         if kind == "json_invalid":
             problem = (err.get("ctx") or {}).get("error", "malformed JSON")
             loc, msg = ["body"], f"malformed JSON: {problem}"

@@ -9,16 +9,18 @@ request runs alone in one worker thread, beside the batcher's forward passes.
 """
 
 import asyncio
+import logging
 from concurrent.futures import ThreadPoolExecutor
 
 from .app import ClassifyEndpoint
 from .batcher import MicroBatcher
-from .errors import error_body
+from .errors import ForwardFailed, error_body
 from .gate import json_bytes
 from .schemas import ExplainResponse, explain_request_model
 from .settings import ServeSettings
 
 __all__ = ["ExplainEndpoint", "ExplainResponse"]
+log = logging.getLogger("textcnn.serve")
 
 
 class ExplainEndpoint(ClassifyEndpoint):
@@ -44,6 +46,18 @@ class ExplainEndpoint(ClassifyEndpoint):
             return 503, json_bytes(error_body([], "the server is shutting down",
                                               "shutting_down")), None
         rows = await asyncio.get_running_loop().run_in_executor(
-            self.executor, self.classifier.explain, body.texts, body.head, body.top_k)
+            self.executor, self._contained_explain, body)
+        if isinstance(rows, ForwardFailed):
+            return 500, json_bytes(error_body(
+                [], f"{rows}; the server log has the details", "forward_failed")), None
         return 200, json_bytes({"explanations": rows}), None
+
+    def _contained_explain(self, body) -> list | ForwardFailed:
+        """The explanations, or whatever stopped them as a :class:`ForwardFailed` (a tokenizer's
+        ``PanicException`` included), answered as ``/v1/classify`` answers a failed pass."""
+        try:
+            return self.classifier.explain(body.texts, body.head, body.top_k)
+        except BaseException as exc:  # noqa: BLE001 - runs in the worker thread
+            log.error("the explanation failed on %d text(s)", len(body.texts), exc_info=exc)
+            return ForwardFailed(f"the explanation failed ({type(exc).__name__})")
 

@@ -6,8 +6,9 @@ JSON schema, so it would become part of ``/openapi.json``.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
+from ..texts import text_problem
 from .settings import ServeSettings
 
 
@@ -61,11 +62,11 @@ class ModelInfo(BaseModel):
     batching: dict[str, int | float]
 
 
-def _valid_unicode(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid Unicode (no lone surrogates such as \\ud800)") from None
+def _valid_text(text):
+    # before pydantic's own str check, which refuses a lone surrogate in its own words
+    problem = text_problem(text) if isinstance(text, str) else None  # textcnn.texts' rule
+    if problem is not None:
+        raise ValueError(f"text {problem}")
     return text
 
 
@@ -79,7 +80,7 @@ def _no_bool_or_str(value):
 
 def _texts_and_top_k(settings: ServeSettings, top_k: int, top_k_doc: str) -> dict:
     """The ``texts`` and ``top_k`` fields every POST body has, with this server's limits."""
-    text = Annotated[str, Field(max_length=settings.max_chars), AfterValidator(_valid_unicode)]
+    text = Annotated[str, Field(max_length=settings.max_chars), BeforeValidator(_valid_text)]
     return {
         "texts": (list[text], Field(min_length=1, max_length=settings.max_texts,
                                     description="Texts to classify (empty strings are fine).")),

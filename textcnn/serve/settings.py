@@ -24,7 +24,9 @@ class ServeSettings:
     max_wait_ms: float = 5.0  # longest a request waits for others to share its forward pass
     max_body_bytes: int = 1 << 20  # larger request bodies get 413
     max_texts: int = 256  # texts per request; more get 422
-    max_chars: int = 20_000  # characters per text; longer get 422
+    # characters per text; longer get 422. None: the model's limit (textcnn.texts.char_limit:
+    # 20,000 for max_length 256), which is also what predict and explain accept; lower only
+    max_chars: int | None = None
     threads: int = 0  # intra-op threads of the forward pass (0 = the library's default)
     device: str = "cpu"  # where the forward pass runs: cpu | auto | cuda | cuda:N | mps
     graceful_timeout_s: float = 30.0  # on SIGTERM, how long in-flight requests may finish
@@ -53,7 +55,7 @@ class ServeSettings:
             raise TextCNNError(f"--port must be between 0 and 65535, got {self.port}")
         for name in ("max_batch_size", "max_body_bytes", "max_texts", "max_chars",
                      "max_connections"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise TextCNNError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_wait_ms < 0 or self.threads < 0:
             raise TextCNNError("max_wait_ms and threads must not be negative")
