@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .backends import BACKENDS
 from .cli_serve import serve_arguments, serve_command
-from .errors import TextCNNError
+from .errors import PeerLost, TextCNNError
 
 EXAMPLES = {
     "train": "textcnn train --dataset sst2 --set train.epochs=5",
@@ -333,21 +333,23 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated
 
 
-def _interrupted(args: argparse.Namespace, argv: list[str], signal_name: str) -> str:
-    """What an interrupted verb tells the user: for ``train``, how to resume."""
+def _interrupted(args: argparse.Namespace, argv: list[str], what: str) -> str:
+    """What an interrupted verb tells the user (``what``: why, e.g. ``interrupted (SIGINT)``):
+    for ``train``, how to resume (under torchrun, with ``--nproc`` of the run)."""
     if args.verb != "train":
-        return f"interrupted ({signal_name})"
+        return what
     from .training import CHECKPOINT, read_checkpoint
 
     output = Path(_train_output(args))
     try:
         _, meta = read_checkpoint(output / CHECKPOINT, tensors=False)
     except TextCNNError:
-        return (f"interrupted ({signal_name}) before the first epoch ended: no checkpoint in "
-                f"{output}; run the command again")
-    command = shlex.join(["textcnn", *argv, *([] if args.resume else ["--resume"])])
-    return (f"interrupted ({signal_name}); epoch {meta.get('epoch')} is saved in {output}: "
-            f"resume with\n  {command}")
+        return (f"{what} before the first epoch ended: no checkpoint in {output}; run the "
+                "command again")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    nproc = ["--nproc", str(world)] if world > 1 and "--nproc" not in argv else []
+    command = shlex.join(["textcnn", *argv, *nproc, *([] if args.resume else ["--resume"])])
+    return f"{what}; epoch {meta.get('epoch')} is saved in {output}: resume with\n  {command}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,8 +366,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (KeyboardInterrupt, Terminated) as exc:
         term = isinstance(exc, Terminated)
-        print(_interrupted(args, argv, "SIGTERM" if term else "SIGINT"), file=sys.stderr)
+        print(_interrupted(args, argv, f"interrupted ({'SIGTERM' if term else 'SIGINT'})"),
+              file=sys.stderr)
         return 143 if term else 130
+    except PeerLost as exc:  # another training process was killed: not bad input
+        print(f"error: {_interrupted(args, argv, str(exc))}", file=sys.stderr)
+        return 1
     except Exception:  # a bug, not bad input: keep the traceback for the report
         traceback.print_exc()
         return 1

@@ -74,6 +74,11 @@ class ModelFolderError(TextCNNError, OSError):
     """
 
 
+class PeerLost(Exception):
+    """A training process lost its connection to another (one was killed or crashed): not bad
+    input, so the CLI exits 1, with one line and how to resume."""
+
+
 class OutputError(TextCNNError, OSError):
     """A file or folder cannot be written (a read-only or full file system, a path under a
     file), or an output folder is held by another run.

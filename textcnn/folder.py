@@ -170,6 +170,29 @@ def weight_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
         raise ModelFolderError(f"corrupt {path}: {exc}") from None
 
 
+TOKENIZER_BASE_BYTES = 8 << 20  # a tokenizer.json's size besides its vocabulary: 8 MiB
+TOKENIZER_BYTES_PER_ROW = 1024  # and 1 KiB per embedding row (a JSON entry takes ~20 bytes)
+
+
+def check_tokenizer_size(tokenizer: Path, weights: Path) -> None:
+    """Fail before reading a ``tokenizer.json`` larger than the weights' vocabulary allows.
+
+    The vocabulary a model can use is at most the largest first dimension of its tensors (the
+    embedding table's rows), read from the safetensors header; a tokenizer file over
+    :data:`TOKENIZER_BASE_BYTES` plus :data:`TOKENIZER_BYTES_PER_ROW` per row cannot be the
+    tokenizer of these weights, and loading it could take many times its size in memory.
+    """
+    if not tokenizer.is_file() or not weights.is_file():
+        return  # the caller names the missing file
+    rows = max((shape[0] for shape in weight_shapes(weights).values() if shape), default=0)
+    limit = TOKENIZER_BASE_BYTES + TOKENIZER_BYTES_PER_ROW * rows
+    size = tokenizer.stat().st_size
+    if size > limit:
+        raise ModelFolderError(
+            f"{tokenizer} is {size:,} bytes, too large for the {rows:,}-row vocabulary of "
+            f"{weights.name} (at most {limit:,} bytes): it is not this model's tokenizer")
+
+
 def check_weights(config: Config, input_size: int, heads: dict[str, list[str]],
                   path: str | Path) -> None:
     """Fail naming the first tensor whose shape ``config`` does not imply, before building.

@@ -177,6 +177,9 @@ class TextModality(Modality):
         log(f"{report}; embeddings {config.model.embedding_mode}")
 
     def open_folder(self, path: Path, saved: dict) -> tuple[int, MakeClassifier]:
+        from .folder import WEIGHTS, check_tokenizer_size
+
+        check_tokenizer_size(path / "tokenizer.json", path / WEIGHTS)  # before reading it
         tokenizer = load_tokenizer(path / "tokenizer.json")
 
         def make_classifier(model, config, heads, backend="torch", threads=0):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 import sys
 import zlib
@@ -36,7 +37,7 @@ import torch.distributed as dist
 from torch import nn
 
 from ..devices import resolve_device
-from ..errors import DataError
+from ..errors import DataError, PeerLost
 
 
 @dataclass
@@ -162,10 +163,21 @@ def session(device: str = "auto") -> Iterator[World]:
         cuda = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0"))).type == "cuda"
         dist.init_process_group("nccl" if cuda else "gloo")
     try:
-        yield current_world(device)
+        yield (world := current_world(device))
+    except RuntimeError as exc:  # gloo and nccl report a vanished peer as a RuntimeError
+        found = PEER_GONE.search(str(exc))
+        if not owns or found is None:
+            raise
+        raise PeerLost(f"training process {world.rank} of {world.size} lost its connection to "
+                       f"another ({found.group()}): one was killed or crashed") from None
     finally:
         if owns and dist.is_initialized():
             dist.destroy_process_group()
+
+
+# what gloo (and nccl) say when another process of the group went away
+PEER_GONE = re.compile(r"Connection (?:closed|reset) by peer|Broken pipe|remote process exited"
+                       r"|NCCL communicator was aborted")
 
 
 def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
