@@ -168,8 +168,10 @@ def test_predict_file_streams_the_same_output_as_in_memory(trained, tmp_path, ca
     assert main(["predict", str(trained[1]), "--file", str(path), "--top-k", "2", "--backend",
                  backend]) == 0
     out = capsys.readouterr().out.splitlines()
-    want = [{"id": i, "text": t, "predictions": row}
-            for i, (t, row) in enumerate(zip(texts, clf.predict(texts, top_k=2)))]
+    cut = clf.prepare(texts).truncated  # the last text is over max_length tokens
+    want = [{"id": i, "text": t, "predictions": row, **({"truncated": True} if c else {})}
+            for i, (t, row, c) in enumerate(zip(texts, clf.predict(texts, top_k=2), cut))]
+    assert cut.sum() == 1
     assert [json.loads(line) for line in out] == want
 
 
