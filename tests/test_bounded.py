@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -22,8 +21,8 @@ import textcnn
 from conftest import read_jsonl, tiny_config, write_jsonl
 from textcnn.classifier import InputError
 from textcnn.cli import main
-from textcnn.serve import create_app
 from textcnn.errors import DataError, ModelFolderError
+from textcnn.serve import create_app
 from textcnn.streaming import StreamSource, count_rows, read_rows
 from textcnn.texts import MAX_LINE_BYTES
 
@@ -359,3 +358,32 @@ def test_the_cli_says_how_to_resume_when_a_peer_was_lost(monkeypatch, tmp_path, 
         f"peer): one was killed or crashed before the first epoch ended: no checkpoint in {out}; "
         "run the command again\n")
     assert not (out / CHECKPOINT).exists()
+
+
+def test_the_estimator_follows_the_text_rule():
+    from textcnn import TextCNNClassifier
+
+    estimator = TextCNNClassifier()
+    for call in (lambda: estimator.fit(["fine", "a \ud800 film"], [0, 1]),
+                 lambda: estimator.fit(["fine", "a \x00 film"], [0, 1])):
+        with pytest.raises(ValueError, match=r"^X\[1\]: text holds a"):
+            call()
+
+
+def test_the_fault_probe_reports_exit_code_and_peak_per_case(tmp_path, capsys):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fault_probe", ROOT / "scripts" /
+                                                  "fault_probe.py")
+    probe = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(probe)
+    assert probe.main(["--sizes-mb", "9", "--predict-mb", "0", "--tokenizer-mb", "0",
+                       "--work", str(tmp_path)]) == 0
+    rows = [line.split(" | ") for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| train") or line.startswith("| streamed")]
+    assert [row[0] for row in rows] == ["| train, 9 MB line, JSONL",
+                                        "| streamed train, 9 MB line, JSONL",
+                                        "| train, 9 MB line, CSV",
+                                        "| streamed train, 9 MB line, CSV"]
+    assert all(row[1] == "2" and 0 < float(row[2]) < PEAK_LIMIT_MB for row in rows)
+    assert list(tmp_path.iterdir()) == []  # the big files are gone

@@ -26,6 +26,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .texts import check_text
+
 # estimator parameter -> config key (the defaults are the config's, except where noted)
 PARAMETERS = {
     "model": "model.name",
@@ -219,4 +221,6 @@ def _texts(X) -> list[str]:
     bad = next((i for i, t in enumerate(texts) if not isinstance(t, str)), None)
     if bad is not None:
         raise ValueError(f"X[{bad}] must be a string, got {type(texts[bad]).__name__}")
+    for i, text in enumerate(texts):  # the text rule of every path (textcnn.texts)
+        check_text(text, f"X[{i}]", ValueError)
     return texts
