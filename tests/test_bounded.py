@@ -387,3 +387,23 @@ def test_the_fault_probe_reports_exit_code_and_peak_per_case(tmp_path, capsys):
                                         "| streamed train, 9 MB line, CSV"]
     assert all(row[1] == "2" and 0 < float(row[2]) < PEAK_LIMIT_MB for row in rows)
     assert list(tmp_path.iterdir()) == []  # the big files are gone
+
+
+def test_a_streamed_run_counts_the_texts_it_cuts(sst2_slice, tmp_path):
+    from textcnn.config import from_dict
+    from textcnn.modality import modality_for
+
+    folder = tmp_path / "stream"
+    folder.mkdir()
+    rows = read_jsonl(sst2_slice / "train.jsonl")[:300]
+    rows[5] = {"text": "great " * 5000, "label": rows[5]["label"]}  # 30,000 characters
+    write_jsonl(folder / "train.jsonl", rows)
+    shutil.copy(sst2_slice / "validation.jsonl", folder / "validation.jsonl")
+    shutil.copy(sst2_slice / "dataset.json", folder / "dataset.json")
+    config = from_dict({"tasks": {"sentiment": {"dataset": str(folder), "stream": True}},
+                        "tokenizer": {"sample": 300}})
+    modality = modality_for(config)
+    data = modality.prepare(config, {"sentiment": modality.load_dataset(
+        config.tasks["sentiment"])})
+    assert data.description.endswith("; 1 text(s) over 20,000 characters cut to that length "
+                                     "before tokenizing")

@@ -90,6 +90,16 @@ class Modality:
         raise NotImplementedError
 
 
+def cut_note(tokenizer: Tokenizer, splits: list[list[str]]) -> str:
+    """``"; N text(s) over L characters cut ..."`` for the run's log, or "" when none was cut
+    (:func:`textcnn.tokenizer.bounded` cuts them)."""
+    cut = sum(count_cut(tokenizer, texts) for texts in splits)
+    if not cut:
+        return ""
+    return f"; {cut} text(s) over {max_chars(tokenizer):,} characters cut to that length before " \
+           "tokenizing"
+
+
 def _heads(datasets: dict[str, RawDataset]) -> dict[str, list[str]]:
     return {name: dataset.label_names for name, dataset in datasets.items()}
 
@@ -121,11 +131,8 @@ class TextModality(Modality):
                           for split, part in parts.items()}
                    for name, parts in splits.items()}
         data = self.prepared(datasets, encoded, tokenizer)
-        cut = sum(count_cut(tokenizer, part.texts) for parts in splits.values()
-                  for part in parts.values())
-        if cut:
-            data.description += (f"; {cut} text(s) over {max_chars(tokenizer):,} characters cut "
-                                 "to that length before tokenizing")
+        data.description += cut_note(tokenizer, [part.texts for parts in splits.values()
+                                                 for part in parts.values()])
         return data
 
     @staticmethod

@@ -30,7 +30,7 @@ from tokenizers import Tokenizer
 from .config import Config, TaskConfig
 from .data import RawDataset, Split
 from .errors import DataError
-from .modality import PreparedData, TextModality
+from .modality import PreparedData, TextModality, cut_note
 from .streaming import StreamSource, find_stream, read_rows, split_file
 from .tokenizer import encode, train_tokenizer
 from .training.batching import Encoded
@@ -130,5 +130,7 @@ class StreamModality(TextModality):
                  for split, part in dataset.splits.items()}
         parts["train"] = StreamedSplit(dataset.train, tokenizer.to_str(), dataset.label_ids)
         data = self.prepared(datasets, {name: parts}, tokenizer)
+        data.description += cut_note(tokenizer, [dataset.sample, *(part.texts for part in
+                                                                   dataset.splits.values())])
         data.trainer_class = StreamTrainer
         return data
