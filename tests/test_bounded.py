@@ -225,7 +225,8 @@ def test_a_byte_order_mark_at_the_start_of_a_file_is_skipped_everywhere(trained,
     from textcnn.config import TaskConfig
     from textcnn.data import load_raw
 
-    assert load_raw(TaskConfig(dataset=str(jsonl))).splits["all"].texts == ["fine", "dull"]
+    for path in (jsonl, csv):
+        assert load_raw(TaskConfig(dataset=str(path))).splits["all"].texts == ["fine", "dull"]
     assert main(["predict", str(folder), "--file", str(text)]) == 0
     assert json.loads(capsys.readouterr().out)["text"] == "a fine film"
 

@@ -6,13 +6,14 @@ which JSON can spell but UTF-8 cannot encode) and without a NUL character (U+000
 UTF-16 or binary file read as UTF-8). :func:`text_problem` says what is wrong with one; every
 path refuses it with that same message, naming where the text came from.
 
-**How long a text may be.** A model reads at most ``tokenizer.max_length`` tokens; the
-characters past :func:`char_limit` of them can never reach it: ``max(20,000,
+**How long a text may be.** A model reads at most ``tokenizer.max_length`` tokens, and in any
+realistic text those lie within the first :func:`char_limit` characters: ``max(20,000,
 64 * max_length)`` (20,000 for the default ``max_length`` of 256; 64 characters per token is
 more than ten times the length of an English word with its space, and a character tokenizer
-takes one per token). ``predict``, ``explain``, Python ``predict`` and the server refuse a longer
-text (the server's ``--max-chars`` can set another limit); training cuts a longer text to the
-limit before it is tokenized and says how many it cut. Texts longer than ``max_length`` tokens
+takes one per token; only a text of thousands of spaces or symbols the tokenizer drops could
+hold a token past it). ``predict``, ``explain``, Python ``predict`` and the server refuse a
+longer text (the server's ``--max-chars`` can lower the limit); training and evaluation cut a
+longer text to the limit before it is tokenized, and a run's log says how many it cut. Texts longer than ``max_length`` tokens
 but within the limit are truncated to their first ``max_length`` tokens, as the model has always
 read them; ``textcnn predict`` marks each such text ``"truncated": true`` and counts them.
 
