@@ -13,9 +13,9 @@ more than ten times the length of an English word with its space, and a characte
 takes one per token; only a text of thousands of spaces or symbols the tokenizer drops could
 hold a token past it). ``predict``, ``explain``, Python ``predict`` and the server refuse a
 longer text (the server's ``--max-chars`` can lower the limit); training and evaluation cut a
-longer text to the limit before it is tokenized, and a run's log says how many it cut. Texts longer than ``max_length`` tokens
-but within the limit are truncated to their first ``max_length`` tokens, as the model has always
-read them; ``textcnn predict`` marks each such text ``"truncated": true`` and counts them.
+longer text to the limit before it is tokenized, and a run's log says how many it cut. Texts
+longer than ``max_length`` tokens but within the limit are truncated to their first
+``max_length`` tokens, as the model has always read them; ``textcnn predict`` marks each such text ``"truncated": true`` and counts them.
 
 **How long a line may be.** Files are read a line at a time, in blocks of at most
 :data:`BLOCK` bytes: a line longer than :data:`MAX_LINE_BYTES` is refused naming its file and
