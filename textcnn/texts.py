@@ -15,7 +15,8 @@ hold a token past it). ``predict``, ``explain``, Python ``predict`` and the serv
 longer text (the server's ``--max-chars`` can lower the limit); training and evaluation cut a
 longer text to the limit before it is tokenized, and a run's log says how many it cut. Texts
 longer than ``max_length`` tokens but within the limit are truncated to their first
-``max_length`` tokens, as the model has always read them; ``textcnn predict`` marks each such text ``"truncated": true`` and counts them.
+``max_length`` tokens, as the model has always read them; ``textcnn predict`` marks each such
+text ``"truncated": true`` and counts them.
 
 **How long a line may be.** Files are read a line at a time, in blocks of at most
 :data:`BLOCK` bytes: a line longer than :data:`MAX_LINE_BYTES` is refused naming its file and
