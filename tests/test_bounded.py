@@ -408,3 +408,20 @@ def test_a_streamed_run_counts_the_texts_it_cuts(sst2_slice, tmp_path):
         config.tasks["sentiment"])})
     assert data.description.endswith("; 1 text(s) over 20,000 characters cut to that length "
                                      "before tokenizing")
+
+
+def test_the_nproc_launcher_names_the_process_that_failed_in_one_line(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text("import os, sys, time\n"
+                      "if os.environ['RANK'] == '0':\n"
+                      "    print('error: rank 0 gave up', file=sys.stderr)\n"
+                      "    sys.exit(3)\n"
+                      "time.sleep(120)\n")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "textcnn.training.launcher", "--standalone",
+                           "--nproc-per-node", "2", str(script)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "error: rank 0 gave up" in done.stderr
+    assert done.stderr.splitlines()[-1] == ("error: training process 0 of 2 ended with exit code "
+                                            "3 first (the lines above say why)")

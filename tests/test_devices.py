@@ -121,7 +121,8 @@ def test_nproc_launches_torchrun_with_the_same_command():
         ["train", "c.yaml", "--device", "cpu"]
     assert _without_nproc(["train", "--nproc=4", "c.yaml"]) == ["train", "c.yaml"]
     cmd = torchrun_command(2, ["train", "c.yaml"])
-    assert cmd[1:6] == ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    assert cmd[1:6] == ["-m", "textcnn.training.launcher", "--standalone", "--nproc-per-node",
+                        "2"]
     assert cmd[6:] == ["-m", "textcnn", "train", "c.yaml"]
 
 

@@ -186,10 +186,10 @@ def torchrun_command(nproc: int, argv: list[str]) -> list[str]:
     Examples
     --------
     >>> torchrun_command(2, ["train", "c.yaml"])[2:]
-    ['torch.distributed.run', '--standalone', '--nproc-per-node', '2', '-m', 'textcnn', \
+    ['textcnn.training.launcher', '--standalone', '--nproc-per-node', '2', '-m', 'textcnn', \
 'train', 'c.yaml']
     """
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+    return [sys.executable, "-m", "textcnn.training.launcher", "--standalone",
             "--nproc-per-node", str(nproc), "-m", "textcnn", *argv]
 
 
