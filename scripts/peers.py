@@ -2,8 +2,8 @@
 
 The command line of :mod:`textcnn.studies.peers`. The datasets live in the folder named by the
 ``TEXTCNN_DATA_DIR`` environment variable (or ``--data-dir``), each a folder with
-``dataset.json`` and its split files. fastText needs the ``bench`` extra (``pip install 'textcnn[bench]'``) and is skipped
-when it cannot be imported.
+``dataset.json`` and its split files. fastText needs the ``bench`` extra
+(``pip install 'textcnn[bench]'``) and is skipped when it cannot be imported.
 
 Usage::
 

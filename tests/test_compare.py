@@ -45,7 +45,8 @@ def test_compare_writes_the_report(sst2_slice, tmp_path, capsys):
                    "inference examples/s", "test accuracy", "![learning curves](curves.png)",
                    "![image filters](image_filters.png)", "## Parity checks", "| pass |",
                    "How to read this table", "colour bar", "`favours` is the class",
-                   "Each row computes one operation twice"):
+                   "Each row computes one operation twice",
+                   "### Why the two sides' filters are shown differently"):
         assert needle in report, needle
     assert "FAIL" not in report and "Missing" not in report
     assert f"`textcnn compare --output {out} --text-dataset" in report  # the command line typed
@@ -69,3 +70,18 @@ def test_compare_with_a_missing_dataset_writes_the_half_it_can(tmp_path, monkeyp
         compare.run(out, image_dataset="mnist", threads=1, log=lambda line: None)
     report = (out / "report.md").read_text()
     assert "image dataset 'mnist'" in report and "## Parity checks" in report
+
+
+@pytest.mark.parametrize("words", [2, 9])
+def test_text_filters_figure_holds_every_ngram(tmp_path, words):
+    """The n-gram table grows to fit its n-grams: nothing is cut at the figure's right edge."""
+    image = pytest.importorskip("matplotlib.image")
+    from textcnn.studies.compare_figures import plot_text_filters
+
+    gram = " ".join(["remarkably"] * words)
+    rows = [{"filter": i, "favours": "positive", "width": 3,
+             "ngrams": [(f"{gram} {j}", 1.0) for j in range(3)]} for i in range(4)]
+    assert plot_text_filters(rows, tmp_path / "f.png")
+    pixels = image.imread(tmp_path / "f.png")  # (height, width, RGBA) floats
+    assert pixels.shape[1] > 40 * words * 3  # wide enough for three such n-grams a row
+    assert (pixels[:, -4:, :3] > 0.99).all()  # a white margin on the right: no text runs off

@@ -94,19 +94,24 @@ def image_filters_figure(plt, w: np.ndarray):
 
 
 def plot_text_filters(rows: list[dict], path: Path, dpi: int = 100) -> bool:
-    """A table of 1D filters and their top n-grams (the rows of ``top_ngrams``)."""
+    """A table of 1D filters and their top n-grams (the rows of ``top_ngrams``), one n-gram a
+    column and each column as wide as its longest n-gram, so no n-gram is cut off."""
     plt = _pyplot()
     if plt is None or not rows:
         return False
-    fig, ax = plt.subplots(figsize=(8, 0.42 * len(rows) + 0.7))
+    k = max(len(r["ngrams"]) for r in rows)
+    cells = [[f"#{r['filter']} (→ {r['favours']})"]
+             + [g for g, _ in r["ngrams"]] + [""] * (k - len(r["ngrams"])) for r in rows]
+    header = [f"1D filter (width {rows[0]['width']})"] + [f"n-gram {i + 1}" for i in range(k)]
+    chars = sum(max(len(row[c]) for row in [header, *cells]) for c in range(k + 1))
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.075 * chars + 0.6), 0.42 * len(rows) + 0.9))
     ax.axis("off")
-    cells = [[f"#{r['filter']} (→ {r['favours']})", "  |  ".join(g for g, _ in r["ngrams"])]
-             for r in rows]
-    table = ax.table(cells, colLabels=[f"1D filter (width {rows[0]['width']})",
-                                       "n-grams that activate it most"],
-                     loc="center", cellLoc="left", colWidths=[0.25, 0.75])
+    ax.set_title("training n-grams that activate each filter most, strongest first",
+                 fontsize=9)
+    table = ax.table(cells, colLabels=header, loc="center", cellLoc="left")
     table.auto_set_font_size(False)
     table.set_fontsize(8)
+    table.auto_set_column_width(list(range(k + 1)))
     table.scale(1, 1.3)
     fig.savefig(path, dpi=dpi, bbox_inches="tight")
     plt.close(fig)

@@ -41,6 +41,23 @@ class ReportContext:
     train_settings: dict
 
 
+# what a reader of the filters section should know about the two kinds of first-layer filter
+FILTERS_DIFFER = (
+    "The two first layers are the same operation on differently shaped inputs (the parity "
+    "checks below measure it): a text filter of width k is a 2D kernel k tokens tall and as wide "
+    "as the embedding, so it slides along the sentence only, while an image filter is a small "
+    "square that slides along both axes of the picture. That is why only the image filters are "
+    "drawn as pictures. Neighbouring pixels are ordered and alike, so a 3x3 tile of weights reads "
+    "as a stroke or edge detector; the embedding's dimensions have no order, so a k x E text "
+    "kernel drawn as a picture is noise, and the way to read it is by the n-grams it responds to "
+    "most. The pooling differs for the same reason: the text model max-pools each filter over "
+    "the whole sentence right after its one conv layer (where a phrase occurs does not matter, "
+    "only how strongly it occurs), while the image model pools only 2x2 neighbourhoods after its "
+    "first block, so its second block still sees how the strokes lie against each other (which "
+    "is what tells one digit from another), and max-pools over every position only at the end."
+)
+
+
 def _with_unit(n: float) -> str:
     """``1.23 M`` style: G, M or k, else the integer."""
     for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
@@ -119,6 +136,9 @@ def _filters_section(figures: dict, filters: list[dict]) -> list[str]:
             grams = ", ".join(f"`{g}` ({a:.2f})" for g, a in r["ngrams"])
             lines.append(f"| {r['filter']} | {r['favours']} | {grams} |")
         lines.append("")
+    if figures.get("image_filters") and filters:
+        lines += ["### Why the two sides' filters are shown differently", "",
+                  FILTERS_DIFFER, ""]
     return lines
 
 
