@@ -43,7 +43,12 @@ CV_CONFIG = "cv_config.json"  # what `textcnn cv` ran (a cv folder has no config
 # metrics.json key -> Hugging Face metric type (and its args)
 METRIC_TYPES = {"accuracy": ("accuracy", None), "macro_f1": ("f1", {"average": "macro"}),
                 "micro_f1": ("f1", {"average": "micro"}), "loss": ("loss", None)}
-TRAIN_KEYS = ("epochs", "batch_size", "optimizer", "lr", "schedule", "seed", "patience")
+TRAIN_KEYS = ("epochs", "min_steps", "batch_size", "optimizer", "lr", "schedule", "seed",
+              "patience", "select_metric", "class_weight")
+# metrics.json "stopped" -> what ended the run, as the card says it
+STOPPED = {"epochs": "epoch cap (`train.epochs`, or more for `train.min_steps`)",
+           "patience": "patience (`train.patience` epochs without a better validation score)",
+           "time budget": "time budget (`train.time_budget`)"}
 _COMMAND = re.compile(r"## How it was trained\n\n(`{3,})bash\n(.*?)\n\1\n", re.S)
 _MARKUP = re.compile(r"([\\`*_\[\]|~#])")  # Markdown's inline syntax, escaped with a backslash
 
@@ -117,6 +122,9 @@ def folder_facts(folder: str | Path) -> dict:
             # heads map to {split: scores}; the run's timing (best_epoch, seconds...) are numbers
             "metrics": {k: _dicts(v) for k, v in _dicts(metrics).items()},
             "timing": {k: v for k, v in metrics.items() if _is_number(v)},
+            # the metric that chose the best epoch, what stopped the run (strings)
+            "selection": {k: v for k, v in metrics.items()
+                          if k in ("select_metric", "stopped") and isinstance(v, str)},
             "cv": _dicts(_read_json(folder / "cv_metrics.json") or {})}
 
 
@@ -229,19 +237,27 @@ def _metrics_section(facts: dict) -> str:
                               for scores in splits.values() for k in scores))
     rows = [[head, split, *[scores.get(k, "") for k in keys]]
             for head, splits in facts["metrics"].items() for split, scores in splits.items()]
-    return ("## Results\n\nThe best epoch (by validation accuracy) scored on each split "
-            "(`metrics.json`; macro_f1 is the unweighted mean of per-label F1):\n\n"
-            + _table(["head", "split", *keys], rows) + _when(facts["timing"]))
+    train = _dicts(facts["config"]).get("train", {})
+    metric = facts["selection"].get("select_metric") or train.get("select_metric", "accuracy")
+    return (f"## Results\n\nThe best epoch (by validation {_text(metric)}, "
+            "`train.select_metric`) scored on each split (`metrics.json`; macro_f1 is the "
+            "unweighted mean of per-label F1):\n\n" + _table(["head", "split", *keys], rows)
+            + _when(facts["timing"], facts["selection"].get("stopped"),
+                    train.get("class_weight") == "balanced"))
 
 
-def _when(t: dict) -> str:
-    """The sentence on when the best epoch ended, from what ``metrics.json`` holds of it."""
+def _when(t: dict, stopped: str | None = None, balanced: bool = False) -> str:
+    """The sentences on when the best epoch ended and what stopped the run, from what
+    ``metrics.json`` holds of it, and on the class weights (``balanced``)."""
+    weighted = (" Each class's training loss was weighted n_rows / (n_classes x its rows) "
+                "(`train.class_weight: balanced`)." if balanced else "")
     if "best_epoch" not in t:
-        return ""
+        return "\n\n" + weighted.lstrip() if weighted else ""
     of = f" of {t['epochs']}" if "epochs" in t else ""
     seconds = (f", {t['seconds_to_best']:.1f} s into a {t['seconds']:.1f} s run"
                if "seconds_to_best" in t and "seconds" in t else "")
-    return f"\n\nEpoch {t['best_epoch']}{of} was the best{seconds}."
+    stop = f" The run stopped at its {STOPPED.get(stopped) or _text(stopped)}." if stopped else ""
+    return f"\n\nEpoch {t['best_epoch']}{of} was the best{seconds}.{stop}{weighted}"
 
 
 def _cv_section(facts: dict) -> str:

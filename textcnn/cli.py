@@ -68,6 +68,9 @@ def _train_arguments(sub) -> None:
                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run from OUTPUT/checkpoint.safetensors")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="stop after the epoch that passes SECONDS (data loading included) and "
+                        "keep the best epoch so far (sets train.time_budget)")
     _device(p, None)
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="data-parallel training in N local processes: runs `torchrun "
@@ -205,7 +208,10 @@ def _train(args: argparse.Namespace) -> int | None:
 
     if args.nproc < 1:
         raise TextCNNError(f"--nproc must be at least 1, got {args.nproc}")
-    config = train_config(args, _with_device(args))
+    budget = [] if args.time_budget is None else [f"train.time_budget={args.time_budget!r}"]
+    if args.time_budget is not None and not args.time_budget >= 0:
+        raise TextCNNError(f"--time-budget must be >= 0 seconds, got {args.time_budget}")
+    config = train_config(args, _with_device(args) + budget)
     if args.nproc > 1 and not distributed.launched_by_torchrun():
         return distributed.launch(args.nproc, _without_nproc(args.argv))
     train(config, args.data_dir, _train_output(args), args.resume, command=args.command_line)

@@ -88,7 +88,8 @@ MODEL_CONFIGS: dict[str, type[AnyModelConfig]] = {
 class TrainConfig:
     """How the model is trained and evaluated."""
 
-    epochs: int = param(25, "upper bound; early stopping usually ends sooner", positive)
+    epochs: int = param(25, "upper bound; early stopping usually ends sooner (train.min_steps "
+                        "may raise it for a small training set)", positive)
     batch_size: int = param(50, "Kim: 50", positive)
     optimizer: str = param("adamw", "adadelta (Kim) | adam | adamw; AdamW measured better here",
                            one_of("adadelta", "adam", "adamw"))
@@ -96,8 +97,21 @@ class TrainConfig:
     weight_decay: float = param(0.0, "decoupled for AdamW, L2 otherwise", non_negative)
     max_norm: float = param(3.0, "Kim's L2 cap on each head weight row; 0 disables", non_negative)
     seed: int = param(0, "one seed fixes shuffling, init and dropout: runs repeat exactly")
-    patience: int = param(5, "epochs without a better validation accuracy before stopping",
-                          positive)
+    patience: int = param(5, "epochs without a better validation train.select_metric before "
+                          "stopping (counted once train.min_steps steps are done)", positive)
+    select_metric: str = param(
+        "accuracy", "the validation metric (mean over tasks) that keeps the best epoch and that "
+        "patience waits on: the one the task is judged by; macro_f1 weighs rare classes as much "
+        "as common ones, micro_f1 suits multi-label heads (for a single-label head it equals "
+        "accuracy), loss is the validation cross-entropy (lower is better)",
+        one_of("accuracy", "macro_f1", "micro_f1", "loss"))
+    min_steps: int = param(0, "at least this many optimizer steps: a small training set gets "
+                           "the updates it needs (the epoch cap rises to fit them, and patience "
+                           "waits until they are done); a large one is unaffected; 0 = off",
+                           non_negative)
+    time_budget: float = param(0.0, "seconds a run may take (data loading included): it stops "
+                               "after the epoch that passes them and keeps the best epoch so far; "
+                               "0 = no limit", non_negative)
     threads: int = param(0, "torch intra-op threads; 0 = the cores this process may use, shared "
                          "with torchrun's processes on this machine, less those the load "
                          "average says are busy", non_negative)
@@ -106,15 +120,20 @@ class TrainConfig:
                           one_of("proportional", "temperature"))
     temperature: float = param(2.0, "for sampling=temperature: p ~ n ** (1 / T)", positive)
     eval_batch_size: int = param(500, "prediction batch size (length-sorted)", positive)
-    schedule: str = param("constant", "lr per optimizer step: constant | cosine (to 0) | onecycle",
+    schedule: str = param("constant", "lr per optimizer step: constant | cosine (to 0) | onecycle; "
+                          "the curve spans the run's epoch cap (train.min_steps included)",
                           one_of("constant", "cosine", "onecycle"))
-    warmup: float = param(0.0, "fraction of all steps (epochs x batches) spent ramping the lr up",
-                          fraction)
+    warmup: float = param(0.0, "fraction of all steps (epoch cap x batches) spent ramping the lr "
+                          "up", fraction)
     loss: str = param("cross_entropy", "training loss of single- and multi-label heads: "
                       "cross_entropy | squared_hinge (one-vs-rest, LinearSVC's; long documents)",
                       one_of("cross_entropy", "squared_hinge"))
     label_smoothing: float = param(0.0, "cross_entropy's training loss only; validation / test "
                                    "metrics are unchanged", fraction)
+    class_weight: str = param("none", "none | balanced: each class's training loss weighted "
+                              "n_rows / (n_classes x its rows), as scikit-learn's, so a rare class "
+                              "counts as much as a common one (single-label heads)",
+                              one_of("none", "balanced"))
     ema: float = param(0.0, "decay of a moving average of the weights, used to validate and "
                        "save; 0 off", fraction)
     steps_per_epoch: int = param(0, "streamed tasks: batches per epoch; 0 = one pass over the "
@@ -216,6 +235,26 @@ def _wide_only_needs_buckets(cfg: Config) -> None:
                                   "set model.ngram_buckets (e.g. 262144)")
 
 
+def _class_weight_needs_single_labels(cfg: Config) -> None:
+    if cfg.train.class_weight == "none":
+        return
+    for name, task in cfg.tasks.items():
+        why = ("a multi-label head's labels are not exclusive classes" if task.multi_label else
+               "the labels of a streamed split are not counted before training" if task.stream
+               else "its loss mixes in the teacher's soft targets"
+               if name in cfg.distill.teachers else None)
+        if why:
+            raise ConfigError.for_key("train.class_weight", f"{cfg.train.class_weight!r} weighs "
+                                      f"single-label classes; task '{name}': {why}; use none")
+
+
+def _loss_selection_needs_cross_entropy(cfg: Config) -> None:
+    if cfg.train.select_metric == "loss" and cfg.train.loss != "cross_entropy":
+        raise ConfigError.for_key("train.select_metric", "'loss' is the validation "
+                                  "cross-entropy, which squared_hinge margins do not minimise: "
+                                  "select by accuracy, macro_f1 or micro_f1")
+
+
 # rules between fields, applied in order after every field's own check
 CROSS_FIELD_RULES: tuple[Callable[[Config], None], ...] = (
     _embedding_mode_needs_vectors,
@@ -223,6 +262,8 @@ CROSS_FIELD_RULES: tuple[Callable[[Config], None], ...] = (
     _stream_keys_need_stream,
     check_distill,
     _wide_only_needs_buckets,
+    _class_weight_needs_single_labels,
+    _loss_selection_needs_cross_entropy,
 )
 
 
@@ -265,8 +306,9 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
     return build_dataclass(cls, data, "model")
 
 
-# metrics.json's top-level numbers beside its heads (runs.run_timing): no task may take them
-RUN_TIMING_KEYS = ("best_epoch", "epochs", "seconds_to_best", "seconds")
+# metrics.json's top-level entries beside its heads (runs.run_timing): no task may take them
+RUN_TIMING_KEYS = ("best_epoch", "epochs", "seconds_to_best", "seconds", "select_metric",
+                   "stopped")
 
 
 def _build_tasks(tasks: Any) -> dict[str, TaskConfig]:

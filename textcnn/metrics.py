@@ -15,7 +15,8 @@ import torch
 
 
 def head_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0,
-              reduction: str = "mean", kind: str = "cross_entropy") -> torch.Tensor:
+              reduction: str = "mean", kind: str = "cross_entropy",
+              class_weight: torch.Tensor | None = None) -> torch.Tensor:
     """A head's loss: cross-entropy against label ids ``(n,)``, binary cross-entropy of one
     sigmoid per label against multi-hot rows ``(n, labels)`` (a multi-label head; a row's loss
     is the mean over its labels).
@@ -27,6 +28,11 @@ def head_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: floa
     stops moving once it is on the right side of its margin, where cross-entropy keeps growing
     the weights of a separable training set (``label_smoothing`` is not used).
 
+    ``class_weight`` ``(classes,)`` (label ids only) weighs each row's loss by its label's
+    weight: ``sum`` adds the weighted losses, ``mean`` divides them by the rows' summed weight
+    (torch's ``cross_entropy(weight=...)``, whose label smoothing weighs each class's share by
+    that class's weight).
+
     Examples
     --------
     >>> logits = torch.tensor([[0.0, 0.0]])
@@ -37,10 +43,15 @@ def head_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: floa
     >>> head_loss(torch.tensor([[2.0, -0.5]]), torch.tensor([0]), kind="squared_hinge").item()
     0.25
     """
+    if class_weight is not None and targets.dim() == 2:
+        raise ValueError("class weights are for label ids, not multi-hot rows")
     if kind == "squared_hinge":
         signs = targets.float() if targets.dim() == 2 else torch.nn.functional.one_hot(
             targets, logits.shape[1]).float()
         per_row = (1 - (2 * signs - 1) * logits).clamp(min=0).pow(2).sum(dim=1)
+        if class_weight is not None:
+            rows = class_weight[targets]  # (n,)
+            return (per_row * rows).sum() / (1.0 if reduction == "sum" else rows.sum())
         return per_row.sum() if reduction == "sum" else per_row.mean()
     if targets.dim() == 2:
         targets = targets.float()
@@ -49,8 +60,8 @@ def head_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: floa
         per_row = torch.nn.functional.binary_cross_entropy_with_logits(
             logits, targets, reduction="none").mean(dim=1)  # (n,)
         return per_row.sum() if reduction == "sum" else per_row.mean()
-    return torch.nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing,
-                                             reduction=reduction)
+    return torch.nn.functional.cross_entropy(logits, targets, weight=class_weight,
+                                             label_smoothing=label_smoothing, reduction=reduction)
 
 
 def distill_loss(logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor,

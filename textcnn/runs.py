@@ -44,11 +44,11 @@ from .multilabel import tune_thresholds
 from .outputs import check_room, claim
 from .splits import cv_folds, fold_protocol, select_split
 from .threads import set_threads
-from .training import CHECKPOINT, Trainer, current_world, read_checkpoint, session
+from .training import CHECKPOINT, Trainer, current_world, read_checkpoint, reported, session
 
 Log = Callable[[str], None]
-# where and how a run computes, not what it computes: a run may resume with other values
-RESUMABLE_ACROSS = ("device", "compile")
+# where and how a run computes, or for how long, not what: a run may resume with other values
+RESUMABLE_ACROSS = ("device", "compile", "time_budget")
 
 
 def log_to_stderr(line: str) -> None:
@@ -137,8 +137,8 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
                    for s in ("validation", "test") if s in data.splits[h]} for h in data.heads}
     clf = data.make_classifier(model, config, data.heads)
     clf.thresholds, clf.timing = thresholds, run_timing(trainer, trainer.started)
-    summary = "  ".join(f"{h} {s} acc {m['accuracy']:.4f}" for h, ms in metrics.items()
-                        for s, m in ms.items())
+    summary = "  ".join(f"{h} {s} {reported(m, config.train.select_metric)}"
+                        for h, ms in metrics.items() for s, m in ms.items())
     log(f"best epoch {trainer.best_epoch} of {trainer.epoch}, "
         f"{clf.timing['seconds_to_best']:.1f}s to best of {clf.timing['seconds']:.1f}s; {summary}")
     if checkpoint_dir is not None:
@@ -151,19 +151,23 @@ def run_timing(trainer: Trainer, started: float) -> dict:
     """Time to accuracy: ``best_epoch``, ``epochs`` run, and the wall seconds from ``started``
     (before the data was loaded, for :func:`train`) to the end of the best epoch's validation
     (``seconds_to_best``, its history row's ``elapsed_seconds``) and to now (``seconds``, after
-    the test evaluation).
+    the test evaluation); ``select_metric`` chose the best epoch, ``stopped`` says what ended it.
 
     >>> from types import SimpleNamespace
     >>> rows = [{"epoch": 1, "elapsed_seconds": 4.5}, {"epoch": 2, "elapsed_seconds": 8.2}]
-    >>> trainer = SimpleNamespace(best_epoch=1, epoch=2, history=rows)
+    >>> cfg = SimpleNamespace(train=SimpleNamespace(select_metric="macro_f1"))
+    >>> trainer = SimpleNamespace(best_epoch=1, epoch=2, history=rows, config=cfg, stopped="epochs")
     >>> timing = run_timing(trainer, time.perf_counter() - 9.0)
     >>> timing["best_epoch"], timing["epochs"], timing["seconds_to_best"], timing["seconds"] >= 9
     (1, 2, 4.5, True)
+    >>> timing["select_metric"], timing["stopped"]
+    ('macro_f1', 'epochs')
     """
     best = next((row for row in trainer.history if row["epoch"] == trainer.best_epoch), {})
     return {"best_epoch": trainer.best_epoch, "epochs": trainer.epoch,
             "seconds_to_best": best.get("elapsed_seconds", 0.0),
-            "seconds": round(time.perf_counter() - started, 3)}
+            "seconds": round(time.perf_counter() - started, 3),
+            "select_metric": trainer.config.train.select_metric, "stopped": trainer.stopped}
 
 
 def _fit_on_validation(model: torch.nn.Module, config: Config, data: PreparedData,

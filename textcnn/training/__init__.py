@@ -1,9 +1,10 @@
 """Training: fit a model on one or more tasks, with early stopping and exact resume.
 
 ``batching`` cuts length-bucketed batches and plans each epoch, ``schedule`` gives the learning
-rate of every step, ``checkpoint`` writes and reads the resume file, ``distributed`` splits the
-work across torchrun's processes (DDP), ``optimizers`` steps Adam / AdamW with torch's fused
-kernel (without importing ``torch._dynamo``), and ``trainer`` runs the loop.
+rate of every step, ``stopping`` picks the best epoch and says when and why a run ends,
+``checkpoint`` writes and reads the resume file, ``distributed`` splits the work across
+torchrun's processes (DDP), ``optimizers`` steps Adam / AdamW with torch's fused kernel (without
+importing ``torch._dynamo``), and ``trainer`` runs the loop.
 """
 
 from .batching import (
@@ -24,11 +25,13 @@ from .checkpoint import (
 )
 from .distributed import World, current_world, session
 from .schedule import lr_factor
+from .stopping import STOP_REASONS, StopRule, balanced_weights, reported, selection_score
 from .trainer import Trainer, TrainingDiverged
 
 __all__ = [
-    "CHECKPOINT", "Encoded", "Trainer", "TrainingDiverged", "TrainingState", "World",
-    "batches_per_task", "current_world", "epoch_plan", "lr_factor", "read_checkpoint", "session",
+    "CHECKPOINT", "STOP_REASONS", "Encoded", "StopRule", "Trainer", "TrainingDiverged",
+    "TrainingState", "World", "balanced_weights", "batches_per_task", "current_world",
+    "epoch_plan", "lr_factor", "read_checkpoint", "reported", "selection_score", "session",
     "sorted_batches", "steps_per_epoch", "to_tensors", "train_batches", "unpack_checkpoint",
     "write_checkpoint",
 ]

@@ -2,11 +2,14 @@
 
 Tensors are stored under prefixes (``model.``, ``best.``, ``ema.``, ``optim.<param>.<name>``,
 ``rng.torch``, and ``rng.torch.<rank>`` / ``rng.cuda.<rank>`` for other ranks and GPUs); the
-rest (epoch counters, the data position within the epoch, history, the numpy generator's state,
-optimizer and gradient-scaler scalars, the config and any extra entries) is one JSON object in
-the header's ``state`` field. Tensors are written from the CPU, so a GPU run resumes anywhere.
+rest (epoch counters, why the run stopped, the data position within the epoch, history, the
+numpy generator's state, optimizer and gradient-scaler scalars, the config and any extra
+entries) is one JSON object in the header's ``state`` field. Tensors are written from the CPU,
+so a GPU run resumes anywhere.
 A ``best.`` tensor equal to its ``model.`` twin (a frozen embedding table; every tensor when the
 last epoch is the best) is written once and named in the header's ``best_is_model`` list.
+:func:`rank_rng_states` and :func:`restore_rng_states` take and set a process's generators;
+:class:`Resumable` gives the trainer its ``save_checkpoint`` and ``load_checkpoint``.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class TrainingState:
     epoch, best_epoch : int
         Epochs done, and the one whose weights are ``best``.
     best_score : float
-        Its mean validation accuracy.
+        Its selecting score (:func:`textcnn.training.stopping.selection_score`).
     history : list of dict
         One row per epoch done.
     optimizer_step : int or None
@@ -56,6 +59,8 @@ class TrainingState:
         More generator states: ``torch.<rank>`` of ranks other than 0, ``cuda.<rank>`` on CUDA.
     scaler : dict or None
         The fp16 gradient scaler's ``state_dict()`` (None when it is off).
+    stopped : str or None
+        Why the run stopped, once it has (one of ``stopping.STOP_REASONS``); None while it runs.
     """
 
     model: dict[str, torch.Tensor]
@@ -73,6 +78,7 @@ class TrainingState:
     epoch_loss: list[float] = field(default_factory=lambda: [0.0, 0.0])
     extra_rngs: dict[str, torch.Tensor] = field(default_factory=dict)
     scaler: dict | None = None
+    stopped: str | None = None
 
 
 def write_checkpoint(path: str | Path, state: TrainingState, extra: dict | None = None) -> Path:
@@ -110,7 +116,7 @@ def write_checkpoint(path: str | Path, state: TrainingState, extra: dict | None 
     meta = {
         "epoch": state.epoch, "optimizer_step": state.optimizer_step,
         "batch_in_epoch": state.batch_in_epoch, "epoch_loss": state.epoch_loss,
-        "scaler": state.scaler,
+        "scaler": state.scaler, "stopped": state.stopped,
         "best_epoch": state.best_epoch, "best_score": state.best_score, "history": state.history,
         "rng_numpy": state.numpy_rng,
         "param_groups": state.optimizer["param_groups"], "optim_scalars": scalars,
@@ -193,5 +199,96 @@ def unpack_checkpoint(tensors: dict[str, torch.Tensor], meta: dict) -> TrainingS
         epoch_loss=meta.get("epoch_loss", [0.0, 0.0]),
         extra_rngs={k[4:]: v for k, v in tensors.items()
                     if k.startswith("rng.") and k != "rng.torch"},
-        scaler=meta.get("scaler"),
+        scaler=meta.get("scaler"), stopped=meta.get("stopped"),
     )
+
+
+def rank_rng_states(device: torch.device) -> dict[str, torch.Tensor]:
+    """This process's generator states: the CPU's, and the GPU's when training on CUDA."""
+    states = {"torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        states["cuda"] = torch.cuda.get_rng_state(device)
+    return states
+
+
+def restore_rng_states(state: TrainingState, rank: int, device: torch.device) -> None:
+    """Set this rank's generators from a checkpoint (rank 0's CPU state when it has none)."""
+    torch.set_rng_state(state.torch_rng if rank == 0 else
+                        state.extra_rngs.get(f"torch.{rank}", state.torch_rng))
+    cuda = state.extra_rngs.get(f"cuda.{rank}")
+    if cuda is not None and device.type == "cuda":
+        torch.cuda.set_rng_state(cuda, device)
+
+
+class Resumable:
+    """A trainer's checkpoint: :meth:`save_checkpoint` writes its whole state, from which
+    :meth:`load_checkpoint` continues it exactly (the :class:`~textcnn.training.Trainer`'s
+    attributes: weights, best and average weights, optimizer, scaler, generators, counters,
+    history, the data position and why the run stopped)."""
+
+    def save_checkpoint(self) -> Path | None:
+        """Write everything needed to resume into ``checkpoint_dir``, atomically (rank 0).
+
+        Every rank calls it at the same step: the ranks' generator states are gathered.
+
+        Returns
+        -------
+        Path or None
+            The file written (None on other ranks).
+        """
+        rngs = self.world.gather(rank_rng_states(self.device))
+        if not self.world.is_main:
+            return None
+        extra = {f"{kind}.{rank}": state for rank, states in enumerate(rngs)
+                 for kind, state in states.items() if (kind, rank) != ("torch", 0)}
+        state = TrainingState(
+            model=self.model.state_dict(), best=self.best_state,
+            ema=self.ema_model.state_dict() if self.ema_model is not None else {},
+            optimizer=self.optimizer.state_dict(), torch_rng=rngs[0]["torch"],
+            numpy_rng=self.epoch_rng_state, epoch=self.epoch,
+            best_epoch=self.best_epoch, best_score=self.best_score, history=self.history,
+            optimizer_step=self.step, batch_in_epoch=self.batch_in_epoch,
+            epoch_loss=self.epoch_loss, extra_rngs=extra,
+            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
+            stopped=self.stopped,
+        )
+        path = write_checkpoint(self.checkpoint_dir / CHECKPOINT, state,
+                                {"config": self.config.to_dict(), **self.extra_state})
+        self.checkpoint_step = self.step
+        return path
+
+    def load_checkpoint(self, path: str | Path) -> dict:
+        """Restore a checkpoint written by :meth:`save_checkpoint` (every rank reads it).
+
+        Parameters
+        ----------
+        path : path
+            The checkpoint file.
+
+        Returns
+        -------
+        dict
+            Its header (see :func:`read_checkpoint`).
+        """
+        tensors, meta = read_checkpoint(path)
+        state = unpack_checkpoint(tensors, meta)
+        self.model.load_state_dict(state.model)
+        self.best_state = {k: v.to(self.device) for k, v in state.best.items()}
+        if self.ema_model is not None:
+            self.ema_model.load_state_dict(state.ema)
+        restore_rng_states(state, self.world.rank, self.device)
+        self.epoch_rng_state = state.numpy_rng
+        self.rng.bit_generator.state = state.numpy_rng
+        self.optimizer.load_state_dict(state.optimizer)
+        if state.scaler is not None and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state.scaler)
+        self.epoch, self.best_epoch = state.epoch, state.best_epoch
+        self.best_score, self.history = state.best_score, state.history
+        self.batch_in_epoch, self.epoch_loss = state.batch_in_epoch, list(state.epoch_loss)
+        self.stopped = state.stopped
+        # every epoch takes the same number of steps (older checkpoints lack the count)
+        self.step = (self.epoch * self.epoch_steps if state.optimizer_step is None
+                     else state.optimizer_step)
+        self.checkpoint_step = self.step
+        return meta
+

@@ -220,8 +220,10 @@ class StreamTrainer(Trainer):
         self.split: StreamedSplit = data[self.task]["train"]
         self.position = [0, 0]
         self._iterator: Iterator | None = None
-        if config.train.steps_per_epoch:
-            self.total_steps = config.train.steps_per_epoch * config.train.epochs
+
+    def _epoch_steps(self) -> int:
+        """``train.steps_per_epoch``, else the batches of one pass over the stream."""
+        return self.config.train.steps_per_epoch or super()._epoch_steps()
 
     def train_batches(self) -> Iterator[tuple]:
         """One epoch: the rest of the current pass, or ``train.steps_per_epoch`` batches."""

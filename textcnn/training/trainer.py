@@ -1,10 +1,13 @@
 """The trainer: the training loop, early stopping, the weights' moving average and validation.
 
 It trains any registered model on one or more tasks; each batch comes from one task and its loss
-reaches only that task's head. Early stopping watches the mean validation accuracy over tasks and
-restores the best weights at the end. After every epoch (and every ``train.checkpoint_every``
-steps) a checkpoint can be written, from which a killed run resumes exactly, mid-epoch too. The
-step runs on ``train.device`` at ``train.precision``, in one process or several (DDP, see
+reaches only that task's head (weighted per class with ``train.class_weight``). The best epoch
+is the one with the best ``train.select_metric`` on validation (mean over tasks); the run stops
+at its epoch cap, after ``train.patience`` epochs without a better one, or past
+``train.time_budget`` (:mod:`.stopping`), says which, and restores the best weights. After
+every epoch (and every ``train.checkpoint_every`` steps) a checkpoint can be written, from
+which a killed run resumes exactly, mid-epoch too (:mod:`.checkpoint`). The step runs on
+``train.device`` at ``train.precision``, in one process or several (DDP, see
 :mod:`.distributed`); a NaN or infinite loss stops the run before it spoils the weights.
 """
 
@@ -30,16 +33,20 @@ from ..errors import TextCNNError
 from ..metrics import head_loss
 from ..models import min_input_length
 from .batching import Encoded, epoch_plan, steps_per_epoch
-from .checkpoint import (
-    CHECKPOINT,
-    TrainingState,
-    read_checkpoint,
-    unpack_checkpoint,
-    write_checkpoint,
-)
+from .checkpoint import CHECKPOINT, Resumable
 from .distributed import World
 from .optimizers import FusedAdam
 from .schedule import lr_factor
+from .stopping import (
+    SHORT_NAMES,
+    TIME_BUDGET,
+    StopRule,
+    balanced_weights,
+    describe_stop,
+    plan_line,
+    selection_score,
+    shown_score,
+)
 
 if TYPE_CHECKING:
     from tqdm import tqdm
@@ -56,7 +63,7 @@ class TrainingDiverged(TextCNNError, FloatingPointError):
     kept."""
 
 
-class Trainer:
+class Trainer(Resumable):
     """Fit a model on ``data[task][split]`` following ``config.train``.
 
     Parameters
@@ -101,7 +108,10 @@ class Trainer:
             self.net = torch.compile(self.net, dynamic=True)
         # the lr is a function of the global optimizer step (checkpointed): resume is exact
         self.step = 0
-        self.total_steps = steps_per_epoch(data, train_cfg) * train_cfg.epochs
+        self.epoch_steps = self._epoch_steps()
+        # the epoch cap (train.epochs, raised by train.min_steps), patience and the time budget
+        self.stop_rule = StopRule.of(train_cfg, self.epoch_steps)
+        self.total_steps = self.epoch_steps * self.stop_rule.epochs
         # train.ema: a frozen copy holding the moving average; it is validated and kept as best
         self.ema_model = copy.deepcopy(model).requires_grad_(False) if train_cfg.ema > 0 else None
         self.history: list[dict] = []
@@ -115,6 +125,12 @@ class Trainer:
         self.batch_in_epoch = 0
         self.epoch_loss = [0.0, 0.0]
         self.checkpoint_step: int | None = None  # the step of the last checkpoint written
+        self.stopped: str | None = None  # why the run stopped (stopping.STOP_REASONS), once it has
+        self._class_weights: dict[str, torch.Tensor] = {}
+
+    def _epoch_steps(self) -> int:
+        """Optimizer steps per epoch (what the epoch cap and the lr schedule are counted in)."""
+        return steps_per_epoch(self.data, self.config.train)
 
     def _make_optimizer(self) -> torch.optim.Optimizer | FusedAdam:
         train_cfg = self.config.train
@@ -209,7 +225,20 @@ class Trainer:
     def loss(self, task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """A batch's summed loss on ``task``'s head (a subclass may mix in soft targets)."""
         train = self.config.train
-        return head_loss(logits, y, train.label_smoothing, "sum", train.loss)
+        return head_loss(logits, y, train.label_smoothing, "sum", train.loss,
+                         self.class_weights(task, logits.shape[1]))
+
+    def class_weights(self, task: str, classes: int) -> torch.Tensor | None:
+        """``(classes,)`` loss weights of ``task``'s head from its training labels
+        (``train.class_weight: balanced``, :func:`.stopping.balanced_weights`); None: unweighted."""
+        if self.config.train.class_weight == "none":
+            return None
+        weights = self._class_weights.get(task)
+        if weights is None or len(weights) != classes:
+            counted = balanced_weights(self.data[task]["train"].labels, classes)
+            weights = torch.tensor(counted, dtype=torch.float32, device=self.device)
+            self._class_weights[task] = weights
+        return weights
 
     def _diverged(self, loss: float) -> TrainingDiverged:
         """The error for a NaN / infinite loss at the coming optimizer step."""
@@ -261,7 +290,8 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> list[dict]:
-        """Train until ``train.epochs``, or ``train.patience`` epochs without a better score.
+        """Train until the epoch cap, ``train.patience`` epochs without a better score or
+        ``train.time_budget``; :attr:`stopped` then says which.
 
         Continues from the position reached (after :meth:`load_checkpoint`, mid-epoch too),
         writes a checkpoint after every epoch when ``checkpoint_dir`` is set, and leaves the
@@ -273,13 +303,32 @@ class Trainer:
             The history: one row per epoch (seconds, training loss, validation metrics).
         """
         show_bar = sys.stderr.isatty() and self.world.is_main
-        while (self.epoch < self.config.train.epochs
-               and self.epoch - self.best_epoch < self.config.train.patience):
+        train_cfg = self.config.train
+        self.log(plan_line(self.stop_rule, train_cfg, self.epoch_steps, self._logged_weights()))
+        if self.stopped is None:  # resumed at its end from a checkpoint that predates the reason
+            self.stopped = self._limit_reached()
+        while self.stopped is None:
             self._run_epoch(show_bar)
+            # rank 0's clock decides for every rank
+            out_of_time = self.world.broadcast(self.stop_rule.out_of_time(self.started)
+                                               if self.world.is_main else None)
+            self.stopped = self._limit_reached() or (TIME_BUDGET if out_of_time else None)
             if self.checkpoint_dir is not None:
                 self.save_checkpoint()
+        self.log(describe_stop(self.stopped, train_cfg.patience, train_cfg.select_metric,
+                               train_cfg.time_budget))
         self.model.load_state_dict(self.best_state)
         return self.history
+
+    def _limit_reached(self) -> str | None:
+        """The epoch cap or patience, from the counters (:meth:`.stopping.StopRule.limit`)."""
+        return self.stop_rule.limit(self.epoch, self.best_epoch, self.step)
+
+    def _logged_weights(self) -> dict[str, list[float]]:
+        """``{task: class weights}`` for the log (none without ``train.class_weight``)."""
+        return {task: self.class_weights(task, int(self.data[task]["train"].labels.max(
+            initial=0)) + 1).tolist() for task in self.tasks} \
+            if self.config.train.class_weight != "none" else {}
 
     def _run_epoch(self, show_bar: bool) -> None:
         """Train one epoch; rank 0 validates and every rank keeps the weights if best."""
@@ -291,20 +340,22 @@ class Trainer:
             bar.close()
         val = self.world.broadcast(self.validate() if self.world.is_main else None)
         self.epoch += 1
-        score = float(np.mean([val[t]["accuracy"] for t in self.tasks]))
+        metric = self.config.train.select_metric
+        score = selection_score(val, metric)
         row = {"epoch": self.epoch, "seconds": round(time.perf_counter() - start, 3),
                "elapsed_seconds": round(time.perf_counter() - self.started, 3),
                "train_seconds": round(train_seconds, 3), "train_loss": round(train_loss, 6),
-               "validation": val, "validation_accuracy": score}
+               "validation": val, "validation_accuracy": selection_score(val, "accuracy")}
+        row[f"validation_{metric}"] = shown_score(score, metric)  # the score that selects
         self.history.append(row)
         if score > self.best_score:
             self.best_score, self.best_epoch = score, self.epoch
             self.best_state = {k: v.detach().clone()
                                for k, v in self.eval_model.state_dict().items()}
         self.log(
-            f"epoch {self.epoch}/{self.config.train.epochs}  {row['seconds']:.1f}s  "
-            f"loss {train_loss:.4f}  val acc {score:.4f}"
-            + ("  *" if self.best_epoch == self.epoch else "")
+            f"epoch {self.epoch}/{self.stop_rule.epochs}  {row['seconds']:.1f}s  "
+            f"loss {train_loss:.4f}  val {SHORT_NAMES.get(metric, metric)} "
+            f"{row[f'validation_{metric}']:.4f}" + ("  *" if self.best_epoch == self.epoch else "")
         )
 
     def _progress_bar(self) -> tqdm:
@@ -312,89 +363,5 @@ class Trainer:
         from tqdm import tqdm
 
         n_train = sum(len(self.data[t]["train"]) for t in self.tasks)
-        return tqdm(total=n_train, desc=f"epoch {self.epoch + 1}/{self.config.train.epochs}",
+        return tqdm(total=n_train, desc=f"epoch {self.epoch + 1}/{self.stop_rule.epochs}",
                     unit="ex", leave=False)
-
-    # -- checkpoints ---------------------------------------------------------------------------
-    def save_checkpoint(self) -> Path | None:
-        """Write everything needed to resume into ``checkpoint_dir``, atomically (rank 0).
-
-        Every rank calls it at the same step: the ranks' generator states are gathered.
-
-        Returns
-        -------
-        Path or None
-            The file written (None on other ranks).
-        """
-        rngs = self.world.gather(rank_rng_states(self.device))
-        if not self.world.is_main:
-            return None
-        extra = {f"{kind}.{rank}": state for rank, states in enumerate(rngs)
-                 for kind, state in states.items() if (kind, rank) != ("torch", 0)}
-        state = TrainingState(
-            model=self.model.state_dict(), best=self.best_state,
-            ema=self.ema_model.state_dict() if self.ema_model is not None else {},
-            optimizer=self.optimizer.state_dict(), torch_rng=rngs[0]["torch"],
-            numpy_rng=self.epoch_rng_state, epoch=self.epoch,
-            best_epoch=self.best_epoch, best_score=self.best_score, history=self.history,
-            optimizer_step=self.step, batch_in_epoch=self.batch_in_epoch,
-            epoch_loss=self.epoch_loss, extra_rngs=extra,
-            scaler=self.scaler.state_dict() if self.scaler.is_enabled() else None,
-        )
-        path = write_checkpoint(self.checkpoint_dir / CHECKPOINT, state,
-                                {"config": self.config.to_dict(), **self.extra_state})
-        self.checkpoint_step = self.step
-        return path
-
-    def load_checkpoint(self, path: str | Path) -> dict:
-        """Restore a checkpoint written by :meth:`save_checkpoint` (every rank reads it).
-
-        Parameters
-        ----------
-        path : path
-            The checkpoint file.
-
-        Returns
-        -------
-        dict
-            Its header (see :func:`read_checkpoint`).
-        """
-        tensors, meta = read_checkpoint(path)
-        state = unpack_checkpoint(tensors, meta)
-        self.model.load_state_dict(state.model)
-        self.best_state = {k: v.to(self.device) for k, v in state.best.items()}
-        if self.ema_model is not None:
-            self.ema_model.load_state_dict(state.ema)
-        restore_rng_states(state, self.world.rank, self.device)
-        self.epoch_rng_state = state.numpy_rng
-        self.rng.bit_generator.state = state.numpy_rng
-        self.optimizer.load_state_dict(state.optimizer)
-        if state.scaler is not None and self.scaler.is_enabled():
-            self.scaler.load_state_dict(state.scaler)
-        self.epoch, self.best_epoch = state.epoch, state.best_epoch
-        self.best_score, self.history = state.best_score, state.history
-        self.batch_in_epoch, self.epoch_loss = state.batch_in_epoch, list(state.epoch_loss)
-        # every epoch takes the same number of steps (older checkpoints lack the count)
-        if state.optimizer_step is None:
-            self.step = self.epoch * steps_per_epoch(self.data, self.config.train)
-        else:
-            self.step = state.optimizer_step
-        self.checkpoint_step = self.step
-        return meta
-
-
-def rank_rng_states(device: torch.device) -> dict[str, torch.Tensor]:
-    """This process's generator states: the CPU's, and the GPU's when training on CUDA."""
-    states = {"torch": torch.get_rng_state()}
-    if device.type == "cuda":
-        states["cuda"] = torch.cuda.get_rng_state(device)
-    return states
-
-
-def restore_rng_states(state: TrainingState, rank: int, device: torch.device) -> None:
-    """Set this rank's generators from a checkpoint (rank 0's CPU state when it has none)."""
-    torch.set_rng_state(state.torch_rng if rank == 0 else
-                        state.extra_rngs.get(f"torch.{rank}", state.torch_rng))
-    cuda = state.extra_rngs.get(f"cuda.{rank}")
-    if cuda is not None and device.type == "cuda":
-        torch.cuda.set_rng_state(cuda, device)
