@@ -60,6 +60,18 @@ def sst2_slice(data_dir, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def small_slice(sst2_slice, tmp_path_factory):
+    """600 / 100 / 100 rows of the SST-2 slice: a few seconds per run."""
+    out = tmp_path_factory.mktemp("sst2-small")
+    rng = random.Random(1)
+    for split, n in (("train", 600), ("validation", 100), ("test", 100)):
+        rows = read_jsonl(sst2_slice / f"{split}.jsonl")
+        write_jsonl(out / f"{split}.jsonl", rng.sample(rows, n))
+    (out / "dataset.json").write_text((sst2_slice / "dataset.json").read_text())
+    return out
+
+
 def tiny_config(dataset: str | Path, **train) -> dict:
     """A small, fast TextCNN config as plain data."""
     return {

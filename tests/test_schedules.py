@@ -2,7 +2,6 @@
 
 import json
 import math
-import random
 
 import numpy as np
 import pytest
@@ -10,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from conftest import read_jsonl, tiny_config, train_full_and_cut, write_jsonl
+from conftest import tiny_config, train_full_and_cut
 from textcnn.config import from_dict
 from textcnn.errors import ConfigError
 from textcnn.metrics import classification_metrics, head_loss
@@ -261,18 +260,6 @@ def test_ema_weights_are_validated_and_kept():
 
 
 # -- resume ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def small_slice(sst2_slice, tmp_path_factory):
-    """600 / 100 / 100 rows of the SST-2 slice: a few seconds per run."""
-    out = tmp_path_factory.mktemp("sst2-small")
-    rng = random.Random(1)
-    for split, n in (("train", 600), ("validation", 100), ("test", 100)):
-        rows = read_jsonl(sst2_slice / f"{split}.jsonl")
-        write_jsonl(out / f"{split}.jsonl", rng.sample(rows, n))
-    (out / "dataset.json").write_text((sst2_slice / "dataset.json").read_text())
-    return out
 
 
 def test_resume_with_every_switch_on_is_exact(small_slice, tmp_path):
