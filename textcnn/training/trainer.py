@@ -310,8 +310,8 @@ class Trainer(Resumable):
         while self.stopped is None:
             self._run_epoch(show_bar)
             # rank 0's clock decides for every rank
-            out_of_time = self.world.broadcast(self.stop_rule.out_of_time(self.started)
-                                               if self.world.is_main else None)
+            out_of_time = bool(train_cfg.time_budget) and self.world.broadcast(
+                self.stop_rule.out_of_time(self.started) if self.world.is_main else None)
             self.stopped = self._limit_reached() or (TIME_BUDGET if out_of_time else None)
             if self.checkpoint_dir is not None:
                 self.save_checkpoint()
@@ -326,9 +326,11 @@ class Trainer(Resumable):
 
     def _logged_weights(self) -> dict[str, list[float]]:
         """``{task: class weights}`` for the log (none without ``train.class_weight``)."""
-        return {task: self.class_weights(task, int(self.data[task]["train"].labels.max(
-            initial=0)) + 1).tolist() for task in self.tasks} \
-            if self.config.train.class_weight != "none" else {}
+        if self.config.train.class_weight == "none":
+            return {}
+        classes = {task: int(self.data[task]["train"].labels.max(initial=0)) + 1
+                   for task in self.tasks}
+        return {task: self.class_weights(task, n).tolist() for task, n in classes.items()}
 
     def _run_epoch(self, show_bar: bool) -> None:
         """Train one epoch; rank 0 validates and every rank keeps the weights if best."""
