@@ -228,7 +228,7 @@ def test_cli_time_budget_stops_the_run_and_says_so(small_slice, tmp_path, capsys
     assert (saved["time_budget"], saved["class_weight"]) == (30.0, "balanced")
     assert "stopped: time budget (past train.time_budget, 30 s)" in err
     card = model_card(tmp_path / "m")
-    assert "The best epoch (by validation macro_f1, `train.select_metric`)" in card
+    assert "The best epoch (by validation `macro_f1`, `train.select_metric`)" in card
     assert "The run stopped at its time budget" in card and 'class_weight="balanced"' in card
     code, _, err = run_cli(capsys, "train", config, "--time-budget", "-1")
     assert code == 2 and err == "error: --time-budget must be >= 0 seconds, got -1.0\n"

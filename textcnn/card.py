@@ -239,7 +239,7 @@ def _metrics_section(facts: dict) -> str:
             for head, splits in facts["metrics"].items() for split, scores in splits.items()]
     train = _dicts(facts["config"]).get("train", {})
     metric = facts["selection"].get("select_metric") or train.get("select_metric", "accuracy")
-    return (f"## Results\n\nThe best epoch (by validation {_text(metric)}, "
+    return (f"## Results\n\nThe best epoch (by validation {_code(metric)}, "
             "`train.select_metric`) scored on each split (`metrics.json`; macro_f1 is the "
             "unweighted mean of per-label F1):\n\n" + _table(["head", "split", *keys], rows)
             + _when(facts["timing"], facts["selection"].get("stopped"),
@@ -256,7 +256,7 @@ def _when(t: dict, stopped: str | None = None, balanced: bool = False) -> str:
     of = f" of {t['epochs']}" if "epochs" in t else ""
     seconds = (f", {t['seconds_to_best']:.1f} s into a {t['seconds']:.1f} s run"
                if "seconds_to_best" in t and "seconds" in t else "")
-    stop = f" The run stopped at its {STOPPED.get(stopped) or _text(stopped)}." if stopped else ""
+    stop = f" The run stopped at its {STOPPED.get(stopped) or _code(stopped)}." if stopped else ""
     return f"\n\nEpoch {t['best_epoch']}{of} was the best{seconds}.{stop}{weighted}"
 
 
