@@ -28,7 +28,7 @@ def make_trainer(data=None, checkpoint_dir=None, **train) -> Trainer:
     """A trainer of the tiny linear model: 40 training rows in batches of 10 (4 steps an epoch)."""
     cfg = from_dict({"tasks": {"t": {"dataset": "x"}},
                      "train": {"epochs": 2, "batch_size": 10, "lr": 0.1, "max_norm": 0,
-                               "threads": 1, "optimizer": "adam", **train}})
+                               "threads": 1, "optimizer": "adam", "device": "cpu", **train}})
     torch.manual_seed(0)
     lines: list[str] = []
     trainer = Trainer(cfg, Tiny(), data or tiny_data(), log=lines.append,
