@@ -13,13 +13,13 @@ from sklearn.utils.class_weight import compute_class_weight
 from test_cli import run_cli, write_config
 from test_schedules import Tiny, record_steps, tiny_data
 
-from conftest import read_jsonl, tiny_config, train_full_and_cut
+from conftest import ROOT, read_jsonl, tiny_config, train_full_and_cut
 from textcnn.card import STOPPED, model_card
-from textcnn.config import from_dict
+from textcnn.config import from_dict, load_config
 from textcnn.errors import ConfigError
 from textcnn.metrics import head_loss
 from textcnn.modality import load_datasets
-from textcnn.runs import check_saved_config, train_and_evaluate
+from textcnn.runs import check_saved_config, cross_validate, train_and_evaluate
 from textcnn.training import CHECKPOINT, Encoded, Trainer, balanced_weights, lr_factor, stopping
 from textcnn.training.checkpoint import read_checkpoint
 
@@ -280,3 +280,10 @@ def test_a_checkpoint_resumes_under_another_time_budget_but_not_another_length()
     check_saved_config(from_dict(tiny_config("x")), saved)
     with pytest.raises(ConfigError, match="config differs"):
         check_saved_config(config, saved)
+
+
+def test_cv_records_what_stopped_each_fold():
+    config = load_config(ROOT / "configs" / "images" / "digits.yaml",
+                         ["train.epochs=1", "model.blocks=[8]", "train.threads=1"])
+    result = cross_validate(config, folds=2, log=lambda line: None)["digit"]
+    assert result["stopped"] == ["epochs", "epochs"] and len(result["seconds"]) == 2

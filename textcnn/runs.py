@@ -160,8 +160,6 @@ def run_timing(trainer: Trainer, started: float) -> dict:
     >>> timing = run_timing(trainer, time.perf_counter() - 9.0)
     >>> timing["best_epoch"], timing["epochs"], timing["seconds_to_best"], timing["seconds"] >= 9
     (1, 2, 4.5, True)
-    >>> timing["select_metric"], timing["stopped"]
-    ('macro_f1', 'epochs')
     """
     best = next((row for row in trainer.history if row["epoch"] == trainer.best_epoch), {})
     return {"best_epoch": trainer.best_epoch, "epochs": trainer.epoch,
@@ -292,7 +290,7 @@ def cross_validate(config: Config, folds: int = 10, data_dir=None, output=None,
     and a card with the fold table (``README.md``, naming ``command``) to ``output``.
 
     Returns ``{head: {"folds": [...], "mean": {...}, "std": {...}, "seconds": [...],
-    "protocol": "..."}}``.
+    "stopped": [...], "protocol": "..."}}`` (``stopped``: what ended each fold's training).
 
     Examples
     --------
@@ -320,17 +318,18 @@ def _cross_validate(config: Config, folds: int, data_dir, output, log: Log,
     datasets = {name: replace(ds, folds=cv_folds(ds, folds)) for name, ds in datasets.items()}
     log(f"{folds}-fold CV on {fold_protocol(folds)}")
     per_head: dict[str, list] = {h: [] for h in datasets}
-    seconds = []
+    seconds, stopped = [], []
     for k in range(folds):
         log(f"fold {k + 1}/{folds}")
         start = time.perf_counter()
-        _, metrics = train_and_evaluate(config, datasets, fold=k, log=log, write_folder=False)
+        clf, metrics = train_and_evaluate(config, datasets, fold=k, log=log, write_folder=False)
         seconds.append(round(time.perf_counter() - start, 1))
+        stopped.append(clf.timing["stopped"])
         for h in per_head:
             per_head[h].append(metrics[h]["test"])
-    # per fold: the metrics and the fold's wall-clock seconds (train + test)
-    result = {h: {**summarize_folds(rows), "seconds": seconds, "protocol": fold_protocol(folds)}
-              for h, rows in per_head.items()}
+    # per fold: the metrics, the fold's wall-clock seconds (train + test) and what stopped it
+    result = {h: {**summarize_folds(rows), "seconds": seconds, "stopped": stopped,
+                  "protocol": fold_protocol(folds)} for h, rows in per_head.items()}
     if output is not None:
         write_json(Path(output) / "cv_metrics.json", result)
         write_json(Path(output) / CV_CONFIG, {**config.to_dict(), "textcnn_version": __version__})
