@@ -239,13 +239,16 @@ def _class_weight_needs_single_labels(cfg: Config) -> None:
     if cfg.train.class_weight == "none":
         return
     for name, task in cfg.tasks.items():
-        why = ("a multi-label head's labels are not exclusive classes" if task.multi_label else
-               "the labels of a streamed split are not counted before training" if task.stream
-               else "its loss mixes in the teacher's soft targets"
-               if name in cfg.distill.teachers else None)
-        if why:
-            raise ConfigError.for_key("train.class_weight", f"{cfg.train.class_weight!r} weighs "
-                                      f"single-label classes; task '{name}': {why}; use none")
+        if task.multi_label:
+            why = "a multi-label head's labels are not exclusive classes"
+        elif task.stream:
+            why = "the labels of a streamed split are not counted before training"
+        elif name in cfg.distill.teachers:
+            why = "its loss mixes in the teacher's soft targets"
+        else:
+            continue
+        raise ConfigError.for_key("train.class_weight", f"{cfg.train.class_weight!r} weighs "
+                                  f"single-label classes; task '{name}': {why}; use none")
 
 
 def _loss_selection_needs_cross_entropy(cfg: Config) -> None:
