@@ -323,7 +323,7 @@ def _cross_validate(config: Config, folds: int, data_dir, output, log: Log,
         log(f"fold {k + 1}/{folds}")
         start = time.perf_counter()
         clf, metrics = train_and_evaluate(config, datasets, fold=k, log=log, write_folder=False)
-        seconds.append(round(time.perf_counter() - start, 1))
+        seconds.append(round(time.perf_counter() - start, 3))
         stopped.append(clf.timing["stopped"])
         for h in per_head:
             per_head[h].append(metrics[h]["test"])
