@@ -14,10 +14,10 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils import estimator_checks
+from test_cli import run_cli
 
 import textcnn
 from conftest import read_jsonl, write_jsonl
-from test_cli import run_cli
 from textcnn.backends.folded import FoldedBackend
 from textcnn.estimator import PARAMETERS, TextCNNClassifier
 

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -70,9 +69,9 @@ class TextCNNClassifier(ClassifierMixin, BaseEstimator):
 
     ``TextCNNClassifier()`` trains exactly what ``textcnn train --dataset`` trains (the recipe
     in ``textcnn/recipes/default.yaml``; the documentation's "Config keys" page lists every
-    key): with the same rows and seed, ``fit`` gives the model the command line gives, and predicts through the
-    same fast backend. Every parameter but ``overrides`` and ``verbose`` is one config key, and
-    its default ``None`` keeps the recipe's value for that key.
+    key): with the same rows and seed, ``fit`` gives the model the command line gives, and it
+    predicts through the same fast backend. Every parameter but ``overrides`` and ``verbose``
+    is one config key, and its default ``None`` keeps the recipe's value for that key.
 
     Parameters
     ----------
