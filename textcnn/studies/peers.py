@@ -240,6 +240,31 @@ def _fit_predict_fasttext(fasttext: ModuleType, x_train: list[str], y_train: lis
     return pred, seconds, time.perf_counter() - start
 
 
+def fit_predict(peer: str, x_train: list[str], y_train: list[int], x_test: list[str],
+                threads: int = 1, seed: int = 0) -> tuple[np.ndarray, float, float]:
+    """Train one peer on ``(x_train, y_train)`` and predict ``x_test``.
+
+    Returns
+    -------
+    predictions, train_seconds, predict_seconds
+        Test label ids, and the seconds to fit and to predict (as :func:`run_peer` counts them).
+
+    Raises
+    ------
+    ImportError
+        If the peer's optional dependency cannot be imported; the message names the extra.
+    """
+    if peer not in PEERS:
+        raise ValueError(f"unknown peer {peer!r}; choose from {PEERS}")
+    if peer == "fasttext":
+        return _fit_predict_fasttext(import_fasttext(), x_train, y_train, x_test, threads, seed)
+    if peer.startswith("spacy"):
+        from .spacy_peer import fit_predict_spacy
+
+        return fit_predict_spacy(peer, x_train, y_train, x_test, threads, seed)
+    return _fit_predict_sklearn(peer, x_train, y_train, x_test, threads)
+
+
 def _summary(values: list[float]) -> dict:
     return {"mean": statistics.fmean(values),
             "std": statistics.pstdev(values) if len(values) > 1 else 0.0}
@@ -270,24 +295,15 @@ def run_peer(peer: str, data_dir: str, name: str, threads: int = 2, seeds=(0, 1,
     """
     if peer not in PEERS:
         raise ValueError(f"unknown peer {peer!r}; choose from {PEERS}")
-    fasttext = import_fasttext() if peer == "fasttext" else None
+    if peer == "fasttext":
+        import_fasttext()  # fail before the first fold, naming the extra
     proto = protocol(data_dir, name)
     seeded = peer == "fasttext" or peer.startswith("spacy")
     run_seeds = list(seeds) if (seeded and proto == "test") else [seeds[0]]
     acc, f1, secs, rates = [], [], [], []
     for x_train, y_train, x_test, y_test in _train_test_splits(data_dir, name):
         for seed in run_seeds:
-            if fasttext is not None:
-                pred, sec, predict_sec = _fit_predict_fasttext(fasttext, x_train, y_train,
-                                                               x_test, threads, seed)
-            elif peer.startswith("spacy"):
-                from .spacy_peer import fit_predict_spacy
-
-                pred, sec, predict_sec = fit_predict_spacy(peer, x_train, y_train, x_test,
-                                                           threads, seed)
-            else:
-                pred, sec, predict_sec = _fit_predict_sklearn(peer, x_train, y_train, x_test,
-                                                              threads)
+            pred, sec, predict_sec = fit_predict(peer, x_train, y_train, x_test, threads, seed)
             acc.append(accuracy_score(y_test, pred))
             f1.append(f1_score(y_test, pred, average="macro"))
             secs.append(sec)
