@@ -344,10 +344,12 @@ def size_rows(size: str, max_rows: int) -> bool:
     return size != "full" and int(size) <= max_rows
 
 
-def benchmark(opts) -> list[dict]:
-    """Run every (system, set, size, draw) not yet in ``opts.output``; return all records."""
+def benchmark(opts) -> list[str]:
+    """Run every (system, set, size, draw) not yet in ``opts.output`` (each record appended as
+    it finishes); return what failed (a failed run is left out of the file, so a rerun retries
+    it)."""
     done = {run_key(r) for r in read_results(opts.output)}
-    systems = []
+    systems, failed = [], []
     for system in opts.systems:
         reason = missing_reason(system)
         if reason:
@@ -362,12 +364,17 @@ def benchmark(opts) -> list[dict]:
                     continue
                 if system == "setfit" and not size_rows(draw.size, opts.setfit_max_rows):
                     continue
-                record = run_one(system, draw, opts)
+                try:
+                    record = run_one(system, draw, opts)
+                except Exception as exc:  # one failed run must not stop the others
+                    failed.append(f"{system} on {name} {draw.size} draw {draw.draw}: {exc}")
+                    print(f"FAILED {failed[-1]}", flush=True)
+                    continue
                 with open(opts.output, "a", encoding="utf-8") as f:
                     f.write(json.dumps(record) + "\n")
                 print(f"{name:>14} {draw.size:>5} draw {draw.draw} {system:>20}: "
                       f"acc {100 * record['accuracy']:.1f}", flush=True)
-    return read_results(opts.output)
+    return failed
 
 
 def summarize(records: list[dict]) -> dict:
@@ -394,7 +401,8 @@ def tables(records: list[dict]) -> str:
         for system in sorted({system for system, _ in by}):
             sets = [s for (sy, _), s in by.items() if sy == system]
             mean = {m: statistics.fmean(s[m] for s in sets) for m in sets[0] if m != "draws"}
-            out.append(_row(f"average of {len(sets)} sets", system, "", mean))
+            out.append(_row(f"average, {len(sets)} set{'s' * (len(sets) > 1)}", system, "",
+                            mean))
         out.append("")
     return "\n".join(out)
 
@@ -444,8 +452,11 @@ def main(argv: list[str] | None = None) -> None:
         if unknown:
             fail(f"--datasets: {', '.join(unknown)} not a text set in {opts.data_dir}")
         opts.datasets = opts.datasets or names
-        benchmark(opts)
+        failed = benchmark(opts)
     print(tables(read_results(opts.output)))
+    if not opts.report and failed:
+        print(f"{len(failed)} run(s) failed:", *failed, sep="\n  ", file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

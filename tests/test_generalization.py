@@ -78,6 +78,15 @@ def test_text_sets_skip_images_and_sets_without_training_rows(tmp_path):
                        "news": "no training rows (splits: test)"}
 
 
+def test_an_unknown_set_is_bad_usage(tmp_path, capsys):
+    write_set(tmp_path / "toy")
+    with pytest.raises(SystemExit) as exc:
+        gen.main(["--data-dir", str(tmp_path), "--datasets", "news", "--output",
+                  str(tmp_path / "r.jsonl")])
+    assert exc.value.code == 2
+    assert f"--datasets: news not a text set in {tmp_path}" in capsys.readouterr().err
+
+
 def record(system, dataset, size, draw, acc, seconds=1.0, rate=100.0):
     return {"system": system, "dataset": dataset, "size": size, "draw": draw, "accuracy": acc,
             "macro_f1": acc / 2, "train_seconds": seconds, "sentences_per_second": rate}
@@ -94,8 +103,8 @@ def test_table_means_over_draws_and_average_over_sets():
     assert "| a | tfidf_lr | 2 | 75.0 | 37.5 | 2.0 | 200 |" in text
     assert "| b | tfidf_lr | 1 | 50.0 | 25.0 | 1.0 | 100 |" in text
     # the average over sets weighs each set once, whatever its draws
-    assert "| average of 2 sets | tfidf_lr |  | 62.5 | 31.2 | 1.5 | 150 |" in text
-    assert "| average of 1 sets | fasttext |  | 60.0 | 30.0 | 1.0 | 100 |" in text
+    assert "| average, 2 sets | tfidf_lr |  | 62.5 | 31.2 | 1.5 | 150 |" in text
+    assert "| average, 1 set | fasttext |  | 60.0 | 30.0 | 1.0 | 100 |" in text
     assert "| a | tfidf_lr | 1 | 90.0 | 45.0 | 1.0 | 100 |" in text
 
 
@@ -130,6 +139,23 @@ def test_runs_resume_and_a_missing_package_is_skipped(tmp_path, monkeypatch, cap
     assert len(gen.read_results(out)) == 3
     gen.main(argv)
     assert ran == [("tfidf_lr", "12", 1)]  # nothing left to run
+
+
+def test_a_failed_run_is_reported_left_out_and_the_others_go_on(tmp_path, monkeypatch, capsys):
+    write_set(tmp_path / "data" / "toy")
+    out = tmp_path / "results.jsonl"
+
+    def broken(draw, work, opts):
+        raise RuntimeError("textcnn train exited 2: bad key")
+    monkeypatch.setitem(gen.SYSTEMS, "textcnn_cli", (broken, ()))
+    with pytest.raises(SystemExit) as exc:
+        gen.main(["--data-dir", str(tmp_path / "data"), "--systems", "textcnn_cli", "tfidf_lr",
+                  "--sizes", "12", "--draws", "2", "--output", str(out)])
+    assert exc.value.code == 1
+    assert "FAILED textcnn_cli on toy 12 draw 1: textcnn train exited 2: bad key" in \
+        capsys.readouterr().out
+    assert [(r["system"], r["draw"]) for r in gen.read_results(out)] == [("tfidf_lr", 0),
+                                                                         ("tfidf_lr", 1)]
 
 
 TINY = ["tokenizer.kind=word", "model.pretrained=''", "model.embedding_mode=non-static",
