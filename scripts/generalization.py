@@ -186,29 +186,11 @@ def run_textcnn_cli(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, fl
     return pred, float(metrics["seconds"]), predict_seconds
 
 
-def estimator_params(overrides: list[str], threads: int, seed: int) -> dict:
-    """``TextCNNClassifier`` parameters for ``--textcnn-set KEY=VALUE`` config overrides (values
-    read as ``--set`` reads them; each key mapped back through
-    :data:`textcnn.estimator.PARAMETERS`)."""
-    from textcnn.config_files import apply_overrides
-    from textcnn.estimator import PARAMETERS
-
-    by_key = {key: name for name, key in PARAMETERS.items()}
-    params = {"threads": threads, "seed": seed}
-    for section, fields in apply_overrides({}, overrides).items():
-        for field, value in (fields.items() if isinstance(fields, dict) else [("", fields)]):
-            key = f"{section}.{field}"
-            if key not in by_key:
-                fail(f"--textcnn-set {key}: not a TextCNNClassifier parameter (known: "
-                     f"{', '.join(sorted(by_key))})")
-            params[by_key[key]] = tuple(value) if isinstance(value, list) else value
-    return params
-
-
 def run_textcnn_estimator(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, float]:
     from textcnn.estimator import TextCNNClassifier
 
-    clf = TextCNNClassifier(**estimator_params(opts.textcnn_set, opts.threads, draw.seed))
+    clf = TextCNNClassifier(threads=opts.threads, seed=draw.seed,
+                            overrides=tuple(opts.textcnn_set))
     start = time.perf_counter()
     clf.fit(draw.train.texts, draw.train.labels.tolist())
     seconds = time.perf_counter() - start

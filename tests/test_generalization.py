@@ -160,17 +160,7 @@ def test_a_failed_run_is_reported_left_out_and_the_others_go_on(tmp_path, monkey
 
 TINY = ["tokenizer.kind=word", "model.pretrained=''", "model.embedding_mode=non-static",
         "model.embedding_dim=16", "model.channels=8", "model.ngram_buckets=0",
-        "train.epochs=1"]
-
-
-def test_overrides_map_onto_the_estimator():
-    params = gen.estimator_params(TINY, threads=1, seed=3)
-    assert params == {"threads": 1, "seed": 3, "tokenizer": "word", "pretrained": "",
-                      "embedding_mode": "non-static", "embedding_dim": 16, "channels": 8,
-                      "ngram_buckets": 0, "epochs": 1}
-    with pytest.raises(SystemExit) as exc:
-        gen.estimator_params(["train.optimizer=sgd"], 1, 0)
-    assert exc.value.code == 2
+        "train.epochs=3", "train.batch_size=8", "train.lr=0.01"]
 
 
 def test_textcnn_cli_and_estimator_score_a_draw(tmp_path):
@@ -185,5 +175,9 @@ def test_textcnn_cli_and_estimator_score_a_draw(tmp_path):
     assert set(records) == {"textcnn_cli", "textcnn_estimator"}
     for r in records.values():
         assert (r["train_rows"], r["test_rows"], r["size"], r["seed"]) == (30, 15, "30", 0)
-        assert 0.0 <= r["accuracy"] <= 1.0 and r["sentences_per_second"] > 0
+        # the keyword separates the classes: both learn it, and the predicted names map back
+        # onto the right label ids
+        assert r["accuracy"] > 0.9 and r["sentences_per_second"] > 0
         assert round(r["accuracy"] * 15, 6) == round(r["accuracy"] * 15)
+    # one recipe for both doors: the same rows and seed give the same model
+    assert records["textcnn_cli"]["accuracy"] == records["textcnn_estimator"]["accuracy"]
