@@ -8,7 +8,9 @@ sets without training rows are skipped with the reason printed), each training s
   ``--seed + draw``; the files are sorted by label, so never the first rows), and the draw is all
   the labelled data a system gets (no validation split: textcnn carves its own 10%);
 - ``full`` is the set as shipped (a set with only an ``all`` split tests on CV fold 0 and trains on
-  the other folds, as ``textcnn train`` does), and it is run once;
+  the other folds, as ``textcnn train`` does), and it is run once; where the set has a
+  validation split, only ``textcnn_cli`` uses it (to stop and choose the epoch), the others
+  train on the training split alone;
 - every system is scored on the full test split.
 
 Systems: ``textcnn_cli`` (``textcnn train --dataset FOLDER`` in a subprocess on the draw written
@@ -411,7 +413,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--setfit-max-rows", type=int, default=1000,
                     help="SetFit runs only on draws of at most this many rows")
     ap.add_argument("--textcnn-set", action="append", default=[], metavar="KEY=VALUE",
-                    help="config override for both textcnn systems (e.g. train.epochs=1)")
+                    help="a --set override for both textcnn systems (e.g. train.epochs=10)")
     ap.add_argument("--report", action="store_true", help="print the tables of --output only")
     opts = ap.parse_args(argv)
     if not opts.data_dir:
