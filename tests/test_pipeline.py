@@ -28,15 +28,13 @@ def test_empty_and_huge_texts_answer(trained):
     assert clf.prepare(["great " * 3000, "great"]).truncated.tolist() == [True, False]
 
 
-def test_a_text_over_the_character_limit_is_refused_as_the_server_refuses_it(trained):
+def test_a_text_over_the_character_limit_is_read_to_the_limit(trained):
     clf, _ = trained
     assert clf.max_chars == 20_000  # max_length 256: the server's default --max-chars
-    assert len(clf.predict(["x" * 20_000])) == 1
-    with pytest.raises(InputError, match=r"texts\[1\]: text has 20,001 characters, over the "
-                                         r"limit of 20,000"):
-        clf.predict(["ok", "x" * 20_001])
-    with pytest.raises(InputError, match=r"texts\[0\]: text has 20,001 characters"):
-        clf.explain(["x" * 20_001])
+    long = "great " * 8000  # 48,000 characters
+    assert clf.predict(["ok", long]) == clf.predict(["ok", long[:20_000]])
+    explained = clf.explain([long])[0]["heads"]["sentiment"]
+    assert explained["label"] == clf.predict([long])[0]["sentiment"][0]["label"]
 
 
 def test_order_is_restored_after_length_sorting(trained):

@@ -30,7 +30,7 @@ from .errors import TextCNNError
 from .images import ImageSplit
 from .metrics import classification_metrics
 from .multilabel import DEFAULT_THRESHOLD
-from .texts import char_limit, check_text, too_long
+from .texts import char_limit, check_text
 from .tokenizer import encode
 from .training.batching import Encoded
 
@@ -269,7 +269,8 @@ class TextClassifier(Classifier):
 
     @property
     def max_chars(self) -> int:
-        """The longest text accepted, in characters (:func:`textcnn.texts.char_limit`)."""
+        """The most characters of a text the model reads (:func:`textcnn.texts.char_limit`);
+        the server refuses longer texts."""
         return char_limit(self.config.tokenizer.max_length)
 
     def _check_texts(self, texts) -> list[str]:
@@ -283,16 +284,13 @@ class TextClassifier(Classifier):
         return texts
 
     def admit(self, texts):
-        """As :meth:`_check_texts`, and each text at most :attr:`max_chars` long: what
-        ``predict`` and ``explain`` take (evaluating cuts a longer text instead, as training
-        does). An ``Encoded`` is passed through."""
+        """As :meth:`_check_texts`: what ``predict`` and ``explain`` take. A text over
+        :attr:`max_chars` characters is read to that length, as any text is read to its first
+        ``max_length`` tokens (:meth:`prepare` flags both as ``truncated``). An ``Encoded`` is
+        passed through."""
         if isinstance(texts, Encoded):
             return texts
-        texts = self._check_texts(texts)
-        for i, t in enumerate(texts):
-            if len(t) > self.max_chars:
-                raise InputError(too_long(t, self.max_chars, f"texts[{i}]"))
-        return texts
+        return self._check_texts(texts)
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Token ids (n, longest) and lengths (n,); texts past max_length are truncated."""

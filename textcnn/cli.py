@@ -192,13 +192,13 @@ def _decode(raw: bytes, where: str) -> str:
                            f"column {err.start + 1}); texts must be UTF-8") from None
 
 
-def _argument_texts(texts: list[str], max_chars: int) -> list[str]:
+def _argument_texts(texts: list[str]) -> list[str]:
     """TEXT arguments, checked to be UTF-8 (Python hands undecodable bytes over escaped) and to
-    follow the text rules of :mod:`textcnn.texts`, at most ``max_chars`` characters each."""
-    from .stream_scoring import admitted
+    follow the text rules of :mod:`textcnn.texts`."""
+    from .texts import check_text
 
-    return [admitted(_decode(os.fsencode(t), f"TEXT argument {i}"), f"TEXT argument {i}",
-                     max_chars) for i, t in enumerate(texts, 1)]
+    return [check_text(_decode(os.fsencode(t), f"TEXT argument {i}"), f"TEXT argument {i}")
+            for i, t in enumerate(texts, 1)]
 
 
 def _train(args: argparse.Namespace) -> int | None:
@@ -264,11 +264,11 @@ def _predict(args: argparse.Namespace) -> None:
         raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `predict` classifies texts "
                            "(use textcnn.load(path).predict(pixels))")
     inputs: Iterable[tuple[object, str]] = [
-        (None, t) for t in _argument_texts(args.texts, clf.max_chars)]
+        (None, t) for t in _argument_texts(args.texts)]
     if args.file:  # read, tokenized and classified a chunk at a time
-        inputs = itertools.chain(inputs, read_inputs(args.file, args.jsonl, clf.max_chars))
+        inputs = itertools.chain(inputs, read_inputs(args.file, args.jsonl))
     if not args.texts and not args.file and not sys.stdin.isatty():
-        inputs = read_inputs("-", args.jsonl, clf.max_chars)
+        inputs = read_inputs("-", args.jsonl)
     count, cut = predict_lines(clf, inputs, args.top_k, args.head)
     if not count:
         raise TextCNNError("predict: give texts as arguments, with --file, or on stdin")
@@ -289,7 +289,7 @@ def _explain(args: argparse.Namespace) -> None:
     clf = load(args.model_dir, backend=args.backend)
     if clf.kind != "text":
         raise TextCNNError(f"{args.model_dir} is an {clf.kind} model: `explain` explains texts")
-    rows = clf.explain(_argument_texts(args.texts, clf.max_chars), head=args.head,
+    rows = clf.explain(_argument_texts(args.texts), head=args.head,
                        top_k=args.top_k)
     pretty = sys.stdout.isatty() and not args.json
     for i, row in enumerate(rows):

@@ -32,7 +32,7 @@ from .config import TaskConfig
 from .errors import DataError, TextCNNError
 from .metrics import RunningMetrics
 from .streaming import split_file, stream_folder
-from .texts import check_text, decode_line, read_lines, too_long
+from .texts import check_text, decode_line, read_lines
 
 CHUNK = 8192  # texts read, tokenized and classified together
 
@@ -67,29 +67,19 @@ def file_lines(path: str) -> Iterator[str]:
             fh.close()
 
 
-def read_inputs(path: str, jsonl: bool = False, max_chars: int | None = None
-                ) -> Iterator[tuple[object, str]]:
+def read_inputs(path: str, jsonl: bool = False) -> Iterator[tuple[object, str]]:
     """``(id, text)`` per input of ``path`` ('-' = stdin), read one at a time: a line of text
     (id None), or, for a ``.jsonl`` file or ``jsonl``, a JSON line with ``text`` and an optional
-    ``id``; a bad JSON line, a text :func:`textcnn.texts.text_problem` refuses or one over
-    ``max_chars`` characters fails naming its line."""
+    ``id``; a bad JSON line or a text :func:`textcnn.texts.text_problem` refuses fails naming
+    its line."""
     as_json = jsonl or path.endswith(".jsonl")
     for lineno, line in enumerate(file_lines(path), 1):
         where = f"{'stdin' if path == '-' else path}:{lineno}"
         if not as_json:
-            yield None, admitted(line, where, max_chars)
+            yield None, check_text(line, where)
         elif line.strip():
             id_, text = _json_input(where, line)
-            yield id_, admitted(text, where, max_chars)
-
-
-def admitted(text: str, where: str, max_chars: int | None) -> str:
-    """``text`` when the text rules accept it and it is at most ``max_chars`` long, else a
-    :class:`~textcnn.errors.DataError` naming ``where``."""
-    check_text(text, where)
-    if max_chars is not None and len(text) > max_chars:
-        raise DataError(too_long(text, max_chars, where))
-    return text
+            yield id_, check_text(text, where)
 
 
 def _json_input(where: str, line: str) -> tuple[object, str]:

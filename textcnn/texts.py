@@ -11,12 +11,13 @@ realistic text those lie within the first :func:`char_limit` characters: ``max(2
 64 * max_length)`` (20,000 for the default ``max_length`` of 256; 64 characters per token is
 more than ten times the length of an English word with its space, and a character tokenizer
 takes one per token; only a text of thousands of spaces or symbols the tokenizer drops could
-hold a token past it). ``predict``, ``explain``, Python ``predict`` and the server refuse a
-longer text (the server's ``--max-chars`` can lower the limit); training and evaluation cut a
-longer text to the limit before it is tokenized, and a run's log says how many it cut. Texts
-longer than ``max_length`` tokens but within the limit are truncated to their first
-``max_length`` tokens, as the model has always read them; ``textcnn predict`` marks each such
-text ``"truncated": true`` and counts them.
+hold a token past it). Every path but the server cuts a longer text to the limit before it is
+tokenized: training and evaluation say in the run's log how many they cut, and ``predict``
+(CLI and Python) reads the text as far as the model would anyway. The server refuses a longer
+text with a 422 (its ``--max-chars`` can lower the limit), since its answer has no place to say
+that a text was cut. A text longer than ``max_length`` tokens is read to its first
+``max_length`` tokens, as the model has always read it; ``textcnn predict`` marks each text it
+cut either way ``"truncated": true`` and counts them on stderr.
 
 **How long a line may be.** Files are read a line at a time, in blocks of at most
 :data:`BLOCK` bytes: a line longer than :data:`MAX_LINE_BYTES` is refused naming its file and
