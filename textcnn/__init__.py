@@ -11,21 +11,20 @@ The public API; everything else is reachable through these names or the ``textcn
 [['sentiment']]
 """
 
-__version__ = "0.1.0"
-
-from .classifier import ImageClassifier, TextClassifier  # noqa: E402
-from .config import Config, load_config  # noqa: E402
-from .core import ConvBlock, ConvCore  # noqa: E402
-from .errors import (  # noqa: E402
+from ._version import __version__ as __version__  # re-exported
+from .classifier import ImageClassifier, TextClassifier
+from .config import Config, load_config
+from .core import ConvBlock, ConvCore
+from .errors import (
     ConfigError,
     DataError,
     ModelFolderError,
     OutputError,
     TextCNNError,
 )
-from .folder import load  # noqa: E402
-from .models import DPCNN, ImageCNN, TextCNN  # noqa: E402
-from .runs import cross_validate, evaluate_folder, train  # noqa: E402
+from .folder import load
+from .models import DPCNN, ImageCNN, TextCNN
+from .runs import cross_validate, evaluate_folder, train
 
 __all__ = [
     "DPCNN", "Config", "ConfigError", "ConvBlock", "ConvCore", "DataError", "ImageCNN",

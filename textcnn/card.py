@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from . import __version__
+from ._version import __version__
 from .errors import ModelFolderError
 from .fileio import write_text
 

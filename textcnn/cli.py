@@ -166,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="textcnn", description="Train, evaluate and use convolutional text classifiers.",
         epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    from . import __version__
+    from ._version import __version__
     from .distill.cli import teach_arguments
 
     parser.add_argument("--version", action="version", version=f"textcnn {__version__}")

@@ -44,7 +44,7 @@ from safetensors.torch import load_file, save_file
 from torch.nn.modules.module import register_module_parameter_registration_hook
 from torch.overrides import TorchFunctionMode
 
-from . import __version__
+from ._version import __version__
 from .config import Config, from_dict
 from .devices import resolve_device
 from .errors import ConfigError, ModelFolderError

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import __version__
+from ._version import __version__
 from .calibration import calibrate_on_validation
 from .card import CV_CONFIG, write_card
 from .classifier import Classifier, sigmoid

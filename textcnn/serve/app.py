@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
-from .. import __version__
+from .._version import __version__
 from ..errors import TextCNNError
 from ..folder import weights_sha256
 from ..texts import char_limit

@@ -25,8 +25,6 @@ import numpy as np
 import torch
 from torch import nn
 
-# the module, not its names: inference imports training.batching, so either may load first
-from .. import inference
 from ..config import Config
 from ..devices import autocast, grad_scaler, resolve_device, to_device
 from ..errors import TextCNNError
@@ -284,8 +282,10 @@ class Trainer(Resumable):
         dict
             ``{task: classification metrics}``.
         """
+        from ..inference import evaluate  # inference imports training.batching: loaded here
+
         batch_size = self.config.train.eval_batch_size
-        return {t: inference.evaluate(self.eval_model, self.data[t]["validation"], t, batch_size)
+        return {t: evaluate(self.eval_model, self.data[t]["validation"], t, batch_size)
                 for t in self.tasks}
 
     # -- the loop ------------------------------------------------------------------------------
