@@ -11,7 +11,10 @@ sets without training rows are skipped with the reason printed), each training s
   the other folds, as ``textcnn train`` does), and it is run once; where the set has a
   validation split, only ``textcnn_cli`` uses it (to stop and choose the epoch), the others
   train on the training split alone;
-- every system is scored on the full test split.
+- every system is scored on the full test split; with ``--score-on heldout`` (for tuning a
+  recipe without looking at a test split) it is scored instead on up to 2,000 rows of the
+  training pool held out before any draw (stratified, seed ``--seed``; a draw never contains
+  them), and ``full`` trains on the rest of the pool.
 
 Systems: ``textcnn_cli`` (``textcnn train --dataset FOLDER`` in a subprocess on the draw written
 as a dataset folder), ``textcnn_estimator`` (``TextCNNClassifier()``), ``tfidf_lr`` and
@@ -124,9 +127,25 @@ def draw_rows(labels: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.sort(chosen)
 
 
-def make_draws(folder: Path, sizes: list[str], draws: int, seed: int) -> list[Draw]:
-    """Every run's rows for one set: ``full`` once, each smaller size ``draws`` times."""
+HELDOUT_ROWS = 2000  # the most training-pool rows --score-on heldout scores on
+
+
+def hold_out(train, seed: int) -> tuple[object, object]:
+    """``(rest, held out)`` of a training pool: a stratified draw of up to
+    :data:`HELDOUT_ROWS` rows (a third of a smaller pool) kept out of every draw."""
+    size = min(HELDOUT_ROWS, len(train) // 3)
+    held = draw_rows(train.labels, size, seed)
+    rest = np.setdiff1d(np.arange(len(train)), held)
+    return train.subset(rest), train.subset(held)
+
+
+def make_draws(folder: Path, sizes: list[str], draws: int, seed: int,
+               score_on: str = "test") -> list[Draw]:
+    """Every run's rows for one set: ``full`` once, each smaller size ``draws`` times; scored on
+    the test split, or on rows held out of the training pool (``score_on="heldout"``)."""
     names, train, validation, test = load_pool(folder)
+    if score_on == "heldout":
+        train, test = hold_out(train, seed)
     out = []
     for size in sizes:
         if size == "full":
@@ -294,7 +313,8 @@ def missing_reason(system: str) -> str | None:
 
 # -- runs, results file, tables ------------------------------------------------------------------
 def run_key(record: dict) -> tuple:
-    return record["system"], record["dataset"], str(record["size"]), int(record["draw"])
+    return (record["system"], record["dataset"], str(record["size"]), int(record["draw"]),
+            record.get("scored_on", "test"))
 
 
 def read_results(path: Path) -> list[dict]:
@@ -317,6 +337,7 @@ def run_one(system: str, draw: Draw, opts) -> dict:
     truth = draw.test.labels
     return {"system": system, "dataset": draw.dataset, "size": draw.size, "draw": draw.draw,
             "seed": draw.seed, "train_rows": len(draw.train), "test_rows": len(truth),
+            "scored_on": opts.score_on,
             "accuracy": float(accuracy_score(truth, pred)),
             "macro_f1": float(f1_score(truth, pred, average="macro")),
             "train_seconds": round(train_seconds, 3),
@@ -341,9 +362,10 @@ def benchmark(opts) -> list[str]:
         else:
             systems.append(system)
     for name in opts.datasets:
-        for draw in make_draws(opts.data_dir / name, opts.sizes, opts.draws, opts.seed):
+        for draw in make_draws(opts.data_dir / name, opts.sizes, opts.draws, opts.seed,
+                               opts.score_on):
             for system in systems:
-                key = (system, name, draw.size, draw.draw)
+                key = (system, name, draw.size, draw.draw, opts.score_on)
                 if key in done:
                     continue
                 if system == "setfit" and not size_rows(draw.size, opts.setfit_max_rows):
@@ -414,6 +436,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="SetFit runs only on draws of at most this many rows")
     ap.add_argument("--textcnn-set", action="append", default=[], metavar="KEY=VALUE",
                     help="a --set override for both textcnn systems (e.g. train.epochs=10)")
+    ap.add_argument("--score-on", choices=("test", "heldout"), default="test",
+                    help="heldout: score on training-pool rows kept out of every draw (to tune "
+                         "without a test split)")
     ap.add_argument("--report", action="store_true", help="print the tables of --output only")
     opts = ap.parse_args(argv)
     if not opts.data_dir:

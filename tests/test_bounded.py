@@ -356,8 +356,12 @@ def test_the_cli_says_how_to_resume_when_a_peer_was_lost(monkeypatch, tmp_path, 
 
     monkeypatch.setattr(textcnn.runs, "train", lost)
     monkeypatch.setenv("WORLD_SIZE", "2")
-    code = main(["train", "--dataset", "x.jsonl", "--output", str(out)])
-    err = capsys.readouterr().err
+    data = tmp_path / "x.jsonl"  # the recipe reads its rows before training
+    data.write_text("".join(json.dumps({"text": f"text {i}", "label": i % 2}) + "\n"
+                            for i in range(8)), encoding="utf-8")
+    code = main(["train", "--dataset", str(data), "--output", str(out)])
+    shape, err = capsys.readouterr().err.split("\n", 1)
+    assert shape.startswith("default recipe: 8 training rows")
     assert code == 1 and err == (
         "error: training process 1 of 2 lost its connection to another (Connection closed by "
         f"peer): one was killed or crashed before the first epoch ended: no checkpoint in {out}; "

@@ -24,7 +24,7 @@ from textcnn.estimator import PARAMETERS, TextCNNClassifier
 # a small CNN-rand over the recipe (word tokens, random embeddings, no n-gram branch): seconds
 SMALL = {"tokenizer": "word", "pretrained": "", "embedding_mode": "non-static", "ngram_buckets": 0,
          "embedding_dim": 16, "channels": 8, "epochs": 2, "batch_size": 25, "lr": 0.01,
-         "threads": 1}
+         "threads": 1, "overrides": ("train.min_steps=0",)}
 
 # scikit-learn's own checks that take any estimator; the rest feed numeric matrices, which a
 # text classifier rejects (it reads strings), so they do not apply
@@ -40,7 +40,7 @@ def sst2_lists(sst2_slice):
 
 
 # the same --set items for both doors: the recipe, shortened
-SHORT = ["train.epochs=2", "train.threads=1"]
+SHORT = ["train.epochs=2", "train.min_steps=0", "train.threads=1"]
 
 
 def test_the_estimator_trains_what_train_dataset_trains(sst2_slice, tmp_path, capsys):

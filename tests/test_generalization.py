@@ -160,7 +160,7 @@ def test_a_failed_run_is_reported_left_out_and_the_others_go_on(tmp_path, monkey
 
 TINY = ["tokenizer.kind=word", "model.pretrained=''", "model.embedding_mode=non-static",
         "model.embedding_dim=16", "model.channels=8", "model.ngram_buckets=0",
-        "train.epochs=3", "train.batch_size=8", "train.lr=0.01"]
+        "train.epochs=3", "train.min_steps=0", "train.batch_size=8", "train.lr=0.01"]
 
 
 def test_textcnn_cli_and_estimator_score_a_draw(tmp_path):

@@ -204,9 +204,15 @@ def tour_folder(tmp_path_factory):
 @pytest.fixture
 def tour(tour_folder, small_data_dir, capsys, monkeypatch):  # noqa: F811 - the fixture
     monkeypatch.chdir(tour_folder)
+    from textcnn import recipes
     from textcnn.studies import compare
 
     monkeypatch.setattr(compare, "SPEED_SECONDS", 0.2)
+    # the tour checks what each command does, not how long the recipe trains: on the 400-row
+    # sample its 400 optimizer steps would be 50 epochs
+    recipe = recipes.recipe_data()
+    monkeypatch.setattr(recipes, "recipe_data", lambda: recipes.with_settings(
+        recipe, {"train.min_steps": 0, "train.epochs": 2}))
     tour = Tour(tour_folder, small_data_dir, capsys, monkeypatch)
     yield tour
     tour.close()

@@ -211,7 +211,7 @@ def _train(args: argparse.Namespace) -> int | None:
     budget = [] if args.time_budget is None else [f"train.time_budget={args.time_budget!r}"]
     if args.time_budget is not None and not args.time_budget >= 0:
         raise TextCNNError(f"--time-budget must be >= 0 seconds, got {args.time_budget}")
-    config = train_config(args, _with_device(args) + budget)
+    config = train_config(args, _with_device(args) + budget, args.data_dir)
     if args.nproc > 1 and not distributed.launched_by_torchrun():
         return distributed.launch(args.nproc, _without_nproc(args.argv))
     train(config, args.data_dir, _train_output(args), args.resume, command=args.command_line)

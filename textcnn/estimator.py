@@ -162,9 +162,11 @@ time_budget
         self.overrides = overrides
         self.verbose = verbose
 
-    def to_config(self):
-        """The run configuration: the default recipe, with the parameters that are not None
-        set on their keys (:data:`PARAMETERS`), then ``overrides`` applied as ``--set``.
+    def to_config(self, settings: dict | None = None):
+        """The run configuration: the default recipe, with ``settings`` (``{dotted key:
+        value}``, what the training data decides: :func:`textcnn.recipes.data_settings`), then
+        the parameters that are not None set on their keys (:data:`PARAMETERS`), then
+        ``overrides`` applied as ``--set``.
 
         Raises
         ------
@@ -175,12 +177,12 @@ time_budget
         from .config import from_dict
         from .config_files import apply_overrides, blame
         from .errors import ConfigError
-        from .recipes import RECIPE, check_installed, recipe_task_data
+        from .recipes import RECIPE, check_installed, recipe_task_data, with_settings
 
         if isinstance(self.overrides, str):
             raise ConfigError("overrides must be a list of KEY=VALUE items, got one string; "
                               "wrap it in [ ]")
-        data = recipe_task_data(DATASET)
+        data = with_settings(recipe_task_data(DATASET), settings or {})
         given = {name: value for name in PARAMETERS if (value := getattr(self, name)) is not None}
         if given.get("model", "textcnn") != "textcnn" and "kernel_sizes" not in given:
             data["model"].pop("kernel_sizes", None)  # only Kim's CNN has filter widths
@@ -211,6 +213,7 @@ time_budget
         """
         from .data import RawDataset, Split
         from .errors import DataError
+        from .recipes import data_settings
         from .runs import log_to_stderr, train_and_evaluate
 
         texts = _texts(X)
@@ -220,6 +223,10 @@ time_budget
             raise DataError(f"fit needs at least two classes, got only {classes.tolist()}")
         dataset = RawDataset("fit(X, y)", names, {"train": Split(texts, ids)})
         log = log_to_stderr if self.verbose else (lambda line: None)
+        settings, line = data_settings(config, texts, ids)  # as textcnn train --dataset
+        if settings:
+            config = self.to_config(settings)
+            log(line)
         classifier, _ = train_and_evaluate(config, {HEAD: dataset}, log=log, write_folder=False)
         classifier.set_backend(BACKEND)  # as textcnn.load opens the CLI's model folder
         self.classes_, self.classifier_ = classes, classifier

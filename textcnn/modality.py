@@ -123,7 +123,7 @@ class TextModality(Modality):
         if saved_state is not None:
             tokenizer = Tokenizer.from_str(saved_state["tokenizer"])
         elif config.tokenizer.kind == "pretrained":
-            tokenizer = self._pretrained_tokenizer(config)
+            tokenizer = self.pretrained_tokenizer(config)
         else:
             tokenizer = train_tokenizer([t for s in splits.values() for t in s["train"].texts],
                                         config.tokenizer)
@@ -147,7 +147,7 @@ class TextModality(Modality):
                             make_classifier, {"tokenizer": tokenizer.to_str()}, tokenizer)
 
     @staticmethod
-    def _pretrained_tokenizer(config: Config) -> Tokenizer:
+    def pretrained_tokenizer(config: Config) -> Tokenizer:
         from .embeddings import folder_tokenizer
         from .sources import is_model_folder, resolve_source
 

@@ -123,7 +123,7 @@ class StreamModality(TextModality):
         if saved_state is not None:
             tokenizer = Tokenizer.from_str(saved_state["tokenizer"])
         elif config.tokenizer.kind == "pretrained":
-            tokenizer = self._pretrained_tokenizer(config)
+            tokenizer = self.pretrained_tokenizer(config)
         else:
             tokenizer = train_tokenizer(dataset.sample, config.tokenizer)
         parts = {split: Encoded(*encode(tokenizer, part.texts), part.labels)

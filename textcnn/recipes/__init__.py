@@ -1,11 +1,12 @@
 """The default recipe: the config ``textcnn train --dataset NAME|FILE`` trains without a YAML file.
 
 The recipe is one file shipped in the package, ``textcnn/recipes/default.yaml``: every config
-section but ``tasks`` (it started as ``configs/best/sst2.yaml``). :func:`recipe_config` makes
-the dataset its one task (a known name, a Hub id, or a CSV / JSONL / TSV / Parquet file or folder
-with the column names given), applies ``--set`` overrides and checks that the recipe's pretrained
-embeddings are installed (the ``pretrained`` extra). :func:`run_name` names the default output
-folder, ``runs/<run name>``.
+section but ``tasks`` (it started as ``configs/best/sst2.yaml``), with the settings its training
+data decides (:mod:`.shape`: long texts). :func:`recipe_config` makes the dataset its one task
+(a known name, a Hub id, or a CSV / JSONL / TSV / Parquet file or folder with the column names
+given), sets what :func:`data_settings` read from the data, then the ``--set`` overrides, and
+checks that the recipe's pretrained embeddings are installed (the ``pretrained`` extra).
+:func:`run_name` names the default output folder, ``runs/<run name>``.
 
 Example
 -------
@@ -89,8 +90,39 @@ def recipe_task_data(dataset: str, text_column: str | None = None,
     return {**recipe_data(), "tasks": {head_name(label_column): task}}
 
 
+def with_settings(data: dict, settings: dict[str, object]) -> dict:
+    """Config ``data`` with ``{dotted key: value}`` ``settings`` set (a copy).
+
+    >>> with_settings({"model": {"channels": 100}}, {"model.conv_tokens": 128})
+    {'model': {'channels': 100, 'conv_tokens': 128}}
+    """
+    out = {section: dict(values) if isinstance(values, dict) else values
+           for section, values in data.items()}
+    for key, value in settings.items():
+        section, name = key.split(".", 1)
+        out.setdefault(section, {})[name] = value
+    return out
+
+
+def data_settings(config: Config, texts: list[str] | None = None, labels=None, data_dir=None
+                  ) -> tuple[dict[str, object], str]:
+    """What the training ``texts`` and label ids (default: those of ``config``'s one task, read
+    from ``data_dir``) decide for the default recipe (``config``, the recipe before them), and
+    the log line saying so (:mod:`.shape`)."""
+    from ..modality import TextModality, modality_for
+    from .shape import describe, measure, shaped_settings
+
+    if type(modality_for(config)) is not TextModality or config.tokenizer.kind != "pretrained":
+        return {}, ""  # streamed or trained-tokenizer runs: the recipe as it is
+    if texts is None:
+        texts, labels = training_rows(config, data_dir)
+    shape = measure(texts, labels, TextModality.pretrained_tokenizer(config))
+    settings = shaped_settings(shape, config.tokenizer.max_length)
+    return settings, describe(shape, settings)
+
+
 def recipe_config(dataset: str, text_column: str | None = None, label_column: str | None = None,
-                  overrides: list[str] | None = None) -> Config:
+                  overrides: list[str] | None = None, settings: dict | None = None) -> Config:
     """The default recipe trained on ``dataset``.
 
     Parameters
@@ -102,6 +134,9 @@ def recipe_config(dataset: str, text_column: str | None = None, label_column: st
         the label column.
     overrides : list of str, optional
         ``KEY=VALUE`` items, as ``--set``.
+    settings : dict, optional
+        ``{dotted key: value}`` read from the data (:func:`data_settings`), set before the
+        ``overrides``.
 
     Raises
     ------
@@ -109,7 +144,8 @@ def recipe_config(dataset: str, text_column: str | None = None, label_column: st
         An override the recipe rejects, or the recipe's pretrained embeddings are not installed
         (the error names the extra and the pip command).
     """
-    data = apply_overrides(recipe_task_data(dataset, text_column, label_column), overrides or [])
+    data = with_settings(recipe_task_data(dataset, text_column, label_column), settings or {})
+    data = apply_overrides(data, overrides or [])
     try:
         config = from_dict(data)
     except ConfigError as exc:  # blamed on the --set item that gave the key, else on the recipe
@@ -119,10 +155,12 @@ def recipe_config(dataset: str, text_column: str | None = None, label_column: st
     return config
 
 
-def train_config(args, overrides: list[str] | None = None) -> Config:
+def train_config(args, overrides: list[str] | None = None, data_dir=None) -> Config:
     """What ``textcnn train`` trains: the YAML config ``args.config``, or the default recipe on
     ``args.dataset`` (exactly one of the two; ``args.text_column`` and ``args.label_column`` go
-    with the dataset), with the ``--set`` ``overrides``.
+    with the dataset), with the ``--set`` ``overrides``. The recipe reads its training split
+    (from ``data_dir`` or ``$TEXTCNN_DATA_DIR`` for a known name) for the settings the data
+    decides, and says them on stderr.
 
     >>> from argparse import Namespace
     >>> args = Namespace(config=None, dataset=None, text_column=None, label_column=None)
@@ -139,11 +177,25 @@ def train_config(args, overrides: list[str] | None = None) -> Config:
     if config is None:
         if note := head_note(label_column):
             print(note, file=sys.stderr)
-        return recipe_config(dataset, text_column, label_column, overrides)
+        config = recipe_config(dataset, text_column, label_column, overrides)
+        settings, line = data_settings(config, data_dir=data_dir)
+        if line:
+            print(line, file=sys.stderr)
+        return recipe_config(dataset, text_column, label_column, overrides, settings) \
+            if settings else config
     if text_column or label_column:
         raise ConfigError("--text-column / --label-column go with --dataset; in a config file "
                           "set tasks.<name>.text_column / label_column")
     return load_config(config, overrides)
+
+
+def training_rows(config: Config, data_dir=None) -> tuple[list[str], list[int]]:
+    """The texts and label ids that ``config``'s one task trains on (a CV set: all its rows)."""
+    from ..modality import load_datasets
+
+    (raw,) = load_datasets(config, data_dir).values()
+    split = raw.splits.get("train") or raw.splits["all"]
+    return split.texts, split.labels
 
 
 def installed(package: str) -> bool:
