@@ -184,7 +184,7 @@ def write_tiny_config(path: Path, dataset: Path) -> Path:
               "tokenizer": {"kind": "word", "max_length": 16},
               "model": {"embedding_dim": 8, "kernel_sizes": [2, 3], "channels": 4,
                         "dropout": 0.0},
-              "train": {"epochs": 3, "batch_size": 20, "optimizer": "adamw", "lr": 0.05,
+              "train": {"epochs": 3, "batch_size": 20, "optimizer": "adamw", "lr": 0.04,
                         "seed": 0, "patience": 3, "threads": 1}}
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
     return path
