@@ -150,9 +150,9 @@ def json_lines(text: str) -> list:
 
 
 # -- a tiny synthetic dataset and model --------------------------------------------------------
-POSITIVE = "good great fine lovely witty charming".split()
-NEGATIVE = "bad awful dull boring flat tedious".split()
-FILLER = "the a film plot actors story it is was and".split()
+POSITIVE = ["good", "great", "fine", "lovely", "witty", "charming"]
+NEGATIVE = ["bad", "awful", "dull", "boring", "flat", "tedious"]
+FILLER = ["the", "a", "film", "plot", "actors", "story", "it", "is", "was", "and"]
 
 
 def _sentence(rng: random.Random, label: int) -> str:

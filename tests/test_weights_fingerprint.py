@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import yaml
-
 from test_contracts import write_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
