@@ -8,7 +8,8 @@ with ``train.seed`` set to ``--seed``. The fingerprint of a config is the SHA-25
 ``model.safetensors`` it writes. Datasets are read from ``--data-dir`` or ``$TEXTCNN_DATA_DIR``
 (``<dir>/<name>/dataset.json``); a config whose data is not there, or that cannot be trained here
 (e.g. pretrained vectors or a distillation teacher not on this machine), is reported and skipped,
-never downloaded. Image datasets are used whole (``digits`` is bundled and small).
+never downloaded. An image dataset that is a folder of IDX files (``mnist``) is sampled the
+same way, ``--rows`` images per file; the bundled ``digits`` (1,797 images) is used whole.
 
 Record the fingerprints before a change, then compare after it::
 
@@ -87,6 +88,66 @@ def sample_dataset(source: Path, out: Path, rows: int, seed: int) -> Path:
     return out
 
 
+def _write_idx(path: Path, array) -> None:
+    """``array`` (uint8) as an uncompressed IDX file."""
+    import numpy as np
+
+    header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">i4").tobytes()
+    path.write_bytes(header + np.ascontiguousarray(array, np.uint8).tobytes())
+
+
+def sample_idx_folder(source: Path, out: Path, rows: int, seed: int) -> Path:
+    """A copy of the IDX folder ``source`` (image datasets) holding ``rows`` randomly drawn
+    images of each images/labels pair, in shuffled order."""
+    import numpy as np
+
+    from textcnn.images import read_idx
+
+    rng = random.Random(seed)
+    out.mkdir(parents=True)
+    for images_path in sorted(source.glob("*-images?idx3-ubyte*")):
+        prefix = images_path.name.split("-images")[0]
+        labels_path = next(iter(sorted(source.glob(f"{prefix}-labels?idx1-ubyte*"))), None)
+        images = read_idx(images_path, 3)
+        if labels_path is None or images.dtype != np.uint8:
+            raise Skipped(f"{source}: {images_path.name} is not a uint8 image file with labels")
+        labels = read_idx(labels_path, 1)
+        keep = rng.sample(range(len(images)), min(rows, len(images)))
+        _write_idx(out / f"{prefix}-images-idx3-ubyte", images[keep])
+        _write_idx(out / f"{prefix}-labels-idx1-ubyte", labels[keep])
+    if (source / "dataset.json").is_file():
+        (out / "dataset.json").write_bytes((source / "dataset.json").read_bytes())
+    return out
+
+
+def _local_images(spec: str, data_dir: Path | None) -> Path | None:
+    """The IDX folder an image task names; None for the bundled ``digits`` (used whole)."""
+    from textcnn.images import MNIST_FOLDER
+
+    if spec == "digits":
+        return None
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return path
+    if spec in ("mnist", MNIST_FOLDER) and data_dir is not None and \
+            (data_dir / MNIST_FOLDER).is_dir():
+        return data_dir / MNIST_FOLDER
+    where = f"{data_dir}/{MNIST_FOLDER}" if data_dir else "no data directory (set --data-dir " \
+                                                          "or $TEXTCNN_DATA_DIR)"
+    raise Skipped(f"missing data: image dataset '{spec}' not found ({where})")
+
+
+def _sampled(config, rows: int, seed: int, data_dir: Path | None, work: Path) -> None:
+    """Point every task of ``config`` at a sample of its dataset written under ``work``."""
+    for name, task in config.tasks.items():
+        out = work / "data" / name
+        if config.model.input_kind == "text":
+            task.dataset = str(sample_dataset(_local_dataset(task.dataset, data_dir), out,
+                                              rows, seed))
+        elif (source := _local_images(task.dataset, data_dir)) is not None:
+            task.dataset = str(sample_idx_folder(source, out, rows, seed))
+
+
 def _local_dataset(spec: str, data_dir: Path | None) -> Path:
     path = Path(spec).expanduser()
     if (path / "dataset.json").is_file():
@@ -109,10 +170,7 @@ def fingerprint(path: Path, rows: int, epochs: int, seed: int, data_dir: Path | 
                  "train.device=cpu", "train.min_steps=0", "train.time_budget=0"]
     try:
         config = load_config(path, overrides)
-        if config.model.input_kind == "text":
-            for name, task in config.tasks.items():
-                source = _local_dataset(task.dataset, data_dir)
-                task.dataset = str(sample_dataset(source, work / "data" / name, rows, seed))
+        _sampled(config, rows, seed, data_dir, work)
         train(config, data_dir, work / "model", log=lambda line: None)
     except TextCNNError as exc:
         raise Skipped(str(exc).splitlines()[0]) from None

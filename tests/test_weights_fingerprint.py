@@ -67,3 +67,24 @@ def test_bad_compare_file_and_missing_config(tmp_path, capsys):
     assert "not a fingerprint file" in capsys.readouterr().err
     assert fingerprint.main(["--configs", str(tmp_path / "nope.yaml")]) == 2
     assert "config not found" in capsys.readouterr().err
+
+
+def test_idx_folders_are_sampled_not_cut(tmp_path):
+    import numpy as np
+
+    from textcnn.images import load_idx_folder, read_idx
+
+    source = tmp_path / "idx"
+    source.mkdir()
+    images = np.broadcast_to(np.arange(40, dtype=np.uint8)[:, None, None], (40, 4, 4))  # i: all i
+    fingerprint._write_idx(source / "t10k-images-idx3-ubyte", images)
+    fingerprint._write_idx(source / "t10k-labels-idx1-ubyte", np.arange(40, dtype=np.uint8) % 10)
+    first = fingerprint.sample_idx_folder(source, tmp_path / "a", rows=12, seed=0)
+    again = fingerprint.sample_idx_folder(source, tmp_path / "b", rows=12, seed=0)
+    picked = read_idx(first / "t10k-images-idx3-ubyte", 3)
+    rows = [int(image[0, 0]) for image in picked]
+    assert picked.shape == (12, 4, 4) and len(set(rows)) == 12 and rows != sorted(rows)
+    assert (picked == images[rows]).all()
+    assert list(read_idx(first / "t10k-labels-idx1-ubyte", 1)) == [r % 10 for r in rows]
+    assert (read_idx(again / "t10k-images-idx3-ubyte", 3) == picked).all()
+    assert len(load_idx_folder(first).splits["all"]) == 12  # textcnn reads the sample
