@@ -415,6 +415,84 @@ def test_safetensors_header(model):
     check_golden("folder/safetensors.json", header)
 
 
+# -- the folders of the other kinds of model ---------------------------------------------------
+COLOURS = ["blue", "green", "red"]
+
+
+def write_colours(folder: Path, n: int) -> Path:
+    """A multi-label JSON-lines file: filler words and a random subset of the colours, which
+    are its labels."""
+    rng = random.Random(1)
+    rows = []
+    for _ in range(n):
+        tags = sorted(c for c in COLOURS if rng.random() < 0.4)
+        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 8))] + tags
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words), "tags": tags})
+    folder.mkdir(parents=True)
+    for split, part in (("train", rows[:n // 2]), ("validation", rows[n // 2:3 * n // 4]),
+                        ("test", rows[3 * n // 4:])):
+        (folder / f"{split}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part),
+                                               encoding="utf-8")
+    return folder
+
+
+TINY_TEXT_MODEL = {"embedding_dim": 8, "kernel_sizes": [1, 2], "channels": 4, "dropout": 0.0}
+TINY_TRAIN = {"epochs": 2, "batch_size": 20, "optimizer": "adamw", "lr": 0.04, "seed": 0,
+              "threads": 1}
+
+
+def other_config(kind: str, work: Path) -> dict:
+    """The config of a tiny model of ``kind``: a multi-task model with a multi-label head, a
+    squared-hinge head (calibrated after training) or an image model."""
+    if kind == "image":
+        return {"tasks": {"digit": {"dataset": "digits"}},
+                "model": {"name": "imagecnn", "blocks": [4], "dropout": 0.0},
+                "train": {**TINY_TRAIN, "epochs": 1, "batch_size": 100}}
+    if kind == "multitask":
+        tasks = {"sentiment": {"dataset": str(work / "data")},
+                 "colour": {"dataset": str(write_colours(work / "colours", 200)),
+                            "label_column": "tags", "multi_label": True}}
+        return {"tasks": tasks, "tokenizer": {"kind": "word", "max_length": 16},
+                "model": TINY_TEXT_MODEL, "train": TINY_TRAIN}
+    return {"tasks": {"sentiment": {"dataset": str(work / "data")}},
+            "tokenizer": {"kind": "word", "max_length": 16}, "model": TINY_TEXT_MODEL,
+            "train": {**TINY_TRAIN, "loss": "squared_hinge"}}
+
+
+@pytest.mark.parametrize("kind", ["multitask", "squared-hinge", "image"])
+def test_folders_of_other_kinds(kind, model, work, tmp_path):
+    import numpy as np
+
+    from textcnn import load
+    from textcnn.config import from_dict
+    from textcnn.runs import train
+
+    folder = tmp_path / kind
+    train(from_dict(other_config(kind, work)), output=folder, log=lambda line: None)
+    saved = json.loads((folder / "config.json").read_text())
+    clf = load(folder)
+    if kind == "image":
+        assert saved["kind"] == "image" and not (folder / "tokenizer.json").exists()
+        probes = np.linspace(0.0, 1.0, 2 * 8 * 8, dtype=np.float32).reshape(2, 1, 8, 8)
+    else:
+        probes = ["good red film", "awful blue and green plot", ""]
+    if kind == "multitask":
+        assert clf.multi_label == ["colour"] and set(saved["thresholds"]) == {"colour"}
+    predictions = clf.predict(probes, top_k=2)
+    assert len(predictions) == len(probes) and all(set(p) == set(clf.heads) for p in predictions)
+    volatile = {"seconds", "seconds_to_best"}
+    metrics = json.loads((folder / "metrics.json").read_text())
+    check_golden(f"kinds/{kind}.json", {
+        "files": sorted(p.name for p in folder.iterdir()),
+        "config.json": {"schema": schema(saved), "values": normal_data(saved, work, tmp_path)},
+        "metrics.json": {"schema": schema(metrics), "values": rounded(
+            {k: v for k, v in metrics.items() if k not in volatile})},
+        "history.jsonl": schema(json_lines((folder / "history.jsonl").read_text())),
+        "safetensors": safetensors_header(folder / "model.safetensors"),
+        "predict": rounded(predictions)})
+
+
 # -- the HTTP API ------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def client(model):
