@@ -1,8 +1,9 @@
 """Golden tests of textcnn's public contracts: the CLI (help of every verb, and the output and exit
 code of a tiny real train, evaluate, predict, explain, export, cv and card), the files of a model
-folder (names, the keys and value types of each JSON file, the safetensors header), the HTTP API
-(status codes and bodies of every endpoint and of its errors) and the resolved config of every
-shipped config under ``configs/``.
+folder (names, the keys and value types of each JSON file, the safetensors header) for a
+single-label text model and for a multi-task model with a multi-label head, a squared-hinge head
+and an image model, the HTTP API (status codes and bodies of every endpoint and of its errors)
+and the resolved config of every shipped config under ``configs/``.
 
 Each contract is compared with a stored file under ``tests/fixtures/golden/``; a mismatch fails with
 a unified diff of the stored and the current value. Values that differ from run to run (temporary
