@@ -14,7 +14,9 @@ sets without training rows are skipped with the reason printed), each training s
 - every system is scored on the full test split.
 
 Systems: ``textcnn_cli`` (``textcnn train --dataset FOLDER`` in a subprocess on the draw written
-as a dataset folder), ``textcnn_estimator`` (``TextCNNClassifier()``), ``tfidf_lr`` and
+as a dataset folder), ``textcnn_teacher`` (the same with ``--teacher minilm``: MiniLM
+fine-tuned on the draw and distilled into the recipe's CNN; its train seconds count the
+teacher), ``textcnn_estimator`` (``TextCNNClassifier()``), ``tfidf_lr`` and
 ``fasttext`` (:mod:`textcnn.studies.peers`), ``model2vec_lr`` and ``model2vec_finetuned``
 (all-MiniLM-L6-v2 distilled once into static vectors, cached under ``--cache-dir``; logistic
 regression on them, and model2vec's own fine-tuned classifier) and ``setfit`` (SetFit on the
@@ -171,11 +173,13 @@ def _predict_folder(model_dir: Path, draw: Draw) -> tuple[np.ndarray, float]:
     return _timed_predict(predict, draw.test.texts)
 
 
-def run_textcnn_cli(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, float]:
-    """``textcnn train --dataset FOLDER`` in a subprocess; train seconds from its metrics.json."""
+def run_textcnn_cli(draw: Draw, work: Path, opts, switch: tuple[str, ...] = ()
+                    ) -> tuple[np.ndarray, float, float]:
+    """``textcnn train --dataset FOLDER`` (plus ``switch``) in a subprocess; train seconds from
+    its metrics.json."""
     data, model = write_folder(draw, work / "data"), work / "model"
     command = [sys.executable, "-m", "textcnn", "train", "--dataset", str(data), "--output",
-               str(model), "--set", f"train.threads={opts.threads}", "--set",
+               str(model), *switch, "--set", f"train.threads={opts.threads}", "--set",
                f"train.seed={draw.seed}"]
     for override in opts.textcnn_set:
         command += ["--set", override]
@@ -184,8 +188,16 @@ def run_textcnn_cli(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, fl
         tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"textcnn train exited {done.returncode}: {tail}")
     metrics = json.loads((model / "metrics.json").read_text(encoding="utf-8"))
+    for head, teacher in metrics.get("teacher", {}).items():
+        print(f"  teacher {head}: {teacher['epochs']} epochs, validation accuracy "
+              f"{teacher['validation']['accuracy']:.4f}, {teacher['seconds']} s", flush=True)
     pred, predict_seconds = _predict_folder(model, draw)
     return pred, float(metrics["seconds"]), predict_seconds
+
+
+def run_textcnn_teacher(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, float]:
+    """``textcnn train --dataset FOLDER --teacher minilm``: train seconds count the teacher."""
+    return run_textcnn_cli(draw, work, opts, ("--teacher", "minilm"))
 
 
 def run_textcnn_estimator(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, float]:
@@ -271,6 +283,7 @@ def run_setfit(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, float]:
 SYSTEMS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "textcnn_cli": (run_textcnn_cli, ()),
     "textcnn_estimator": (run_textcnn_estimator, ()),
+    "textcnn_teacher": (run_textcnn_teacher, ("transformers", MINILM.replace("-", "_"))),
     "tfidf_lr": (_peer("tfidf_lr"), ("threadpoolctl",)),
     "fasttext": (_peer("fasttext"), ("fasttext",)),
     "model2vec_lr": (run_model2vec_lr, ("model2vec", "skeletoken", MINILM.replace("-", "_"))),
