@@ -16,6 +16,7 @@ from test_cli import run_cli, write_config
 from test_distill import CUES, FILLER, write_task
 
 import textcnn
+from textcnn.cli import _interrupted, build_parser
 from textcnn.config import from_dict
 from textcnn.data import load_raw
 from textcnn.distill.augment import augment
@@ -131,6 +132,9 @@ def test_the_switch_is_refused_where_it_cannot_work(task, tmp_path, capsys):
     code, _, err = run_cli(capsys, "train", "--dataset", folder, "--teacher", bert, "--resume",
                            "--output", tmp_path / "run", *SET)
     assert code == 2 and "does not resume" in err
+    args = build_parser().parse_args(["train", "--dataset", str(folder), "--teacher", str(bert)])
+    assert _interrupted(args, [], "interrupted (SIGINT)") == (  # it never says --resume
+        "interrupted (SIGINT); a run with --teacher does not resume: run the command again")
     data = {"tasks": {"label": {"dataset": str(folder)}}, "distill": {"teacher": str(bert)}}
     with pytest.raises(ConfigError, match="'distill.teacher'"):  # what a CV fold runs
         config = from_dict(data)

@@ -348,6 +348,8 @@ def _interrupted(args: argparse.Namespace, argv: list[str], what: str) -> str:
     for ``train``, how to resume (under torchrun, with ``--nproc`` of the run)."""
     if args.verb != "train":
         return what
+    if args.teacher:  # its teacher is not in the checkpoint
+        return f"{what}; a run with --teacher does not resume: run the command again"
     from .training import CHECKPOINT, read_checkpoint
 
     output = Path(_train_output(args))
