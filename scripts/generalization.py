@@ -14,14 +14,15 @@ sets without training rows are skipped with the reason printed), each training s
 - every system is scored on the full test split.
 
 Systems: ``textcnn_cli`` (``textcnn train --dataset FOLDER`` in a subprocess on the draw written
-as a dataset folder), ``textcnn_teacher`` (the same with ``--teacher minilm``: MiniLM
-fine-tuned on the draw and distilled into the recipe's CNN; its train seconds count the
-teacher), ``textcnn_estimator`` (``TextCNNClassifier()``), ``tfidf_lr`` and
-``fasttext`` (:mod:`textcnn.studies.peers`), ``model2vec_lr`` and ``model2vec_finetuned``
-(all-MiniLM-L6-v2 distilled once into static vectors, cached under ``--cache-dir``; logistic
-regression on them, and model2vec's own fine-tuned classifier) and ``setfit`` (SetFit on the
-local all-MiniLM-L6-v2; sizes up to ``--setfit-max-rows``). A system whose package is missing is
-skipped with the reason. Nothing is downloaded: the Hugging Face Hub is switched off.
+as a dataset folder), ``textcnn_teacher`` (the same with ``--teacher minilm``: MiniLM fine-tuned
+on the draw and distilled into the recipe's CNN; its train seconds count the teacher),
+``textcnn_estimator`` (``TextCNNClassifier()``), ``tfidf_lr`` and ``fasttext``
+(:mod:`textcnn.studies.peers`), ``model2vec_lr`` and ``model2vec_finetuned`` (all-MiniLM-L6-v2
+distilled once into static vectors, cached under ``--cache-dir``; logistic regression on them,
+and model2vec's own fine-tuned classifier) and ``setfit`` (SetFit on the local all-MiniLM-L6-v2).
+``setfit`` and ``textcnn_teacher`` fine-tune a transformer, so they run on sizes up to
+``--setfit-max-rows`` only. A system whose package is missing is skipped with the reason.
+Nothing is downloaded: the Hugging Face Hub is switched off.
 
 Each run appends one JSON line to ``--output`` (accuracy, macro-F1, train seconds, predict
 sentences/s, threads, load average); a run already there is not run again, so a stopped
@@ -293,6 +294,10 @@ SYSTEMS: dict[str, tuple[Callable, tuple[str, ...]]] = {
 }
 
 
+# the systems that fine-tune a transformer: hours on CPU at full size, so capped in rows
+TRANSFORMER_FINE_TUNING = ("setfit", "textcnn_teacher")
+
+
 def missing_reason(system: str) -> str | None:
     """Why ``system`` cannot run here (a module it needs is not installed), else None."""
     for module in SYSTEMS[system][1]:
@@ -359,7 +364,8 @@ def benchmark(opts) -> list[str]:
                 key = (system, name, draw.size, draw.draw)
                 if key in done:
                     continue
-                if system == "setfit" and not size_rows(draw.size, opts.setfit_max_rows):
+                if system in TRANSFORMER_FINE_TUNING and not size_rows(draw.size,
+                                                                       opts.setfit_max_rows):
                     continue
                 try:
                     record = run_one(system, draw, opts)
@@ -424,9 +430,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--cache-dir", type=Path, default=Path("runs/generalization-cache"),
                     help="where the distilled model2vec vectors are kept")
     ap.add_argument("--setfit-max-rows", type=int, default=1000,
-                    help="SetFit runs only on draws of at most this many rows")
+                    help="SetFit and textcnn_teacher (each fine-tunes a transformer) run only "
+                         "on draws of at most this many rows")
     ap.add_argument("--textcnn-set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a --set override for both textcnn systems (e.g. train.epochs=10)")
+                    help="a --set override for the textcnn systems (e.g. train.epochs=10)")
     ap.add_argument("--report", action="store_true", help="print the tables of --output only")
     opts = ap.parse_args(argv)
     if not opts.data_dir:
