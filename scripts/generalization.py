@@ -17,12 +17,15 @@ sets without training rows are skipped with the reason printed), each training s
   them), and ``full`` trains on the rest of the pool.
 
 Systems: ``textcnn_cli`` (``textcnn train --dataset FOLDER`` in a subprocess on the draw written
-as a dataset folder), ``textcnn_estimator`` (``TextCNNClassifier()``), ``tfidf_lr`` and
-``fasttext`` (:mod:`textcnn.studies.peers`), ``model2vec_lr`` and ``model2vec_finetuned``
-(all-MiniLM-L6-v2 distilled once into static vectors, cached under ``--cache-dir``; logistic
-regression on them, and model2vec's own fine-tuned classifier) and ``setfit`` (SetFit on the
-local all-MiniLM-L6-v2; sizes up to ``--setfit-max-rows``). A system whose package is missing is
-skipped with the reason. Nothing is downloaded: the Hugging Face Hub is switched off.
+as a dataset folder), ``textcnn_teacher`` (the same with ``--teacher minilm``: MiniLM fine-tuned
+on the draw and distilled into the recipe's CNN; its train seconds count the teacher),
+``textcnn_estimator`` (``TextCNNClassifier()``), ``tfidf_lr`` and ``fasttext``
+(:mod:`textcnn.studies.peers`), ``model2vec_lr`` and ``model2vec_finetuned`` (all-MiniLM-L6-v2
+distilled once into static vectors, cached under ``--cache-dir``; logistic regression on them,
+and model2vec's own fine-tuned classifier) and ``setfit`` (SetFit on the local all-MiniLM-L6-v2).
+``setfit`` and ``textcnn_teacher`` fine-tune a transformer, so they run on sizes up to
+``--setfit-max-rows`` only. A system whose package is missing is skipped with the reason.
+Nothing is downloaded: the Hugging Face Hub is switched off.
 
 Each run appends one JSON line to ``--output`` (accuracy, macro-F1, train seconds, predict
 sentences/s, threads, load average); a run already there is not run again, so a stopped
@@ -190,11 +193,13 @@ def _predict_folder(model_dir: Path, draw: Draw) -> tuple[np.ndarray, float]:
     return _timed_predict(predict, draw.test.texts)
 
 
-def run_textcnn_cli(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, float]:
-    """``textcnn train --dataset FOLDER`` in a subprocess; train seconds from its metrics.json."""
+def run_textcnn_cli(draw: Draw, work: Path, opts, switch: tuple[str, ...] = ()
+                    ) -> tuple[np.ndarray, float, float]:
+    """``textcnn train --dataset FOLDER`` (plus ``switch``) in a subprocess; train seconds from
+    its metrics.json."""
     data, model = write_folder(draw, work / "data"), work / "model"
     command = [sys.executable, "-m", "textcnn", "train", "--dataset", str(data), "--output",
-               str(model), "--set", f"train.threads={opts.threads}", "--set",
+               str(model), *switch, "--set", f"train.threads={opts.threads}", "--set",
                f"train.seed={draw.seed}"]
     for override in opts.textcnn_set:
         command += ["--set", override]
@@ -203,8 +208,16 @@ def run_textcnn_cli(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, fl
         tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"textcnn train exited {done.returncode}: {tail}")
     metrics = json.loads((model / "metrics.json").read_text(encoding="utf-8"))
+    for head, teacher in metrics.get("teacher", {}).items():
+        print(f"  teacher {head}: {teacher['epochs']} epochs, validation accuracy "
+              f"{teacher['validation']['accuracy']:.4f}, {teacher['seconds']} s", flush=True)
     pred, predict_seconds = _predict_folder(model, draw)
     return pred, float(metrics["seconds"]), predict_seconds
+
+
+def run_textcnn_teacher(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, float]:
+    """``textcnn train --dataset FOLDER --teacher minilm``: train seconds count the teacher."""
+    return run_textcnn_cli(draw, work, opts, ("--teacher", "minilm"))
 
 
 def run_textcnn_estimator(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, float]:
@@ -290,6 +303,7 @@ def run_setfit(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, float]:
 SYSTEMS: dict[str, tuple[Callable, tuple[str, ...]]] = {
     "textcnn_cli": (run_textcnn_cli, ()),
     "textcnn_estimator": (run_textcnn_estimator, ()),
+    "textcnn_teacher": (run_textcnn_teacher, ("transformers", MINILM.replace("-", "_"))),
     "tfidf_lr": (_peer("tfidf_lr"), ("threadpoolctl",)),
     "fasttext": (_peer("fasttext"), ("fasttext",)),
     "model2vec_lr": (run_model2vec_lr, ("model2vec", "skeletoken", MINILM.replace("-", "_"))),
@@ -297,6 +311,10 @@ SYSTEMS: dict[str, tuple[Callable, tuple[str, ...]]] = {
                             ("model2vec.train", "skeletoken", MINILM.replace("-", "_"))),
     "setfit": (run_setfit, ("setfit", MINILM.replace("-", "_"))),
 }
+
+
+# the systems that fine-tune a transformer: hours on CPU at full size, so capped in rows
+TRANSFORMER_FINE_TUNING = ("setfit", "textcnn_teacher")
 
 
 def missing_reason(system: str) -> str | None:
@@ -368,7 +386,8 @@ def benchmark(opts) -> list[str]:
                 key = (system, name, draw.size, draw.draw, opts.score_on)
                 if key in done:
                     continue
-                if system == "setfit" and not size_rows(draw.size, opts.setfit_max_rows):
+                if system in TRANSFORMER_FINE_TUNING and not size_rows(draw.size,
+                                                                       opts.setfit_max_rows):
                     continue
                 try:
                     record = run_one(system, draw, opts)
@@ -433,9 +452,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--cache-dir", type=Path, default=Path("runs/generalization-cache"),
                     help="where the distilled model2vec vectors are kept")
     ap.add_argument("--setfit-max-rows", type=int, default=1000,
-                    help="SetFit runs only on draws of at most this many rows")
+                    help="SetFit and textcnn_teacher (each fine-tunes a transformer) run only "
+                         "on draws of at most this many rows")
     ap.add_argument("--textcnn-set", action="append", default=[], metavar="KEY=VALUE",
-                    help="a --set override for both textcnn systems (e.g. train.epochs=10)")
+                    help="a --set override for the textcnn systems (e.g. train.epochs=10)")
     ap.add_argument("--score-on", choices=("test", "heldout"), default="test",
                     help="heldout: score on training-pool rows kept out of every draw (to tune "
                          "without a test split)")

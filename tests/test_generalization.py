@@ -181,3 +181,19 @@ def test_textcnn_cli_and_estimator_score_a_draw(tmp_path):
         assert round(r["accuracy"] * 15, 6) == round(r["accuracy"] * 15)
     # one recipe for both doors: the same rows and seed give the same model
     assert records["textcnn_cli"]["accuracy"] == records["textcnn_estimator"]["accuracy"]
+
+
+def test_textcnn_teacher_is_the_cli_with_the_switch_on_capped_sizes(tmp_path, monkeypatch):
+    write_set(tmp_path / "data" / "toy")
+    calls = []
+
+    def cli(draw, work, opts, switch=()):
+        calls.append((draw.size, switch))
+        return draw.test.labels, 1.0, 0.1
+
+    monkeypatch.setattr(gen, "run_textcnn_cli", cli)
+    monkeypatch.setitem(gen.SYSTEMS, "textcnn_teacher", (gen.run_textcnn_teacher, ()))
+    gen.main(["--data-dir", str(tmp_path / "data"), "--systems", "textcnn_teacher", "--sizes",
+              "full", "12", "--draws", "1", "--setfit-max-rows", "20", "--output",
+              str(tmp_path / "results.jsonl")])
+    assert calls == [("12", ("--teacher", "minilm"))]  # a transformer: not at full size

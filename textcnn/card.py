@@ -120,7 +120,8 @@ def folder_facts(folder: str | Path) -> dict:
                 "tasks", {})},
             "version": config.get("textcnn_version", __version__),
             # heads map to {split: scores}; the run's timing (best_epoch, seconds...) are numbers
-            "metrics": {k: _dicts(v) for k, v in _dicts(metrics).items()},
+            "metrics": {k: _dicts(v) for k, v in _dicts(metrics).items() if k != "teacher"},
+            "teacher": _dicts(_dicts(metrics).get("teacher", {})),  # distill.teacher's runs
             "timing": {k: v for k, v in metrics.items() if _is_number(v)},
             # the metric that chose the best epoch, what stopped the run (strings)
             "selection": {k: v for k, v in metrics.items()
@@ -260,6 +261,19 @@ def _when(t: dict, stopped: str | None = None, balanced: bool = False) -> str:
     return f"\n\nEpoch {t['best_epoch']}{of} was the best{seconds}.{stop}{weighted}"
 
 
+def _teacher_section(facts: dict) -> str:
+    """The teachers the student learned from (``metrics.json``'s ``teacher``), if any."""
+    rows = [[head, _code(str(t.get("teacher", "?")), in_table=True), t.get("epochs", ""),
+             t.get("best_epoch", ""), _dicts(t).get("validation", {}).get("accuracy", ""),
+             t.get("seconds", "")] for head, t in facts.get("teacher", {}).items()]
+    return ("## Teacher\n\nThe student learned from the labels and the soft targets of a "
+            "transformer fine-tuned on the same training rows (`distill.teacher`; it scored "
+            "them, augmented copies of them and any `distill.unlabeled` texts). Its score on "
+            "the validation rows, which neither model trained on:\n\n"
+            + _table(["head", "teacher", "epochs", "best epoch", "validation accuracy",
+                      "seconds"], rows)) if rows else ""
+
+
 def _cv_section(facts: dict) -> str:
     parts = []
     for head, cv in facts["cv"].items():
@@ -331,7 +345,8 @@ def model_card(folder: str | Path, command: str | None = None) -> str:
              f"trained with textcnn {version}; heads: {heads}.")
     fence = _fence(command)
     sections = [intro, _data_section(facts), _config_section(facts), _metrics_section(facts),
-                _cv_section(facts), f"## How it was trained\n\n{fence}bash\n{command}\n{fence}",
+                _teacher_section(facts), _cv_section(facts),
+                f"## How it was trained\n\n{fence}bash\n{command}\n{fence}",
                 _usage_section(facts), _limits_section(facts),
                 f"## Versions\n\ntextcnn {version} wrote this folder; textcnn "
                 f"{__version__} wrote this card (`textcnn card` rewrites it)."]

@@ -57,6 +57,8 @@ def _verb(sub, name: str, help_: str) -> argparse.ArgumentParser:
 
 
 def _train_arguments(sub) -> None:
+    from .distill.cli import switch_arguments
+
     p = _verb(sub, "train", "train a YAML config or the default recipe; write a model folder")
     p.add_argument("config", nargs="?", help="YAML config (see configs/); or give --dataset")
     p.add_argument("--dataset", help="default recipe on a known name (sst2), Hub id or file")
@@ -71,6 +73,7 @@ def _train_arguments(sub) -> None:
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="stop after the epoch that passes SECONDS (data loading included) and "
                         "keep the best epoch so far (sets train.time_budget)")
+    switch_arguments(p)
     _device(p, None)
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="data-parallel training in N local processes: runs `torchrun "
@@ -202,6 +205,7 @@ def _argument_texts(texts: list[str]) -> list[str]:
 
 
 def _train(args: argparse.Namespace) -> int | None:
+    from .distill.cli import switch_overrides
     from .recipes import train_config
     from .runs import train
     from .training import distributed
@@ -211,7 +215,8 @@ def _train(args: argparse.Namespace) -> int | None:
     budget = [] if args.time_budget is None else [f"train.time_budget={args.time_budget!r}"]
     if args.time_budget is not None and not args.time_budget >= 0:
         raise TextCNNError(f"--time-budget must be >= 0 seconds, got {args.time_budget}")
-    config = train_config(args, _with_device(args) + budget, args.data_dir)
+    config = train_config(args, switch_overrides(args) + _with_device(args) + budget,
+                          args.data_dir)
     if args.nproc > 1 and not distributed.launched_by_torchrun():
         return distributed.launch(args.nproc, _without_nproc(args.argv))
     train(config, args.data_dir, _train_output(args), args.resume, command=args.command_line)
@@ -344,6 +349,8 @@ def _interrupted(args: argparse.Namespace, argv: list[str], what: str) -> str:
     for ``train``, how to resume (under torchrun, with ``--nproc`` of the run)."""
     if args.verb != "train":
         return what
+    if args.teacher:  # its teacher is not in the checkpoint
+        return f"{what}; a run with --teacher does not resume: run the command again"
     from .training import CHECKPOINT, read_checkpoint
 
     output = Path(_train_output(args))

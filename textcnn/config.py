@@ -243,7 +243,7 @@ def _class_weight_needs_single_labels(cfg: Config) -> None:
             why = "a multi-label head's labels are not exclusive classes"
         elif task.stream:
             why = "the labels of a streamed split are not counted before training"
-        elif name in cfg.distill.teachers:
+        elif name in cfg.distill.teachers or cfg.distill.teacher:
             why = "its loss mixes in the teacher's soft targets"
         else:
             continue
@@ -309,9 +309,10 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
     return build_dataclass(cls, data, "model")
 
 
-# metrics.json's top-level entries beside its heads (runs.run_timing): no task may take them
+# metrics.json's top-level entries beside its heads (runs.run_timing; a distill.teacher run's
+# teacher): no task may take them
 RUN_TIMING_KEYS = ("best_epoch", "epochs", "seconds_to_best", "seconds", "select_metric",
-                   "stopped")
+                   "stopped", "teacher")
 
 
 def _build_tasks(tasks: Any) -> dict[str, TaskConfig]:

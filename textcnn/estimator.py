@@ -95,6 +95,10 @@ time_budget
         ``textcnn train --set KEY=VALUE`` applies them (e.g. ``("train.min_steps=200",)``).
     verbose : bool
         Print the run's log lines to stderr.
+    teacher : str, optional
+        As ``textcnn train --teacher``: fine-tune this transformer (``"minilm"``, the local
+        all-MiniLM-L6-v2; needs the ``distill`` extra) on the rows given to ``fit`` and train
+        the student on labels plus its soft targets (docs/distillation.md, "One switch").
 
     Attributes
     ----------
@@ -135,7 +139,7 @@ time_budget
                  threads: int | None = None, loss: str | None = None,
                  select_metric: str | None = None, class_weight: str | None = None,
                  time_budget: float | None = None, overrides: tuple[str, ...] = (),
-                 verbose: bool = False):
+                 verbose: bool = False, teacher: str | None = None):
         self.model = model
         self.embedding_dim = embedding_dim
         self.kernel_sizes = kernel_sizes
@@ -161,6 +165,7 @@ time_budget
         self.time_budget = time_budget
         self.overrides = overrides
         self.verbose = verbose
+        self.teacher = teacher
 
     def to_config(self, settings: dict | None = None):
         """The run configuration: the default recipe, with ``settings`` (``{dotted key:
@@ -176,6 +181,7 @@ time_budget
         """
         from .config import from_dict
         from .config_files import apply_overrides, blame
+        from .distill.switch import teacher_overrides
         from .errors import ConfigError
         from .recipes import RECIPE, check_installed, recipe_task_data, with_settings
 
@@ -190,7 +196,7 @@ time_budget
             section, field = PARAMETERS[name].split(".")
             data.setdefault(section, {})[field] = list(value) if isinstance(value, tuple) \
                 else value
-        overrides = list(self.overrides)
+        overrides = teacher_overrides(self.teacher) + list(self.overrides)
         try:
             config = from_dict(apply_overrides(data, overrides))
         except ConfigError as exc:
@@ -212,6 +218,7 @@ time_budget
         of the last successful fit (or none) in place.
         """
         from .data import RawDataset, Split
+        from .distill.switch import with_teachers
         from .errors import DataError
         from .recipes import data_settings
         from .runs import log_to_stderr, train_and_evaluate
@@ -227,7 +234,8 @@ time_budget
         if settings:
             config = self.to_config(settings)
             log(line)
-        classifier, _ = train_and_evaluate(config, {HEAD: dataset}, log=log, write_folder=False)
+        classifier, _ = with_teachers(train_and_evaluate, config, {HEAD: dataset}, log=log,
+                                      write_folder=False)
         classifier.set_backend(BACKEND)  # as textcnn.load opens the CLI's model folder
         self.classes_, self.classifier_ = classes, classifier
         return self

@@ -265,7 +265,7 @@ def modality_for(config: Config) -> Modality:
     """The modality of ``config``'s model (each model config says which input it reads); a
     streamed task's is :class:`textcnn.streamed.StreamModality`, a distilled run's
     :class:`textcnn.distill.student.DistillModality`."""
-    if config.distill.teachers:
+    if config.distill.teachers or config.distill.teacher:
         from .distill.student import DistillModality
 
         return DistillModality()

@@ -34,6 +34,7 @@ from .card import CV_CONFIG, write_card
 from .classifier import Classifier, sigmoid
 from .config import Config, TaskConfig, from_dict
 from .data import N_FOLDS, RawDataset
+from .distill.switch import with_teachers
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
 from .inference import evaluate, predict_logits
@@ -274,9 +275,9 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
         with claim(output) if owner else contextlib.nullcontext():  # rank 0 holds the folder
             started = time.perf_counter()  # time to accuracy counts the data loading in
             datasets = load_datasets(config, data_dir)
-            clf, _ = train_and_evaluate(config, datasets, output, resume, log=log,
-                                        write_folder=output is not None, command=command,
-                                        started=started)
+            clf, _ = with_teachers(train_and_evaluate, config, datasets, output, resume, log=log,
+                                   write_folder=output is not None, command=command,
+                                   started=started)
     return clf
 
 

@@ -1,5 +1,6 @@
 """The ``textcnn teach`` verb: its arguments and what it runs (fine-tune one teacher per task of
-a config into ``OUTPUT/<task>``).
+a config into ``OUTPUT/<task>``); and ``textcnn train``'s switch ``--teacher`` (with
+``--unlabeled``), which fine-tunes the teacher inside the run (:mod:`textcnn.distill.switch`).
 
 Example
 -------
@@ -14,6 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+
+from ..errors import TextCNNError
 
 
 def teach_arguments(sub) -> None:
@@ -43,3 +46,30 @@ def teach(args: argparse.Namespace) -> None:
         print(json.dumps({"task": task, "folder": str(Path(output) / task),
                           "best_epoch": info["best_epoch"], "metrics": info["metrics"],
                           "train_seconds": info["train_seconds"]}))
+
+
+def switch_arguments(p: argparse.ArgumentParser) -> None:
+    """Declare ``textcnn train``'s ``--teacher`` and ``--unlabeled`` on its parser ``p``."""
+    p.add_argument("--teacher", metavar="NAME",
+                   help="with --dataset: fine-tune a transformer (minilm: the local "
+                        "all-MiniLM-L6-v2; the distill extra) on the training rows and distil "
+                        "it into the recipe's CNN; kept in OUTPUT-teacher (docs/distillation.md)")
+    p.add_argument("--unlabeled", metavar="FILE", help="with --teacher: more texts, one per "
+                                                      "line, for the teacher to score")
+
+
+def switch_overrides(args: argparse.Namespace) -> list[str]:
+    """The config items of ``--teacher`` and ``--unlabeled`` (none without them)."""
+    from .switch import teacher_overrides
+
+    if args.teacher and args.config:
+        raise TextCNNError("--teacher goes with --dataset (the default recipe); a config file "
+                           "sets distill.teacher itself (see docs/distillation.md)")
+    if args.teacher and args.resume:
+        raise TextCNNError("--resume: a run with --teacher does not resume; run it again "
+                           "without --resume (its teacher is fine-tuned again)")
+    if args.unlabeled and not args.teacher:
+        raise TextCNNError("--unlabeled goes with --teacher (its texts are the teacher's to "
+                           "score); a config file sets distill.unlabeled")
+    unlabeled = [f"distill.unlabeled={args.unlabeled}"] if args.unlabeled else []
+    return teacher_overrides(args.teacher) + unlabeled

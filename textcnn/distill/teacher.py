@@ -180,7 +180,9 @@ def fine_tune(config: Config, source: Path, splits: dict, labels: list[str], out
         label2id={name: i for i, name in enumerate(labels)})
     model.to(resolve_device(config.train.device))
     train = splits["train"]
-    steps = math.ceil(len(train) / cfg.batch_size) * cfg.epochs
+    per_epoch = math.ceil(len(train) / cfg.batch_size)
+    cfg = dataclasses.replace(cfg, epochs=max(cfg.epochs, math.ceil(cfg.min_steps / per_epoch)))
+    steps = per_epoch * cfg.epochs
     optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     warm = max(1, int(cfg.warmup * steps))
     schedule = torch.optim.lr_scheduler.LambdaLR(
