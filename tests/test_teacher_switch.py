@@ -86,6 +86,29 @@ def test_train_with_a_teacher_writes_an_ordinary_student_folder(task, tmp_path, 
     assert clf.config.distill.teacher == str(bert)
 
 
+def test_a_rerun_into_the_same_folder_reuses_its_teacher_and_its_scores(task, tmp_path, capsys,
+                                                                       monkeypatch):
+    import textcnn.distill.teacher
+
+    folder, bert = task
+    args = ["train", "--dataset", folder, "--teacher", bert, "--output", tmp_path / "run", *SET]
+    assert run_cli(capsys, *args)[0] == 0
+    first = json.loads((tmp_path / "run" / "metrics.json").read_text())["teacher"]["label"]
+    calls, real = [], textcnn.distill.teacher.fine_tune
+    monkeypatch.setattr(textcnn.distill.teacher, "fine_tune",
+                        lambda *a: calls.append(1) or real(*a))
+    code, _, err = run_cli(capsys, *args, "--set", "train.epochs=2")  # the student retuned
+    second = json.loads((tmp_path / "run" / "metrics.json").read_text())["teacher"]["label"]
+    assert code == 0 and calls == [], err
+    assert (first["reused"], second["reused"]) == (False, True)
+    assert second["validation"] == first["validation"] and second["seconds"] == first["seconds"]
+    assert "reused from" in err and "label: +" in err and ", 0 scored now" in err
+    # other teacher settings: the teacher is fine-tuned again, in place of the first
+    code, _, err = run_cli(capsys, *args, "--set", "teacher.lr=0.004")
+    third = json.loads((tmp_path / "run" / "metrics.json").read_text())["teacher"]["label"]
+    assert code == 0 and calls == [1] and third["reused"] is False, err
+
+
 def test_the_estimator_runs_the_same_code_path(task, tmp_path, capsys):
     folder, bert = task
     code, _, err = run_cli(capsys, "train", "--dataset", folder, "--teacher", bert, "--output",

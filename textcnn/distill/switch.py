@@ -12,7 +12,9 @@ each teacher's validation score in ``metrics.json`` (``"teacher"``) and the mode
 
 A run with a model folder keeps its teachers beside it, ``OUTPUT-teacher/<task>`` (a teacher
 folder, as ``textcnn teach`` writes) with their logit cache in ``OUTPUT-teacher/logits``; the
-student folder itself stays small and needs nothing of them. A run without one (the estimator)
+student folder itself stays small and needs nothing of them. A later run into the same folder
+reuses a teacher fine-tuned there from the same source, settings, seed and rows
+(:func:`fingerprint`), and the scores in its cache. A run without one (the estimator)
 fine-tunes into a temporary folder, removed when the student is trained.
 
 Example
@@ -26,6 +28,8 @@ PosixPath('runs/trec-teacher')
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import hashlib
 import json
 import os
 import tempfile
@@ -144,20 +148,53 @@ def with_teachers(train_step: Callable, config: Config, datasets: dict,
 
 
 def _fine_tune(config: Config, source: Path, dataset, folder: Path, log: Log) -> dict:
-    """Fine-tune one teacher on ``dataset``'s training split into ``folder``; its summary."""
+    """Fine-tune one teacher on ``dataset``'s training split into ``folder`` (or reuse the one
+    there, fine-tuned from the same source, settings, seed and rows); its summary."""
     from ..splits import make_splits
-    from .teacher import fine_tune
+    from .teacher import TEACHER_JSON, fine_tune
 
     splits = make_splits(dataset, config.train.seed)
     splits = {name: splits[name] for name in ("train", "validation")}  # never the test rows
-    log(f"teacher {config.distill.teacher} ({source.name}): fine-tuning on "
-        f"{len(splits['train'])} texts, validation {len(splits['validation'])}")
-    info = fine_tune(config, source, splits, dataset.label_names, folder, log)
+    key = fingerprint(config, source, splits, dataset.label_names)
+    info = reusable(folder, key)
+    reused = info is not None
+    if reused:
+        log(f"teacher {config.distill.teacher}: reused from {folder} (fine-tuned before on the "
+            "same rows with the same settings and seed)")
+    else:
+        log(f"teacher {config.distill.teacher} ({source.name}): fine-tuning on "
+            f"{len(splits['train'])} texts, validation {len(splits['validation'])}")
+        info = {**fine_tune(config, source, splits, dataset.label_names, folder, log),
+                "fingerprint": key}
+        write_json(folder / TEACHER_JSON, info)
     log(f"teacher: best epoch {info['best_epoch']} of {len(info['history'])}, validation "
         f"accuracy {info['metrics']['validation']['accuracy']:.4f}, {info['train_seconds']} s")
     return {"teacher": config.distill.teacher, "source": info["source"],
             "best_epoch": info["best_epoch"], "epochs": len(info["history"]),
-            "validation": info["metrics"]["validation"], "seconds": info["train_seconds"]}
+            "validation": info["metrics"]["validation"], "seconds": info["train_seconds"],
+            "reused": reused}
+
+
+def fingerprint(config: Config, source: Path, splits: dict, labels: list[str]) -> str:
+    """SHA-256 (24 hex digits) of what a fine-tuned teacher depends on: its source folder, the
+    ``teacher`` settings, the seed, the labels and the training and validation rows."""
+    rows = {name: [split.texts, split.labels.tolist()] for name, split in splits.items()}
+    data = {"source": str(source), "teacher": dataclasses.asdict(config.teacher),
+            "seed": config.train.seed, "labels": labels, "rows": rows}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def reusable(folder: Path, key: str) -> dict | None:
+    """The ``teacher.json`` of ``folder`` when it holds a teacher fine-tuned with the
+    :func:`fingerprint` ``key`` (its weights there too), else None."""
+    from .teacher import TEACHER_JSON, WEIGHT_FILES
+
+    try:
+        info = json.loads((folder / TEACHER_JSON).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    weights = any((folder / name).is_file() for name in WEIGHT_FILES)
+    return info if weights and isinstance(info, dict) and info.get("fingerprint") == key else None
 
 
 def record(output: str | Path, info: dict) -> None:
