@@ -117,7 +117,7 @@ def data_settings(config: Config, texts: list[str] | None = None, labels=None, d
     if texts is None:
         texts, labels = training_rows(config, data_dir)
     shape = measure(texts, labels, TextModality.pretrained_tokenizer(config))
-    settings = shaped_settings(shape, config.tokenizer.max_length)
+    settings = shaped_settings(shape, config.tokenizer.max_length, bool(config.distill.teacher))
     return settings, describe(shape, settings)
 
 

@@ -8,7 +8,13 @@ the recipe's own tokenizer) and, when it is over the recipe's ``max_length``, ra
 ``tokenizer.max_length`` to the next power of two that holds it (at most
 :data:`LONGEST`) and keeps the CNN on the first :data:`CONV_TOKENS` tokens
 (``model.conv_tokens``): the wide branch, whose cost is small per token, reads the whole
-text. On 1,000 rows of 20 Newsgroups this lifts held-out accuracy from 66.9 to 71.7.
+text. Long documents are also where the wide branch carries the model, and it is trained as
+LinearSVC is: on the one-vs-rest squared hinge (``train.loss``) with an L2 penalty of
+``1 / rows`` on its weights (``model.ngram_l2``; not with a teacher, whose soft targets need
+cross-entropy). On 1,000 rows of 20 Newsgroups, scored on 2,000 rows held out of its training
+pool (two draws), the recipe as it is reaches 66.9, the longer reading 71.7 and the hinge with
+its penalty 78.9, where TF-IDF + LR reaches 77.7; on four sets of short texts the same loss moves
+held-out accuracy by -0.5 to +0.9, so short texts keep cross-entropy.
 
 What the recipe reads from the data is applied before the user's ``--set`` overrides, which
 therefore always win, and the training log says what was read and set.
@@ -16,8 +22,9 @@ therefore always win, and the training log says what was read and set.
 Example
 -------
 >>> shape = DataShape(rows=1000, classes=20, p90_tokens=812)
->>> shaped_settings(shape, max_length=256)
-{'tokenizer.max_length': 1024, 'model.conv_tokens': 128}
+>>> shaped_settings(shape, max_length=256)  # doctest: +NORMALIZE_WHITESPACE
+{'tokenizer.max_length': 1024, 'model.conv_tokens': 128, 'train.loss': 'squared_hinge',
+ 'model.ngram_l2': 0.001}
 >>> shaped_settings(DataShape(rows=1000, classes=2, p90_tokens=40), max_length=256)
 {}
 >>> describe(shape, {'tokenizer.max_length': 1024})
@@ -63,12 +70,18 @@ def measure(texts: Sequence[str], labels, tokenizer) -> DataShape:
     return DataShape(len(texts), int(classes), int(np.percentile(counts, 90)))
 
 
-def shaped_settings(shape: DataShape, max_length: int) -> dict[str, object]:
-    """``{dotted key: value}`` the data decides, for a recipe reading ``max_length`` tokens."""
+def shaped_settings(shape: DataShape, max_length: int, teacher: bool = False
+                    ) -> dict[str, object]:
+    """``{dotted key: value}`` the data decides, for a recipe reading ``max_length`` tokens
+    (``teacher``: a run distilling a teacher, which keeps cross-entropy)."""
     if shape.p90_tokens <= max_length:
         return {}
     longer = min(LONGEST, 1 << (shape.p90_tokens - 1).bit_length())
-    return {"tokenizer.max_length": longer, "model.conv_tokens": min(CONV_TOKENS, max_length)}
+    settings = {"tokenizer.max_length": longer, "model.conv_tokens": min(CONV_TOKENS, max_length)}
+    if not teacher:
+        settings.update({"train.loss": "squared_hinge",
+                         "model.ngram_l2": float(f"{1 / max(shape.rows, 1):.3g}")})
+    return settings
 
 
 def describe(shape: DataShape, settings: dict[str, object]) -> str:
