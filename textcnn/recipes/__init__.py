@@ -109,11 +109,12 @@ def data_settings(config: Config, texts: list[str] | None = None, labels=None, d
     """What the training ``texts`` and label ids (default: those of ``config``'s one task, read
     from ``data_dir``) decide for the default recipe (``config``, the recipe before them), and
     the log line saying so (:mod:`.shape`)."""
-    from ..modality import TextModality, modality_for
+    from ..modality import TextModality
     from .shape import describe, measure, shaped_settings
 
-    if type(modality_for(config)) is not TextModality or config.tokenizer.kind != "pretrained":
-        return {}, ""  # streamed or trained-tokenizer runs: the recipe as it is
+    if any(task.stream for task in config.tasks.values()) or \
+            config.tokenizer.kind != "pretrained" or config.model.input_kind != "text":
+        return {}, ""  # streamed, trained-tokenizer or image runs: the recipe as it is
     if texts is None:
         texts, labels = training_rows(config, data_dir)
     shape = measure(texts, labels, TextModality.pretrained_tokenizer(config))
