@@ -37,6 +37,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from test_multilabel import colour_rows
 
 from textcnn._version import __version__
 from textcnn.cli import main
@@ -417,19 +418,10 @@ def test_safetensors_header(model):
 
 
 # -- the folders of the other kinds of model ---------------------------------------------------
-COLOURS = ["blue", "green", "red"]
-
-
 def write_colours(folder: Path, n: int) -> Path:
     """A multi-label JSON-lines file: filler words and a random subset of the colours, which
     are its labels."""
-    rng = random.Random(1)
-    rows = []
-    for _ in range(n):
-        tags = sorted(c for c in COLOURS if rng.random() < 0.4)
-        words = [rng.choice(FILLER) for _ in range(rng.randint(3, 8))] + tags
-        rng.shuffle(words)
-        rows.append({"text": " ".join(words), "tags": tags})
+    rows = colour_rows(n, 1, FILLER, (3, 8), "tags")
     folder.mkdir(parents=True)
     for split, part in (("train", rows[:n // 2]), ("validation", rows[n // 2:3 * n // 4]),
                         ("test", rows[3 * n // 4:])):

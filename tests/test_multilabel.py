@@ -22,15 +22,17 @@ COLOURS = ["blue", "green", "red"]
 FILLER = ["the", "a", "of", "film", "and", "it", "is", "this", "that", "was", "very", "with"]
 
 
-def _rows(n: int, seed: int) -> list[dict]:
-    """Texts that name a random subset of the colours among filler words; labels = that set."""
+def colour_rows(n: int, seed: int, filler: list[str] = FILLER,
+                words: tuple[int, int] = (4, 12), key: str = "labels") -> list[dict]:
+    """Texts that name a random subset of the colours among ``words`` (a range) filler words;
+    their ``key`` is that set."""
     rng = random.Random(seed)
     rows = []
     for _ in range(n):
         tags = sorted(c for c in COLOURS if rng.random() < 0.4)
-        words = [rng.choice(FILLER) for _ in range(rng.randint(4, 12))] + tags
-        rng.shuffle(words)
-        rows.append({"text": " ".join(words), "labels": tags})
+        text = [rng.choice(filler) for _ in range(rng.randint(*words))] + tags
+        rng.shuffle(text)
+        rows.append({"text": " ".join(text), key: tags})
     return rows
 
 
@@ -39,7 +41,7 @@ def colours(tmp_path_factory):
     folder = tmp_path_factory.mktemp("colours")
     for split, n, seed in (("train", 600, 0), ("validation", 150, 1), ("test", 150, 2)):
         (folder / f"{split}.jsonl").write_text(
-            "".join(json.dumps(r) + "\n" for r in _rows(n, seed)), encoding="utf-8")
+            "".join(json.dumps(r) + "\n" for r in colour_rows(n, seed)), encoding="utf-8")
     return folder
 
 
@@ -65,7 +67,7 @@ TEXTS = ["red and blue", "the film was very", "green", "", "a film with red gree
 
 
 def test_json_lists_and_csv_separator_give_the_same_multi_hot_rows(colours, tmp_path):
-    rows = _rows(20, 5) + [{"text": "no colour", "labels": []}]
+    rows = colour_rows(20, 5) + [{"text": "no colour", "labels": []}]
     path = tmp_path / "tags.csv"
     path.write_text("text,labels\n" + "".join(
         f"{r['text']},{' | '.join(r['labels'])}\n" for r in rows), encoding="utf-8")
@@ -147,7 +149,7 @@ def test_predict_answers_every_label_over_its_threshold(trained_ml):
         assert [x["score"] for x in row["colour"]] == [round(float(p[COLOURS.index(w)]), 6)
                                                        for w in want]
     assert rows[1]["colour"] == []  # filler words only: no colour
-    fresh = _rows(100, 7)
+    fresh = colour_rows(100, 7)
     answers = clf.predict([r["text"] for r in fresh])
     right = [sorted(x["label"] for x in a["colour"]) == r["labels"] for a, r in zip(answers, fresh)]
     assert sum(right) >= 90, sum(right)
