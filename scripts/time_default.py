@@ -14,6 +14,10 @@ average before and after each run; ``--output`` appends the runs as JSON lines.
 so the two are timed under the same load; the summary gives both medians and their ratio:
 
     python scripts/time_default.py --seeds 0 1 2 --busy 5 --against train.threads=1
+
+On a quiet machine each run waits (up to 3 minutes) for the load average that the run before
+left to fall under ``--settle`` (default 0.4), so that every run starts on quiet cores, as the
+first one does; ``--settle 0`` starts each run at once.
 """
 
 from __future__ import annotations
@@ -47,6 +51,13 @@ def busy(n: int):
         for proc in spinners:
             proc.kill()
             proc.wait()
+
+
+def settle(below: float, longest: float = 180.0) -> None:
+    """Wait until the 1-minute load average is under ``below`` (at most ``longest`` seconds)."""
+    deadline = time.monotonic() + longest
+    while below > 0 and load_average() >= below and time.monotonic() < deadline:
+        time.sleep(5)
 
 
 def one_run(seed: int, dataset: str, overrides: list[str], folder: Path) -> dict:
@@ -88,6 +99,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="keep N busy-looping processes running beside the runs")
     ap.add_argument("--against", action="append", default=[], metavar="KEY=VALUE",
                     help="also run each seed with this override (repeatable), right after")
+    ap.add_argument("--settle", type=float, default=0.4, metavar="LOAD",
+                    help="before each run, wait for the load average to fall under LOAD "
+                         "(0: do not wait; not with --busy)")
     args = ap.parse_args(argv)
     variants = {"recipe": args.overrides}
     if args.against:
@@ -96,6 +110,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp, busy(args.busy):
         for seed in args.seeds:
             for i, (name, overrides) in enumerate(variants.items()):
+                if not args.busy:
+                    settle(args.settle)
                 run = one_run(seed, args.dataset, overrides, Path(tmp) / f"{i}-seed{seed}")
                 runs[name].append(run)
                 print(f"{name}, seed {seed}: test {100 * run['test']:.2f}  "

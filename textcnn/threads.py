@@ -6,13 +6,16 @@ all of them up (on 2 cores at a load average of 6, two threads train SST-2's def
 about half as fast as one). With no count asked for, a process takes the cores it may run on
 (``os.sched_getaffinity``, which honours ``taskset`` and container CPU sets), shares them with
 the processes torchrun started beside it on the same machine (``LOCAL_WORLD_SIZE``), and leaves
-alone the cores that the load average says other programs keep busy. An explicit count
+alone the cores that the load average says other programs keep busy (the average less this
+process's own share of it: the data loading before training counts in the average too). An explicit count
 (``train.threads``, ``--threads``, or ``OMP_NUM_THREADS``) is always taken as it is.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -43,6 +46,32 @@ def _load_average() -> float | None:
         return None
 
 
+def _process_age() -> float | None:
+    """Seconds since this process started (Linux's ``/proc``), else None."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as stat, \
+                open("/proc/uptime", encoding="ascii") as uptime:
+            started = int(stat.read().rsplit(")", 1)[1].split()[19])  # field 22, clock ticks
+            return float(uptime.read().split()[0]) - started / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def own_load(cpu_seconds: float | None = None, age: float | None = None) -> float:
+    """This process's share of the 1-minute load average: the kernel's average decays by
+    ``exp(-5/60)`` every 5 seconds, so a process that has kept ``cpu_seconds / age`` cores busy
+    for ``age`` seconds adds that rate times ``1 - exp(-age / 60)``.
+
+    >>> round(own_load(cpu_seconds=10.0, age=10.0), 2), round(own_load(60.0, 60.0), 2)
+    (0.15, 0.63)
+    """
+    cpu_seconds = time.process_time() if cpu_seconds is None else cpu_seconds
+    age = (_process_age() or cpu_seconds) if age is None else age
+    if age <= 0:
+        return 0.0
+    return cpu_seconds / age * (1 - math.exp(-age / 60))
+
+
 def choose_threads(requested: int = 0, *, cores: int | None = None,
                    local_processes: int | None = None, load: float | None = None,
                    environ: dict | None = None) -> ThreadChoice:
@@ -54,7 +83,8 @@ def choose_threads(requested: int = 0, *, cores: int | None = None,
         Threads asked for; taken as it is when positive.
     cores, local_processes, load, environ
         The machine's facts, read from this process when left out: usable cores, processes
-        that torchrun started on this machine, the 1-minute load average, the environment.
+        that torchrun started on this machine, the 1-minute load average of the other programs
+        (the system's, less :func:`own_load`), the environment.
 
     Returns
     -------
@@ -88,7 +118,8 @@ def choose_threads(requested: int = 0, *, cores: int | None = None,
     if local_processes > 1:
         return ThreadChoice(share, f"{reason} shared by {local_processes} processes on this "
                                    "machine")
-    load = _load_average() if load is None else load
+    if load is None and (load := _load_average()) is not None:
+        load = max(0.0, load - own_load())
     if load is None:
         return ThreadChoice(share, reason)
     idle = max(1, round(cores - load))  # cores the other programs leave free, at least one
