@@ -120,8 +120,10 @@ def folder_facts(folder: str | Path) -> dict:
                 "tasks", {})},
             "version": config.get("textcnn_version", __version__),
             # heads map to {split: scores}; the run's timing (best_epoch, seconds...) are numbers
-            "metrics": {k: _dicts(v) for k, v in _dicts(metrics).items() if k != "teacher"},
+            "metrics": {k: _dicts(v) for k, v in _dicts(metrics).items()
+                        if k not in ("teacher", "candidates")},
             "teacher": _dicts(_dicts(metrics).get("teacher", {})),  # distill.teacher's runs
+            "candidates": _dicts(metrics).get("candidates", {}),  # the default recipe's choice
             "timing": {k: v for k, v in metrics.items() if _is_number(v)},
             # the metric that chose the best epoch, what stopped the run (strings)
             "selection": {k: v for k, v in metrics.items()
@@ -274,6 +276,28 @@ def _teacher_section(facts: dict) -> str:
                       "seconds"], rows)) if rows else ""
 
 
+def _candidates_section(facts: dict) -> str:
+    """The candidate recipes the default recipe compared (``metrics.json``'s ``candidates``)."""
+    entry = facts.get("candidates") or {}
+    table = [r for r in entry.get("candidates", []) if isinstance(r, dict)]
+    if not table:
+        return ""
+    def settings(row: dict) -> str:
+        given = row.get("settings")
+        return " ".join(f"{k}={json.dumps(v)}" for k, v in given.items()) \
+            if isinstance(given, dict) else ""
+
+    rows = [[_text(str(r.get("name", "?"))), _code(settings(r) or "-", in_table=True),
+             ", ".join(f"{v:.4f}" for v in r.get("validation", []) if _is_number(v))
+             or _text(str(r.get("skipped", ""))), r.get("mean", ""),
+             "kept" if r.get("name") == entry.get("chosen") else ""] for r in table]
+    return (f"## Candidates\n\nThe default recipe trained these candidates and kept "
+            f"{_text(str(entry.get('chosen', '?')))}: {_text(str(entry.get('why', '')))}. Each "
+            "was scored on validation rows carved from the training rows (never the test "
+            "split; the mean weighs each carve by its rows):\n\n" + _table(["candidate", "settings", f"validation "
+                                    f"{entry.get('metric', '')}", "mean", ""], rows))
+
+
 def _cv_section(facts: dict) -> str:
     parts = []
     for head, cv in facts["cv"].items():
@@ -345,7 +369,7 @@ def model_card(folder: str | Path, command: str | None = None) -> str:
              f"trained with textcnn {version}; heads: {heads}.")
     fence = _fence(command)
     sections = [intro, _data_section(facts), _config_section(facts), _metrics_section(facts),
-                _teacher_section(facts), _cv_section(facts),
+                _teacher_section(facts), _candidates_section(facts), _cv_section(facts),
                 f"## How it was trained\n\n{fence}bash\n{command}\n{fence}",
                 _usage_section(facts), _limits_section(facts),
                 f"## Versions\n\ntextcnn {version} wrote this folder; textcnn "

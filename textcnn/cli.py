@@ -207,6 +207,7 @@ def _argument_texts(texts: list[str]) -> list[str]:
 def _train(args: argparse.Namespace) -> int | None:
     from .distill.cli import switch_overrides
     from .recipes import train_config
+    from .recipes.portfolio import Portfolio, override_keys
     from .runs import train
     from .training import distributed
 
@@ -219,7 +220,10 @@ def _train(args: argparse.Namespace) -> int | None:
                           args.data_dir)
     if args.nproc > 1 and not distributed.launched_by_torchrun():
         return distributed.launch(args.nproc, _without_nproc(args.argv))
-    train(config, args.data_dir, _train_output(args), args.resume, command=args.command_line)
+    # the default recipe compares its candidates, leaving alone the keys of --set
+    step = Portfolio(override_keys(args.overrides)) if args.dataset else None
+    train(config, args.data_dir, _train_output(args), args.resume, command=args.command_line,
+          train_step=step)
 
 
 def _train_output(args: argparse.Namespace) -> str:

@@ -310,9 +310,9 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
 
 
 # metrics.json's top-level entries beside its heads (runs.run_timing; a distill.teacher run's
-# teacher): no task may take them
+# teacher; the default recipe's candidates): no task may take them
 RUN_TIMING_KEYS = ("best_epoch", "epochs", "seconds_to_best", "seconds", "select_metric",
-                   "stopped", "teacher")
+                   "stopped", "teacher", "candidates")
 
 
 def _build_tasks(tasks: Any) -> dict[str, TaskConfig]:

@@ -221,7 +221,8 @@ time_budget
         from .distill.switch import with_teachers
         from .errors import DataError
         from .recipes import data_settings
-        from .runs import log_to_stderr, train_and_evaluate
+        from .recipes.portfolio import Portfolio, override_keys
+        from .runs import log_to_stderr
 
         texts = _texts(X)
         config = self.to_config()
@@ -234,8 +235,9 @@ time_budget
         if settings:
             config = self.to_config(settings)
             log(line)
-        classifier, _ = with_teachers(train_and_evaluate, config, {HEAD: dataset}, log=log,
-                                      write_folder=False)
+        given = {PARAMETERS[name] for name in PARAMETERS if getattr(self, name) is not None}
+        step = Portfolio(given | override_keys(self.overrides))  # as textcnn train --dataset
+        classifier, _ = with_teachers(step, config, {HEAD: dataset}, log=log, write_folder=False)
         classifier.set_backend(BACKEND)  # as textcnn.load opens the CLI's model folder
         self.classes_, self.classifier_ = classes, classifier
         return self

@@ -229,7 +229,8 @@ def _write_run_folder(clf: Classifier, output: Path, metrics: dict, history: lis
 
 
 def train(config: Config, data_dir=None, output=None, resume: bool = False,
-          log: Log = log_to_stderr, command: str | None = None) -> Classifier:
+          log: Log = log_to_stderr, command: str | None = None,
+          train_step: Callable | None = None) -> Classifier:
     """Train a model as configured and write its model folder to ``output``.
 
     Parameters
@@ -246,6 +247,10 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
         Receives one line per event (data, each epoch, the result).
     command : str, optional
         The command line, for the model card (``README.md``) written beside the weights.
+    train_step : callable, optional
+        What trains on the loaded datasets, with :func:`train_and_evaluate`'s arguments and
+        result (default: it; the default recipe passes its
+        :class:`~textcnn.recipes.portfolio.Portfolio`, which compares candidate recipes).
 
     Raises
     ------
@@ -275,9 +280,9 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
         with claim(output) if owner else contextlib.nullcontext():  # rank 0 holds the folder
             started = time.perf_counter()  # time to accuracy counts the data loading in
             datasets = load_datasets(config, data_dir)
-            clf, _ = with_teachers(train_and_evaluate, config, datasets, output, resume, log=log,
-                                   write_folder=output is not None, command=command,
-                                   started=started)
+            clf, _ = with_teachers(train_step or train_and_evaluate, config, datasets, output,
+                                   resume, log=log, write_folder=output is not None,
+                                   command=command, started=started)
     return clf
 
 

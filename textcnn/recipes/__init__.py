@@ -6,7 +6,9 @@ data decides (:mod:`.shape`: long texts). :func:`recipe_config` makes the datase
 (a known name, a Hub id, or a CSV / JSONL / TSV / Parquet file or folder with the column names
 given), sets what :func:`data_settings` read from the data, then the ``--set`` overrides, and
 checks that the recipe's pretrained embeddings are installed (the ``pretrained`` extra).
-:func:`run_name` names the default output folder, ``runs/<run name>``.
+On a small training split the recipe then compares candidate recipes on validation carves and
+keeps the best (:mod:`.portfolio`: the loss, the wide branch alone), unless ``--set`` names
+the keys they change. :func:`run_name` names the default output folder, ``runs/<run name>``.
 
 Example
 -------
@@ -102,6 +104,16 @@ def with_settings(data: dict, settings: dict[str, object]) -> dict:
         section, name = key.split(".", 1)
         out.setdefault(section, {})[name] = value
     return out
+
+
+def reconfigured(config: Config, settings: dict[str, object]) -> Config:
+    """``config`` with ``{dotted key: value}`` ``settings`` set (``config`` itself when none).
+
+    >>> cfg = reconfigured(recipe_config("sst2"), {"train.loss": "squared_hinge"})
+    >>> cfg.train.loss, cfg.model.channels
+    ('squared_hinge', 100)
+    """
+    return from_dict(with_settings(config.to_dict(), settings)) if settings else config
 
 
 def data_settings(config: Config, texts: list[str] | None = None, labels=None, data_dir=None
