@@ -22,9 +22,8 @@ from torch import nn
 
 from textcnn.classifier import TextClassifier
 from textcnn.config import from_dict
-from textcnn.data import load_raw
+from textcnn.data import load_raw, make_splits
 from textcnn.models import build_model
-from textcnn.splits import make_splits
 from textcnn.threads import set_threads
 from textcnn.tokenizer import encode, train_tokenizer
 from textcnn.training import Encoded, Trainer

@@ -66,8 +66,8 @@ def run_variant(args: argparse.Namespace, variant: str, out: Path) -> dict:
 def training_size(folder: Path, args: argparse.Namespace) -> tuple[int, int]:
     """(sentences, tokens) of the config's training split, tokenized by the run's tokenizer."""
     import textcnn
+    from textcnn.data import make_splits
     from textcnn.modality import load_datasets
-    from textcnn.splits import make_splits
 
     config = textcnn.load_config(args.config)
     clf = textcnn.load(folder, backend="torch")

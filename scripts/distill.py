@@ -24,10 +24,10 @@ from pathlib import Path
 
 from textcnn import load, load_config, train
 from textcnn.backends import BACKENDS
+from textcnn.data import make_splits
 from textcnn.distill.student import extra_texts, soft_targets
 from textcnn.distill.teacher import TEACHER_JSON, Teacher, teach
 from textcnn.modality import load_datasets
-from textcnn.splits import make_splits
 from textcnn.threads import set_threads
 
 

@@ -22,8 +22,7 @@ import numpy as np
 
 import textcnn
 from textcnn.config import TaskConfig
-from textcnn.data import load_raw
-from textcnn.splits import select_split
+from textcnn.data import load_raw, select_split
 from textcnn.threads import set_threads
 
 

@@ -104,8 +104,7 @@ def load_pool(folder: Path):
     """``(label names, train, validation or None, test)`` of a dataset folder, as ``textcnn
     train`` cuts it: a set with only an ``all`` split trains on folds 1-9 and tests on fold 0."""
     from textcnn.config import TaskConfig
-    from textcnn.data import load_raw
-    from textcnn.splits import cv_folds, select_split
+    from textcnn.data import cv_folds, load_raw, select_split
 
     raw = load_raw(TaskConfig(dataset=str(folder)))
     test = select_split(raw, "test")

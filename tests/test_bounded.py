@@ -21,9 +21,10 @@ import textcnn
 from conftest import read_jsonl, tiny_config, write_jsonl
 from textcnn.classifier import InputError
 from textcnn.cli import main
+from textcnn.data.formats import count_rows, read_rows
+from textcnn.data.stream import StreamSource
 from textcnn.errors import DataError, ModelFolderError
 from textcnn.serve import create_app
-from textcnn.streaming import StreamSource, count_rows, read_rows
 from textcnn.texts import MAX_LINE_BYTES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,9 +4,8 @@ import numpy as np
 import pytest
 
 from textcnn.config import TaskConfig
-from textcnn.data import load_raw
+from textcnn.data import load_raw, make_splits
 from textcnn.errors import DataError
-from textcnn.splits import make_splits
 
 
 def test_known_name_resolves_to_the_local_folder(data_dir):

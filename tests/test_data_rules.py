@@ -13,10 +13,8 @@ import yaml
 from conftest import tiny_config, write_jsonl
 from textcnn.cli import main
 from textcnn.config import TaskConfig
-from textcnn.data import load_raw
+from textcnn.data import check_trainable, load_raw, make_splits, select_split
 from textcnn.errors import DataError
-from textcnn.labels import check_trainable
-from textcnn.splits import make_splits, select_split
 
 FAST = ["--set", "train.epochs=1", "--set", "train.min_steps=0", "--set", "model.channels=8",
         "--set", "tokenizer.max_length=32", "--set", "train.threads=1",

@@ -18,10 +18,9 @@ from test_serve import multitask_folder  # noqa: F401 - a fixture
 
 from conftest import ROOT, tiny_config
 from textcnn.config import TaskConfig
-from textcnn.data import RawDataset, Split, load_raw
-from textcnn.data_checks import hub_reachable
+from textcnn.data import RawDataset, Split, cv_folds, load_raw
+from textcnn.data.hub import hub_reachable
 from textcnn.errors import DataError
-from textcnn.splits import cv_folds
 
 
 def test_import_textcnn_loads_no_sklearn_plots_or_datasets():

@@ -11,12 +11,11 @@ import pytest
 
 from textcnn import load
 from textcnn.config import TaskConfig, from_dict
-from textcnn.data import load_raw
+from textcnn.data import load_raw, make_splits
 from textcnn.errors import DataError
 from textcnn.metrics import classification_metrics, multilabel_scores
 from textcnn.multilabel import tune_thresholds
 from textcnn.runs import evaluate_folder, train
-from textcnn.splits import make_splits
 
 COLOURS = ["blue", "green", "red"]
 FILLER = ["the", "a", "of", "film", "and", "it", "is", "this", "that", "was", "very", "with"]

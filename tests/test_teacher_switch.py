@@ -18,7 +18,7 @@ from test_distill import CUES, FILLER, write_task
 import textcnn
 from textcnn.cli import _interrupted, build_parser
 from textcnn.config import from_dict
-from textcnn.data import load_raw
+from textcnn.data import load_raw, make_splits
 from textcnn.distill.augment import augment
 from textcnn.distill.switch import PRESET, teacher_folder, teacher_overrides
 from textcnn.distill.teacher import Teacher
@@ -26,7 +26,6 @@ from textcnn.distill.tiny import tiny_bert
 from textcnn.errors import ConfigError
 from textcnn.estimator import TextCNNClassifier
 from textcnn.runs import train, train_and_evaluate
-from textcnn.splits import make_splits
 
 # the tiny teacher learns in a few dozen steps (1 epoch asked, min_steps makes it 3: 270 training
 # rows are 17 steps of 16); the student is the recipe, shortened

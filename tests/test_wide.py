@@ -14,11 +14,11 @@ from conftest import tiny_config
 from textcnn.backends.base import TorchBackend
 from textcnn.backends.folded import FoldedBackend, FoldedTextCNN
 from textcnn.config import from_dict
+from textcnn.data.batch import Encoded
 from textcnn.errors import ConfigError
 from textcnn.folder import load
 from textcnn.models import DPCNN, TextCNN
 from textcnn.ngrams import PRIMES, SALT, NgramBranch
-from textcnn.training.batching import Encoded
 
 HEADS = {"sentiment": 2, "topic": 5}
 

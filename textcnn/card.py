@@ -137,11 +137,11 @@ def _is_number(value) -> bool:
 
 def _hub_name(dataset: str) -> str | None:
     """The Hub id a task's dataset stands for, or None for a local path."""
-    from .data import KNOWN, _looks_like_hub_id
+    from .data import KNOWN, looks_like_hub_id
 
     if dataset in KNOWN:
         return KNOWN[dataset].hub_id
-    if _looks_like_hub_id(dataset) and not Path(dataset).expanduser().exists():
+    if looks_like_hub_id(dataset) and not Path(dataset).expanduser().exists():
         return dataset
     return None
 

@@ -26,13 +26,13 @@ from tokenizers import Tokenizer
 
 from .backends import BackendError, make_backend
 from .config import Config
+from .data.batch import Encoded
 from .errors import TextCNNError
 from .images import ImageSplit
 from .metrics import classification_metrics
 from .multilabel import DEFAULT_THRESHOLD
 from .texts import char_limit, check_text
 from .tokenizer import encode
-from .training.batching import Encoded
 
 
 class InputError(TextCNNError, TypeError):

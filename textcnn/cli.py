@@ -263,8 +263,9 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 def _predict(args: argparse.Namespace) -> None:
     from . import tokenizer
+    from .chunked import predict_lines
+    from .data.inputs import read_inputs
     from .folder import load
-    from .stream_scoring import predict_lines, read_inputs
 
     tokenizer.QUIET_PANICS = True  # a tokenizer that fails on a text: one error line
 

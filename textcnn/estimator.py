@@ -287,9 +287,9 @@ time_budget
 
 def _labels(y, n: int) -> tuple[np.ndarray, list[str], np.ndarray]:
     """``(classes_, label names, int64 ids)`` of the ``n`` labels ``y``, by the rules that label
-    files follow (:mod:`textcnn.labels`; an error names the row as ``y[i]``). ``classes_`` holds
-    the labels as given (an integer array for integer ids), sorted as the names are."""
-    from .labels import normalize
+    files follow (:mod:`textcnn.data.labels`; an error names the row as ``y[i]``). ``classes_``
+    holds the labels as given (an integer array for integer ids), sorted as the names are."""
+    from .data.labels import normalize
 
     values = np.asarray(y, dtype=object)  # (no dtype guessing: 0 and "pos" stay what they are)
     if values.ndim != 1 or len(values) != n:

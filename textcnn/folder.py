@@ -296,7 +296,7 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str 
     for name in (WEIGHTS, *modality.folder_files):
         if not (path / name).is_file():
             raise ModelFolderError(f"model folder {path} is missing {name}{_unfinished_hint(path)}")
-    input_size, make_classifier = modality.open_folder(path, raw)
+    input_size, reader = modality.open_folder(path, raw)
     check_weights(config, input_size, raw["heads"], path / WEIGHTS)
     verify_weights(path, raw, verify)
     try:
@@ -306,7 +306,7 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str 
     model = build_model(config.model, input_size, {h: len(n) for h, n in raw["heads"].items()})
     model.load_state_dict(state)
     model.to(resolve_device(device)).eval()
-    clf = make_classifier(model, config, raw["heads"], "torch", threads)
+    clf = modality.classifier(model, config, raw["heads"], reader, "torch", threads)
     clf.folder, clf.trained_at = path, raw.get("trained_at")  # a re-saved copy keeps the date
     clf.thresholds = {h: np.array([by_label[n] for n in raw["heads"][h]])
                       for h, by_label in raw.get("thresholds", {}).items()}

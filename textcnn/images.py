@@ -26,7 +26,6 @@ Example
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import zlib
 from dataclasses import dataclass
@@ -36,7 +35,7 @@ import numpy as np
 import torch
 
 from .config import TaskConfig
-from .data import RawDataset, data_dir_from
+from .data import RawDataset, data_dir_from, read_meta, resolve
 from .errors import DataError
 
 MNIST_FOLDER = "mnist-t10k"  # what the name ``mnist`` resolves to in the data dir
@@ -140,13 +139,10 @@ def load_idx_folder(folder: str | Path) -> RawDataset:
     if not pairs:
         raise DataError(f"{folder}: no IDX files (expected e.g. t10k-images-idx3-ubyte.gz and "
                         "t10k-labels-idx1-ubyte.gz)")
-    names = [str(i) for i in range(10)]
-    meta = folder / "dataset.json"
-    if meta.is_file():
-        try:
-            names = [str(n) for n in json.loads(meta.read_text(encoding="utf-8"))["label_names"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise DataError(f"{meta}: cannot read label_names: {exc}") from None
+    meta = read_meta(folder)
+    if meta.path is not None and meta.label_names is None:
+        raise DataError(f"{meta.path}: cannot read label_names: it has none")
+    names = meta.label_names or [str(i) for i in range(10)]
     splits = {}
     for prefix, (img_path, lab_path) in pairs.items():
         images, labels = read_idx(img_path, 3), read_idx(lab_path, 1)
@@ -178,21 +174,21 @@ def load_digits() -> RawDataset:
 def load_images(task: TaskConfig, data_dir: str | os.PathLike | None = None) -> RawDataset:
     """Resolve an image task's ``dataset``: a folder path, ``digits`` or ``mnist``."""
     spec = task.dataset
-    path = Path(spec).expanduser()
-    if path.is_dir():
-        return load_idx_folder(path)
-    if path.is_file():
-        raise DataError(f"{path}: an image dataset is a folder of IDX files, not one file")
-    if spec == "digits":
+    if spec == "digits" and not Path(spec).exists():
         return load_digits()
-    if spec in ("mnist", MNIST_FOLDER):
+    known = spec in ("mnist", MNIST_FOLDER)
+    if Path(spec).expanduser().exists() or known:  # a path, or <data dir>/mnist-t10k
+        place = resolve(MNIST_FOLDER if known else spec, data_dir, bare=True)
+        if place.kind == "file":
+            raise DataError(f"{place.path}: an image dataset is a folder of IDX files, not one "
+                            "file")
+        if place.kind == "folder":
+            return load_idx_folder(place.path)
         root = data_dir_from(data_dir)
         if root is None:
             raise DataError(f"'{spec}' is looked up as <data dir>/{MNIST_FOLDER}: set --data-dir "
                             "or $TEXTCNN_DATA_DIR, or give the folder's path")
-        if not (root / MNIST_FOLDER).is_dir():
-            raise DataError(f"'{spec}' not found: looked in {root / MNIST_FOLDER}")
-        return load_idx_folder(root / MNIST_FOLDER)
+        raise DataError(f"'{spec}' not found: looked in {root / MNIST_FOLDER}")
     raise DataError(f"'{spec}' is not an image dataset (known: {', '.join(NAMES)}, or a folder "
                     "of IDX files); text datasets need a text model (model.name: textcnn)")
 

@@ -1,6 +1,8 @@
 """Inference: batched, length-sorted forward passes of a model and their metrics.
 
-Used by the classifiers, serving and the trainer's validation.
+Used by the classifiers, serving and the trainer's validation. It reads the batch type of
+:mod:`textcnn.data.batch`, as training does, so neither imports the other's package to feed a
+model.
 """
 
 from __future__ import annotations
@@ -9,9 +11,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .data.batch import Encoded, sorted_batches
 from .devices import model_device, to_device
 from .metrics import classification_metrics
-from .training.batching import Encoded, sorted_batches
 
 
 @torch.inference_mode()

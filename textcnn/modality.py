@@ -31,34 +31,41 @@ from tokenizers import Tokenizer
 
 from .classifier import Classifier, ImageClassifier, TextClassifier
 from .config import Config, TaskConfig
-from .data import RawDataset, load_raw
+from .data import RawDataset, load_raw, make_splits
+from .data.batch import Encoded
+from .data.labels import check_trainable
+from .data.stream import StreamedDataset, StreamedSplit, load_stream
 from .errors import ConfigError, DataError, ModelFolderError
 from .images import ImageSplit, image_format, load_images
-from .labels import check_trainable
-from .splits import make_splits
 from .tokenizer import count_cut, encode, load_tokenizer, max_chars, train_tokenizer
-from .training.batching import Encoded
 
 Log = Callable[[str], None]
-MakeClassifier = Callable[..., Classifier]  # (model, config, heads, backend, threads)
 
 
 @dataclass
 class PreparedData:
     """Everything a run needs from its data, built once per run (and per CV fold).
 
-    ``splits`` maps ``task -> split -> arrays`` (``Encoded`` token ids, or ``ImageSplit``);
-    ``make_classifier(model, config, heads, backend, threads)`` wraps a trained model.
+    ``splits`` maps ``task -> split -> arrays`` (``Encoded`` token ids, ``ImageSplit``, or a
+    training split streamed from disk, :class:`~textcnn.data.stream.StreamedSplit`);
+    :meth:`make_classifier` wraps a trained model with what its inputs need (``reader``: the
+    tokenizer, or the image format).
     """
 
     heads: dict[str, list[str]]  # task -> label names
     splits: dict[str, dict[str, Any]]
     input_size: int  # vocabulary size (text) or image channels (images)
     description: str  # for the run's log, e.g. "vocabulary 16185"
-    make_classifier: MakeClassifier
+    modality: Modality
+    reader: Any  # what turns inputs into arrays: a Tokenizer, or (image shape, pixel scale)
     checkpoint_state: dict = field(default_factory=dict)  # what --resume needs besides weights
     tokenizer: Tokenizer | None = None
-    trainer_class: type | None = None  # a Trainer subclass the data needs (a streamed split's)
+    trainer_class: type | None = None  # a Trainer subclass a research extension trains with
+
+    def make_classifier(self, model: torch.nn.Module, config: Config, heads: dict,
+                        backend: str = "torch", threads: int = 0) -> Classifier:
+        """The classifier answering with the trained ``model``."""
+        return self.modality.classifier(model, config, heads, self.reader, backend, threads)
 
 
 class Modality:
@@ -68,6 +75,12 @@ class Modality:
     folder_files: tuple[str, ...] = ()  # model-folder files besides config.json and the weights
 
     def load_dataset(self, task: TaskConfig, data_dir=None) -> RawDataset:
+        raise NotImplementedError
+
+    def classifier(self, model: torch.nn.Module, config: Config, heads: dict, reader: Any,
+                   backend: str = "torch", threads: int = 0) -> Classifier:
+        """The classifier of this kind of input answering with ``model``; ``reader`` is what
+        :meth:`prepare` or :meth:`open_folder` gives (a tokenizer, an image format)."""
         raise NotImplementedError
 
     def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
@@ -85,8 +98,9 @@ class Modality:
                    log: Log) -> None:
         """Fill a freshly built model's weights from outside sources, if the config says so."""
 
-    def open_folder(self, path: Path, saved: dict) -> tuple[int, MakeClassifier]:
-        """``(input size, make_classifier)`` from a model folder and its ``config.json`` data."""
+    def open_folder(self, path: Path, saved: dict) -> tuple[int, Any]:
+        """``(input size, reader)`` from a model folder and its ``config.json`` data (the
+        reader as :meth:`classifier` takes it)."""
         raise NotImplementedError
 
 
@@ -106,45 +120,67 @@ def _heads(datasets: dict[str, RawDataset]) -> dict[str, list[str]]:
 
 class TextModality(Modality):
     """Texts: a ``tokenizers`` tokenizer (trained on the training splits, or a pretrained
-    model's own) turns each split into token ids once."""
+    model's own) turns each split into token ids once.
+
+    A task with ``stream: true`` keeps its training split on disk
+    (:mod:`textcnn.data.stream`): ``tokenizer_sample`` (``tokenizer.sample``) rows from the
+    head of its shards train the tokenizer and, with validation and test, name the labels when
+    nothing else does.
+    """
 
     name = "text"
     folder_files = ("tokenizer.json",)
 
+    def __init__(self, tokenizer_sample: int = 100_000):
+        self.tokenizer_sample = tokenizer_sample
+
     def load_dataset(self, task: TaskConfig, data_dir=None) -> RawDataset:
+        if task.stream:
+            return load_stream(task, data_dir, self.tokenizer_sample)
         return load_raw(task, data_dir)
 
     def inputs_of(self, split) -> list[str]:
         return split.texts
 
+    def classifier(self, model: torch.nn.Module, config: Config, heads: dict, reader: Any,
+                   backend: str = "torch", threads: int = 0) -> Classifier:
+        return TextClassifier(model, reader, config, heads, backend, threads)
+
     def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
                 saved_state: dict | None = None) -> PreparedData:
-        splits = cut(datasets, config.train.seed, fold)
+        streamed = {name for name, dataset in datasets.items()
+                    if isinstance(dataset, StreamedDataset)}
+        if streamed and len(datasets) > 1:
+            raise ConfigError.for_key(f"tasks.{min(streamed)}.stream", "a streamed task trains "
+                                      "alone: give it a config of its own")
+        splits = {name: dict(dataset.splits) for name, dataset in datasets.items()
+                  if name in streamed} | cut({name: dataset for name, dataset in datasets.items()
+                                              if name not in streamed}, config.train.seed, fold)
         if saved_state is not None:
             tokenizer = Tokenizer.from_str(saved_state["tokenizer"])
         elif config.tokenizer.kind == "pretrained":
             tokenizer = self.pretrained_tokenizer(config)
         else:
-            tokenizer = train_tokenizer([t for s in splits.values() for t in s["train"].texts],
-                                        config.tokenizer)
+            tokenizer = train_tokenizer([t for name, s in splits.items() for t in (
+                datasets[name].sample if name in streamed else s["train"].texts)],
+                config.tokenizer)
         encoded = {name: {split: Encoded(*encode(tokenizer, part.texts), part.labels)
                           for split, part in parts.items()}
                    for name, parts in splits.items()}
+        for name in streamed:
+            encoded[name]["train"] = StreamedSplit(datasets[name].train, tokenizer.to_str(),
+                                                   datasets[name].labels)
         data = self.prepared(datasets, encoded, tokenizer)
-        data.description += cut_note(tokenizer, [part.texts for parts in splits.values()
-                                                 for part in parts.values()])
+        data.description += cut_note(tokenizer, [datasets[name].sample for name in streamed] + [
+            part.texts for parts in splits.values() for part in parts.values()])
         return data
 
-    @staticmethod
-    def prepared(datasets: dict[str, RawDataset], splits: dict, tokenizer: Tokenizer
+    def prepared(self, datasets: dict[str, RawDataset], splits: dict, tokenizer: Tokenizer
                  ) -> PreparedData:
         """The run's data from its encoded ``splits`` and the ``tokenizer`` that made them."""
-        def make_classifier(model, config, heads, backend="torch", threads=0):
-            return TextClassifier(model, tokenizer, config, heads, backend, threads)
-
         vocab = tokenizer.get_vocab_size()
-        return PreparedData(_heads(datasets), splits, vocab, f"vocabulary {vocab}",
-                            make_classifier, {"tokenizer": tokenizer.to_str()}, tokenizer)
+        return PreparedData(_heads(datasets), splits, vocab, f"vocabulary {vocab}", self,
+                            tokenizer, {"tokenizer": tokenizer.to_str()}, tokenizer)
 
     @staticmethod
     def pretrained_tokenizer(config: Config) -> Tokenizer:
@@ -183,16 +219,12 @@ class TextModality(Modality):
         model.load_pretrained(torch.from_numpy(matrix))
         log(f"{report}; embeddings {config.model.embedding_mode}")
 
-    def open_folder(self, path: Path, saved: dict) -> tuple[int, MakeClassifier]:
+    def open_folder(self, path: Path, saved: dict) -> tuple[int, Tokenizer]:
         from .folder import WEIGHTS, check_tokenizer_size
 
         check_tokenizer_size(path / "tokenizer.json", path / WEIGHTS)  # before reading it
         tokenizer = load_tokenizer(path / "tokenizer.json")
-
-        def make_classifier(model, config, heads, backend="torch", threads=0):
-            return TextClassifier(model, tokenizer, config, heads, backend, threads)
-
-        return tokenizer.get_vocab_size(), make_classifier
+        return tokenizer.get_vocab_size(), tokenizer
 
 
 def _fit_wide(model: torch.nn.Module, data: PreparedData, log: Log) -> None:
@@ -222,18 +254,19 @@ class ImageModality(Modality):
     def inputs_of(self, split) -> ImageSplit:
         return split  # already scaled: ImageClassifier.prepare takes it as it is
 
+    def classifier(self, model: torch.nn.Module, config: Config, heads: dict, reader: Any,
+                   backend: str = "torch", threads: int = 0) -> Classifier:
+        shape, scale = reader
+        return ImageClassifier(model, config, heads, shape, scale, backend, threads)
+
     def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
                 saved_state: dict | None = None) -> PreparedData:
         splits = cut(datasets, config.train.seed, fold)
         shape, scale = image_format(datasets)
-
-        def make_classifier(model, config, heads, backend="torch", threads=0):
-            return ImageClassifier(model, config, heads, shape, scale, backend, threads)
-
         return PreparedData(_heads(datasets), splits, shape[0],
-                            "images " + "x".join(map(str, shape)), make_classifier)
+                            "images " + "x".join(map(str, shape)), self, (shape, scale))
 
-    def open_folder(self, path: Path, saved: dict) -> tuple[int, MakeClassifier]:
+    def open_folder(self, path: Path, saved: dict) -> tuple[int, tuple]:
         try:
             shape = tuple(int(v) for v in saved["image"]["shape"])
             scale = float(saved["image"]["scale"])
@@ -243,11 +276,7 @@ class ImageModality(Modality):
             raise ModelFolderError(f"corrupt {path / 'config.json'}: 'image' must hold the "
                                    f"image shape [channels, height, width] and pixel scale "
                                    f"({exc})") from None
-
-        def make_classifier(model, config, heads, backend="torch", threads=0):
-            return ImageClassifier(model, config, heads, shape, scale, backend, threads)
-
-        return shape[0], make_classifier
+        return shape[0], (shape, scale)
 
 
 TEXT, IMAGE = TextModality(), ImageModality()
@@ -262,17 +291,15 @@ def modality_named(kind: str) -> Modality:
 
 
 def modality_for(config: Config) -> Modality:
-    """The modality of ``config``'s model (each model config says which input it reads); a
-    streamed task's is :class:`textcnn.streamed.StreamModality`, a distilled run's
+    """The modality of ``config``'s model (each model config says which input it reads; text
+    reads a streamed task's sample of ``tokenizer.sample`` rows), a distilled run's
     :class:`textcnn.distill.student.DistillModality`."""
     if config.distill.teachers or config.distill.teacher:
         from .distill.student import DistillModality
 
-        return DistillModality()
-    if any(task.stream for task in config.tasks.values()):
-        from .streamed import StreamModality
-
-        return StreamModality(config.tokenizer.sample)
+        return DistillModality(config.tokenizer.sample)
+    if config.model.input_kind == TEXT.name:
+        return TextModality(config.tokenizer.sample)
     return MODALITIES[config.model.input_kind]
 
 

@@ -1,4 +1,5 @@
-"""Multi-label heads: label sets read as multi-hot rows, and one threshold per label tuned.
+"""Multi-label heads: one threshold per label tuned (label sets are read as multi-hot rows by
+:func:`textcnn.data.labels.multi_hot`).
 
 A task with ``multi_label: true`` gives each row a set of labels: a JSON list (``["comp",
 "comp.sys"]``), or a string cut at ``label_separator`` (``"comp|comp.sys"`` in a CSV file), or a
@@ -17,65 +18,9 @@ Example
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from .labels import Locate, normalize
-
 DEFAULT_THRESHOLD = 0.5  # for a label never seen in validation, and for folders without any
-
-
-def label_set(value, separator: str) -> list:
-    """The labels of one row: a list as it is, a string cut at ``separator`` (when set; blank
-    parts dropped), None (an empty CSV cell) as none, anything else as a single label.
-
-    Examples
-    --------
-    >>> label_set("comp| comp.sys |", "|"), label_set(["a", "b"], ""), label_set(3, "")
-    (['comp', 'comp.sys'], ['a', 'b'], [3])
-    """
-    if value is None:
-        return []
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if isinstance(value, str) and separator:
-        return [part.strip() for part in value.split(separator) if part.strip()]
-    return [value]
-
-
-def multi_hot(sets: dict[str, list[list]], label_names: Sequence | None, locate: Locate
-              ) -> tuple[list[str], dict[str, np.ndarray]]:
-    """``(label names, {split: (n, labels) float32 multi-hot rows})`` of every split's label
-    sets, each label of each set read by the rules of :mod:`textcnn.labels` (one kind of label:
-    ``0`` and ``"0"`` do not make two labels named alike; an integer indexes declared names).
-
-    Parameters
-    ----------
-    sets : dict
-        ``{split: label sets}``, one list of label values per row.
-    label_names : list of str, optional
-        Declared label names (``dataset.json``'s), else the sorted distinct labels.
-    locate : callable
-        ``locate(split, row)`` names a row in an error (``file:line``).
-
-    Examples
-    --------
-    >>> names, hot = multi_hot({"train": [["b"], [], ["a", "b"]]}, None, lambda s, i: f"{s}:{i}")
-    >>> names, hot["train"].tolist()
-    (['a', 'b'], [[0.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
-    """
-    rows = {split: np.repeat(np.arange(len(part)), [len(labels) for labels in part])
-            for split, part in sets.items()}  # the row of each label, in reading order
-    names, ids = normalize({split: [v for labels in part for v in labels]
-                            for split, part in sets.items()}, label_names,
-                           lambda split, i: locate(split, int(rows[split][i])))
-    out = {}
-    for split, part in sets.items():
-        hot = np.zeros((len(part), len(names)), dtype=np.float32)
-        hot[rows[split], ids[split]] = 1.0
-        out[split] = hot
-    return names, out
 
 
 def tune_thresholds(labels: np.ndarray, probabilities: np.ndarray) -> np.ndarray:

@@ -33,7 +33,8 @@ from .calibration import calibrate_on_validation
 from .card import CV_CONFIG, write_card
 from .classifier import Classifier, sigmoid
 from .config import Config, TaskConfig, from_dict
-from .data import N_FOLDS, RawDataset
+from .data import N_FOLDS, RawDataset, cv_folds, fold_protocol, select_split
+from .data.labels import LabelMap
 from .distill.switch import with_teachers
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
@@ -43,7 +44,6 @@ from .modality import PreparedData, load_datasets, modality_for, modality_named
 from .models import build_model
 from .multilabel import tune_thresholds
 from .outputs import check_room, claim
-from .splits import cv_folds, fold_protocol, select_split
 from .threads import set_threads
 from .training import CHECKPOINT, Trainer, current_world, read_checkpoint, reported, session
 
@@ -364,8 +364,8 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
     >>> sorted(scores["sentiment"]["test"])
     ['accuracy', 'loss', 'macro_f1']
     """
+    from .chunked import evaluate_stream
     from .folder import load
-    from .stream_scoring import evaluate_stream
 
     clf = load(model_dir, backend="torch", device=device)
     if head is None:
@@ -378,6 +378,7 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
     # read as in training: the same columns, label sets (multi_label) and separator
     task = clf.config.tasks[head] if not dataset else \
         dataclasses.replace(clf.config.tasks.get(head, TaskConfig()), dataset=dataset)
+    task = dataclasses.replace(task, stream=False)  # a streamed task's split is scored whole
     if head not in clf.multi_label:  # a split file of a dataset folder: read in chunks
         streamed = evaluate_stream(clf, task.dataset, split, head, data_dir)
         if streamed is not None:
@@ -395,11 +396,11 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
                         f"'{head}' labels {names}")
     if len(part) == 0:
         raise DataError(f"{raw.source}: split '{split}' is empty")
-    by_name = [names.index(n) for n in raw.label_names]
     if part.labels.ndim == 2:  # multi-hot rows: columns in the head's label order
         labels = np.zeros((len(part), len(names)), dtype=np.float32)
-        labels[:, by_name] = part.labels
-    else:
-        labels = [by_name[i] for i in part.labels]
+        labels[:, [names.index(n) for n in raw.label_names]] = part.labels
+    else:  # the dataset's class ids as the head numbers its classes
+        labels = LabelMap.declared(raw.label_names).onto(names).column(
+            part.labels.tolist(), lambda i: f"{raw.source} ({split} row {i + 1})")
     inputs = modality_named(clf.kind).inputs_of(part)
     return {head: {split: clf.evaluate(inputs, labels, head)}}

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..data.batch import Encoded, sorted_batches
 from ..errors import ModelFolderError, TextCNNError
 from ..fileio import atomic_write
 from ..models import min_input_length
-from ..training.batching import Encoded, sorted_batches
 from .base import Backend
 
 ONNX = "model.onnx"

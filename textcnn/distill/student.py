@@ -27,13 +27,13 @@ import numpy as np
 import torch
 
 from ..config import Config
+from ..data import make_splits
+from ..data.batch import Encoded
 from ..errors import ConfigError, DataError
 from ..metrics import distill_loss
 from ..modality import PreparedData, TextModality
-from ..splits import make_splits
 from ..tokenizer import encode
 from ..training import Trainer
-from ..training.batching import Encoded
 from .augment import augment, pretrained_neighbours, read_unlabeled, spans
 from .cache import LogitCache
 from .teacher import Teacher

@@ -150,7 +150,7 @@ def with_teachers(train_step: Callable, config: Config, datasets: dict,
 def _fine_tune(config: Config, source: Path, dataset, folder: Path, log: Log) -> dict:
     """Fine-tune one teacher on ``dataset``'s training split into ``folder`` (or reuse the one
     there, fine-tuned from the same source, settings, seed and rows); its summary."""
-    from ..splits import make_splits
+    from ..data import make_splits
     from .teacher import TEACHER_JSON, fine_tune
 
     splits = make_splits(dataset, config.train.seed)

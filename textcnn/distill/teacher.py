@@ -27,11 +27,12 @@ import numpy as np
 import torch
 
 from ..config import Config
+from ..data.batch import sorted_batches
 from ..devices import resolve_device
 from ..errors import ConfigError, ModelFolderError
 from ..fileio import write_json
 from ..metrics import classification_metrics
-from ..training.batching import sorted_batches, train_batches
+from ..training.batching import train_batches
 
 TEACHER_JSON = "teacher.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -130,10 +131,10 @@ def teach(config: Config, output: str | Path, data_dir=None, log: Log | None = N
     >>> sorted(info["sentiment"]["metrics"]), Teacher(tmp_dir / "teachers" / "sentiment").labels
     (['test', 'validation'], ['negative', 'positive'])
     """
+    from ..data import make_splits
     from ..modality import load_datasets
     from ..outputs import claim
     from ..runs import log_to_stderr
-    from ..splits import make_splits
     from ..threads import set_threads
 
     log = log or log_to_stderr

@@ -29,6 +29,7 @@ import torch
 
 from ..config import TaskConfig, from_dict
 from ..data import data_dir_from, load_raw
+from ..data.resolve import local_folder
 from ..errors import DataError
 from ..fileio import write_json
 from ..images import load_images
@@ -108,7 +109,7 @@ def load_text_side(dataset: str, data_dir, train_size: int, seed: int = 0):
     path = Path(dataset)
     if not path.exists():
         root = data_dir_from(data_dir)
-        if root is None or not (root / dataset / "dataset.json").is_file():
+        if root is None or local_folder(dataset, data_dir) is None:
             where = root / dataset if root else "no data dir (set --data-dir or $TEXTCNN_DATA_DIR)"
             return None, f"text dataset '{dataset}' not found: looked in {where}"
     try:

@@ -37,6 +37,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
+from ..data.resolve import META, local_folder, read_meta
+
 PEERS = ("tfidf_lr", "tfidf_svc", "fasttext", "spacy_bow", "spacy_ensemble")
 DATASETS = ("sst2", "sst5", "mr", "subj", "trec", "20newsgroups")
 
@@ -50,16 +52,16 @@ _PUNCT = re.compile(r"([^\w\s])")
 
 
 def _dataset_dir(data_dir: str, name: str) -> Path:
-    path = Path(data_dir) / name
-    if not (path / "dataset.json").is_file():
-        raise FileNotFoundError(f"dataset {name!r} not found: no {path / 'dataset.json'}")
+    path = local_folder(name, data_dir)
+    if path is None:
+        raise FileNotFoundError(f"dataset {name!r} not found: no {Path(data_dir) / name / META}")
     return path
 
 
 def protocol(data_dir: str, name: str) -> str:
     """Return ``"cv"`` if the dataset is evaluated by cross-validation, else ``"test"``."""
-    meta = json.loads((_dataset_dir(data_dir, name) / "dataset.json").read_text("utf-8"))
-    return "cv" if meta.get("cv_folds") else "test"
+    meta = read_meta(_dataset_dir(data_dir, name))
+    return "cv" if meta.raw.get("cv_folds") else "test"
 
 
 def load_rows(data_dir: str, name: str, split: str

@@ -18,9 +18,9 @@ import statistics
 import time
 
 from ..config import load_config
+from ..data import make_splits
 from ..modality import load_datasets
 from ..runs import train_and_evaluate
-from ..splits import make_splits
 
 
 def run_config(path: str, seeds: list[int], folds: int, threads: int,

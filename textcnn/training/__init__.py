@@ -1,21 +1,16 @@
 """Training: fit a model on one or more tasks, with early stopping and exact resume.
 
-``batching`` cuts length-bucketed batches and plans each epoch, ``schedule`` gives the learning
+``batching`` cuts length-bucketed batches and plans each epoch (the split and batch types it
+cuts are :mod:`textcnn.data`'s: an in-memory :class:`~textcnn.data.batch.Encoded`, or a
+streamed split that yields its own batches), ``schedule`` gives the learning
 rate of every step, ``stopping`` picks the best epoch and says when and why a run ends,
 ``checkpoint`` writes and reads the resume file, ``distributed`` splits the work across
 torchrun's processes (DDP), ``optimizers`` steps Adam / AdamW with torch's fused kernel (without
 importing ``torch._dynamo``), and ``trainer`` runs the loop.
 """
 
-from .batching import (
-    Encoded,
-    batches_per_task,
-    epoch_plan,
-    sorted_batches,
-    steps_per_epoch,
-    to_tensors,
-    train_batches,
-)
+from ..data.batch import Encoded, sorted_batches, to_tensors
+from .batching import batches_per_task, epoch_plan, steps_per_epoch, train_batches
 from .checkpoint import (
     CHECKPOINT,
     TrainingState,

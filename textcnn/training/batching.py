@@ -1,66 +1,16 @@
-"""Batching: a split as arrays, length-bucketed training batches and the plan of one epoch.
+"""Batching: length-bucketed training batches and the plan of one epoch over in-memory splits.
 
 Rows of similar length share a batch, so little padding is computed; every training batch comes
-from a single task.
+from a single task. The batch type itself (:class:`~textcnn.data.batch.Encoded`) is data's, so
+that inference, which needs it too, never imports training.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
-import torch
 
 from ..config import TrainConfig
-
-
-@dataclass
-class Encoded:
-    """A split as arrays: token ids padded with 0, true lengths and label ids.
-
-    The trainer only calls ``len()``, reads ``lengths`` (to bucket) and ``labels``, and asks
-    ``batch(idx, min_len)`` for the model's inputs, so other inputs (images) plug in the same way.
-    """
-
-    ids: np.ndarray  # (n, longest) int32
-    lengths: np.ndarray  # (n,) int64
-    labels: np.ndarray | None = None  # (n,) int64; None when only predicting
-    truncated: np.ndarray | None = None  # (n,) bool: the text was cut (when predicting)
-
-    def __len__(self) -> int:
-        return len(self.lengths)
-
-    def batch(self, idx: np.ndarray, min_len: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-        """Model inputs ``(ids (b, t), lengths (b,))`` for rows ``idx``."""
-        return to_tensors(self.ids, self.lengths, idx, min_len)
-
-
-def to_tensors(ids: np.ndarray, lengths: np.ndarray, idx: np.ndarray, min_len: int = 1
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Rows ``idx`` padded to their longest member (at least ``min_len``).
-
-    Parameters
-    ----------
-    ids : np.ndarray
-        ``(n, longest)`` token ids, padded with 0.
-    lengths : np.ndarray
-        ``(n,)`` true lengths.
-    idx : np.ndarray
-        ``(b,)`` the rows to take.
-    min_len : int
-        The narrowest width returned (a model's widest kernel).
-
-    Returns
-    -------
-    tuple of torch.Tensor
-        ``ids (b, t)`` int64 and ``lengths (b,)``.
-    """
-    lens = lengths[idx]  # (b,)
-    width = max(int(lens.max(initial=0)), min_len)
-    batch = ids[idx, :width]  # (b, <= width)
-    if batch.shape[1] < width:
-        batch = np.pad(batch, ((0, 0), (0, width - batch.shape[1])))
-    return torch.from_numpy(np.ascontiguousarray(batch, dtype=np.int64)), torch.from_numpy(lens)
+from ..data.batch import Encoded
 
 
 def train_batches(lengths: np.ndarray, batch_size: int, chunk_batches: int,
@@ -153,8 +103,15 @@ def batches_per_task(data: dict[str, dict[str, Encoded]], train_cfg: TrainConfig
     return counts
 
 
+def is_streamed(split) -> bool:
+    """Whether ``split`` yields its own batches (:class:`textcnn.data.stream.StreamedSplit`)
+    instead of being planned here."""
+    return getattr(split, "streamed", False)
+
+
 def steps_per_epoch(data: dict[str, dict[str, Encoded]], train_cfg: TrainConfig) -> int:
-    """Batches (optimizer steps) per epoch: ``len(epoch_plan(data, train_cfg, rng))``, no ``rng``.
+    """Batches (optimizer steps) per epoch: ``len(epoch_plan(data, train_cfg, rng))``, no ``rng``
+    (a streamed split's epoch is ``train.steps_per_epoch`` batches when set).
 
     Parameters
     ----------
@@ -167,23 +124,6 @@ def steps_per_epoch(data: dict[str, dict[str, Encoded]], train_cfg: TrainConfig)
     -------
     int
     """
+    if train_cfg.steps_per_epoch and any(is_streamed(parts["train"]) for parts in data.values()):
+        return train_cfg.steps_per_epoch
     return sum(batches_per_task(data, train_cfg).values())
-
-
-def sorted_batches(lengths: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """Batches of similar length for prediction (results are put back in input order).
-
-    Parameters
-    ----------
-    lengths : np.ndarray
-        ``(n,)`` true lengths of the rows.
-    batch_size : int
-        Rows per batch.
-
-    Returns
-    -------
-    list of np.ndarray
-        Row indices of each batch, shortest rows first.
-    """
-    order = np.argsort(lengths, kind="stable")
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]

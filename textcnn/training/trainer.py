@@ -26,11 +26,13 @@ import torch
 from torch import nn
 
 from ..config import Config
+from ..data.batch import Encoded
 from ..devices import autocast, grad_scaler, resolve_device, to_device
 from ..errors import TextCNNError
+from ..inference import evaluate
 from ..metrics import head_loss
 from ..models import min_input_length
-from .batching import Encoded, epoch_plan, steps_per_epoch
+from .batching import epoch_plan, is_streamed, steps_per_epoch
 from .checkpoint import CHECKPOINT, Resumable
 from .distributed import World
 from .optimizers import FusedAdam
@@ -178,6 +180,11 @@ class Trainer(Resumable):
         A resumed run draws the epoch's plan again from the same generator state and skips the
         batches done before the checkpoint.
         """
+        for task, parts in self.data.items():  # a streamed split yields its own batches
+            if is_streamed(parts["train"]):
+                for inputs, labels in parts["train"].epoch(self.config.train, self.min_len, task):
+                    yield task, inputs, labels, 1.0 / max(len(labels), 1)  # this rank's own
+                return
         self.rng.bit_generator.state = self.epoch_rng_state
         plan = epoch_plan(self.data, self.config.train, self.rng)
         for task, idx in plan[self.batch_in_epoch:]:
@@ -185,6 +192,23 @@ class Trainer(Resumable):
             split = self.data[task]["train"]
             yield (task, split.batch(rows, self.min_len), torch.from_numpy(split.labels[rows]),
                    weight)
+
+    def _streams(self) -> list:
+        """The streamed training splits (their position goes in every checkpoint)."""
+        return [parts["train"] for parts in self.data.values() if is_streamed(parts["train"])]
+
+    def save_checkpoint(self):
+        """:meth:`Resumable.save_checkpoint`, with a streamed split's position in the stream."""
+        for split in self._streams():
+            self.extra_state["stream_position"] = list(split.position)
+        return super().save_checkpoint()
+
+    def load_checkpoint(self, path):
+        """:meth:`Resumable.load_checkpoint`, and a streamed split goes on where it was saved."""
+        meta = super().load_checkpoint(path)
+        for split in self._streams():
+            split.restore(meta.get("stream_position", [self.epoch, 0]))
+        return meta
 
     def _train_step(self, task: str, inputs: tuple, y: torch.Tensor, weight: float
                     ) -> tuple[float, float]:
@@ -282,8 +306,6 @@ class Trainer(Resumable):
         dict
             ``{task: classification metrics}``.
         """
-        from ..inference import evaluate  # inference imports training.batching: loaded here
-
         batch_size = self.config.train.eval_batch_size
         return {t: evaluate(self.eval_model, self.data[t]["validation"], t, batch_size)
                 for t in self.tasks}

@@ -22,8 +22,8 @@ import math
 
 import numpy as np
 
-from .data import N_FOLDS, RawDataset, Split
-from .errors import DataError
+from ..errors import DataError
+from .dataset import N_FOLDS, RawDataset, Split
 from .labels import check_classes
 
 

@@ -1,4 +1,5 @@
-"""Labels to class ids: one normalization step with clear rules, for every text dataset.
+"""Labels to class ids: one set of rules and one mapping (:class:`LabelMap`), for every path
+that reads labelled rows.
 
 The rules (a dataset's labels, all its splits together):
 
@@ -36,7 +37,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 Locate = Callable[[str, int], str]  # (split, row index) -> "file:line" for messages
 A_LABEL = "a label is one integer class id or one string class name"
@@ -114,32 +115,94 @@ def check_names(label_names) -> list[str]:
     return names
 
 
+class LabelMap:
+    """Label values -> class ids, and the one place a label becomes an id (:meth:`id`).
+
+    Every reader of labelled rows maps its labels through one: a split read whole
+    (:func:`normalize`), a streamed training split, ``textcnn evaluate`` and the estimator, so a
+    label means the same class, and a bad one is refused in the same words, on every path.
+
+    Parameters
+    ----------
+    names : list of str
+        The class names, in id order.
+    ids : dict
+        Accepted label value (a name, an integer id) -> class id.
+
+    Examples
+    --------
+    >>> labels = LabelMap.declared(["neg", "pos"])
+    >>> labels.id("pos", "f:1"), labels.id(0, "f:2"), labels.id(1.0, "f:3")
+    (1, 0, 1)
+    >>> labels.id("meh", "f:4")
+    Traceback (most recent call last):
+    textcnn.errors.DataError: f:4: label "meh" is outside the label names (0=neg, 1=pos)
+    >>> LabelMap.declared(["neg", "pos"]).onto(["pos", "neg"]).id(0, "f:5")
+    1
+    """
+
+    def __init__(self, names: list[str], ids: dict):
+        self.names, self.ids = names, ids
+
+    @classmethod
+    def declared(cls, names: Sequence) -> LabelMap:
+        """Declared names (rule 3): an integer is an index into them, a string one of them."""
+        names = check_names(names)
+        return cls(names, {n: i for i, n in enumerate(names)} | {i: i for i in range(len(names))})
+
+    @classmethod
+    def of(cls, columns: dict[str, Sequence], label_names: Sequence | None, locate: Locate
+           ) -> LabelMap:
+        """The map of every split's raw label values by the module's rules (declared names
+        when given, else the distinct values sorted); ``locate(split, i)`` names row ``i``."""
+        values = {split: [canonical(v, lambda s=split, i=i: locate(s, i))
+                          for i, v in enumerate(col)] for split, col in columns.items()}
+        _check_one_kind(values, label_names is not None, locate)
+        if label_names is not None:
+            return cls.declared(label_names)
+        uniq = sorted({v for col in values.values() for v in col})
+        return cls([str(v) for v in uniq], {v: i for i, v in enumerate(uniq)})
+
+    @classmethod
+    def by_name(cls, names: Sequence[str]) -> LabelMap:
+        """Labels matched to ``names`` by name only (an integer ``1`` is the name ``"1"``): a
+        model's head read against data that declares no names."""
+        names = list(names)
+        ids = {n: i for i, n in enumerate(names)}
+        return cls(names, ids | {int(n): i for n, i in ids.items() if _is_number(n)})
+
+    def onto(self, names: Sequence[str]) -> LabelMap:
+        """This map with its classes renumbered as in ``names`` (a model's head), by name;
+        every class of this map must be one of ``names``."""
+        names = list(names)
+        return LabelMap(names, {v: names.index(self.names[i]) for v, i in self.ids.items()})
+
+    def id(self, value, where: str | Callable[[], str]) -> int:
+        """The class id of ``value``, or a :class:`DataError` naming ``where`` (a string, or a
+        function giving it, called on failure only)."""
+        at = where if callable(where) else lambda: where
+        v = canonical(value, at)
+        found = self.ids.get(v)
+        if found is None:
+            listed = ", ".join(f"{j}={n}" for j, n in enumerate(self.names))
+            raise DataError(f"{at()}: label {show(v)} is outside the label names ({listed})")
+        return found
+
+    def column(self, values: Sequence, locate: Callable[[int], str]) -> np.ndarray:
+        """``(n,)`` int64 ids of ``values``; ``locate(i)`` names row ``i`` on failure."""
+        return np.fromiter((self.id(v, lambda i=i: locate(i)) for i, v in enumerate(values)),
+                           dtype=np.int64, count=len(values))
+
+
 def normalize(columns: dict[str, Sequence], label_names: Sequence | None, locate: Locate
               ) -> tuple[list[str], dict[str, np.ndarray]]:
     """``(label names, {split: int64 ids})`` of every split's raw label values (module rules).
 
     ``locate(split, i)`` names the file and line of row ``i``, for the errors.
     """
-    values = {split: [canonical(v, lambda s=split, i=i: locate(s, i)) for i, v in enumerate(col)]
-              for split, col in columns.items()}
-    _check_one_kind(values, label_names is not None, locate)
-    if label_names is None:
-        uniq = sorted({v for col in values.values() for v in col})
-        names, as_id = [str(v) for v in uniq], {v: i for i, v in enumerate(uniq)}
-    else:
-        names = check_names(label_names)
-        as_id = {n: i for i, n in enumerate(names)} | {i: i for i in range(len(names))}
-    ids = {}
-    for split, col in values.items():
-        out = np.empty(len(col), dtype=np.int64)
-        for i, v in enumerate(col):
-            if v not in as_id:
-                listed = ", ".join(f"{j}={n}" for j, n in enumerate(names))
-                raise DataError(f"{locate(split, i)}: label {show(v)} is outside the label "
-                                f"names ({listed})")
-            out[i] = as_id[v]
-        ids[split] = out
-    return names, ids
+    labels = LabelMap.of(columns, label_names, locate)
+    return labels.names, {split: labels.column(col, lambda i, s=split: locate(s, i))
+                          for split, col in columns.items()}
 
 
 def check_classes(source: str, label_names: list[str], splits: dict, locate: Locate,
@@ -190,3 +253,55 @@ def check_trainable(raw):
                                      for split in ("validation", "test") if split in raw.splits}
     check_classes(raw.source, raw.label_names, splits, raw.locate, train=name)
     return raw
+
+
+def label_set(value, separator: str) -> list:
+    """The labels of one row: a list as it is, a string cut at ``separator`` (when set; blank
+    parts dropped), None (an empty CSV cell) as none, anything else as a single label.
+
+    Examples
+    --------
+    >>> label_set("comp| comp.sys |", "|"), label_set(["a", "b"], ""), label_set(3, "")
+    (['comp', 'comp.sys'], ['a', 'b'], [3])
+    """
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, str) and separator:
+        return [part.strip() for part in value.split(separator) if part.strip()]
+    return [value]
+
+
+def multi_hot(sets: dict[str, list[list]], label_names: Sequence | None, locate: Locate
+              ) -> tuple[list[str], dict[str, np.ndarray]]:
+    """``(label names, {split: (n, labels) float32 multi-hot rows})`` of every split's label
+    sets, each label of each set read by the rules of this module (one kind of label:
+    ``0`` and ``"0"`` do not make two labels named alike; an integer indexes declared names).
+
+    Parameters
+    ----------
+    sets : dict
+        ``{split: label sets}``, one list of label values per row.
+    label_names : list of str, optional
+        Declared label names (``dataset.json``'s), else the sorted distinct labels.
+    locate : callable
+        ``locate(split, row)`` names a row in an error (``file:line``).
+
+    Examples
+    --------
+    >>> names, hot = multi_hot({"train": [["b"], [], ["a", "b"]]}, None, lambda s, i: f"{s}:{i}")
+    >>> names, hot["train"].tolist()
+    (['a', 'b'], [[0.0, 1.0], [0.0, 0.0], [1.0, 1.0]])
+    """
+    rows = {split: np.repeat(np.arange(len(part)), [len(labels) for labels in part])
+            for split, part in sets.items()}  # the row of each label, in reading order
+    names, ids = normalize({split: [v for labels in part for v in labels]
+                            for split, part in sets.items()}, label_names,
+                           lambda split, i: locate(split, int(rows[split][i])))
+    out = {}
+    for split, part in sets.items():
+        hot = np.zeros((len(part), len(names)), dtype=np.float32)
+        hot[rows[split], ids[split]] = 1.0
+        out[split] = hot
+    return names, out
