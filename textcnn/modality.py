@@ -4,7 +4,10 @@ A :class:`Modality` supplies what differs between a text model and an image mode
 from a config to a classifier: how a task's dataset is loaded, how splits become arrays (a
 tokenizer trained and applied, or pixels scaled), the model's input size (vocabulary or image
 channels), what a checkpoint and a model folder carry besides the weights, and which classifier
-answers. Everything else (the conv core, the trainer, the folder, the reports) is shared.
+answers (:meth:`Modality.classifier`, one per kind of input). Everything else (the conv core,
+the trainer, the folder, the reports) is shared. How the data is read is not here: a streamed
+training split, for one, is a kind of split (:mod:`textcnn.data.stream`) that the text modality
+prepares, not a modality of its own.
 
 Example
 -------

@@ -42,12 +42,27 @@ def records(path: Path, columns: list[str] | None = None, part: int = 0, parts: 
                 raise DataError(f"{path}: no column '{column}' (columns: {', '.join(names)}); "
                                 f"set tasks.<name>.{what}_column")
     start = 0
-    for batch in handle.iter_batches(BATCH, columns=columns):
+    for batch in _batches(handle, columns, path):
         values = {name: batch.column(name).to_pylist() for name in batch.schema.names}
         first = (part - start) % parts  # the first row of this batch that is ours
         for i in range(first, batch.num_rows, parts):
             yield start + i, None, {name: column[i] for name, column in values.items()}
         start += batch.num_rows
+
+
+def _batches(handle, columns: list[str] | None, path: Path) -> Iterator:
+    """The file's record batches; a batch that cannot be decoded fails naming the file."""
+    batches = handle.iter_batches(BATCH, columns=columns)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            raise DataError(f"{path}: not valid UTF-8") from None
+        except (OSError, ValueError) as exc:  # pyarrow: ArrowIOError, ArrowInvalid (damaged)
+            raise DataError(f"{path}: cannot be read: {exc}") from None
+        yield batch
 
 
 def where(path: Path, index: int, line: int | None) -> str:
