@@ -231,8 +231,7 @@ def _over_budget(config, started: float, table: list[dict], carves: int) -> bool
 def training_pool(raw, seed: int):
     """The rows a run trains and validates on (the training split before its validation carve;
     a CV set's folds 1-9), or None when a validation split of the user's own is given."""
-    from ..data import Split
-    from ..splits import make_splits
+    from ..data import Split, make_splits
 
     if "validation" in raw.splits:
         return None
@@ -243,7 +242,7 @@ def training_pool(raw, seed: int):
 
 def _validation_rows(config, datasets: dict) -> int:
     """The validation rows a run of ``datasets``' one task is scored on."""
-    from ..splits import make_splits
+    from ..data import make_splits
 
     (raw,) = datasets.values()
     return len(make_splits(raw, config.train.seed, check=False)["validation"])
@@ -252,8 +251,7 @@ def _validation_rows(config, datasets: dict) -> int:
 def carved(raw, pool, seed: int, fraction: float):
     """``raw`` cut anew: a fresh validation carve (``fraction`` of the training ``pool``), no
     test split."""
-    from ..data import RawDataset
-    from ..splits import carve_validation
+    from ..data import RawDataset, carve_validation
 
     train, validation = carve_validation(pool.labels, seed, fraction)
     return RawDataset(raw.source, raw.label_names,
