@@ -29,7 +29,7 @@ import numpy as np
 
 from ..config import TaskConfig
 from ..errors import DataError
-from .formats import read_split
+from .formats import read_split, where
 from .hub import read_hub
 from .labels import label_set, multi_hot, normalize
 from .resolve import Meta, folder_splits, resolve
@@ -94,8 +94,14 @@ def _load_files(files: dict[str, Path], task: TaskConfig, meta: Meta, source: st
         part = read_split(path, task.text_column, task.label_column, no_label_ok)
         if split == "all":
             folds = part.folds
-        columns[split] = (part.texts, part.labels, part.where)
+        columns[split] = (part.texts, part.labels, _locator(path, part.lines))
     return labels_to_ids(source, columns, meta.label_names, folds, task)
+
+
+def _locator(path: Path, lines: list) -> Callable[[int], str]:
+    """How a message names row ``i`` of ``path`` (its lines kept compactly, not the rows)."""
+    starts = None if any(line is None for line in lines) else np.asarray(lines, dtype=np.int64)
+    return lambda i: where(path, i, None if starts is None else int(starts[i]))
 
 
 def labels_to_ids(source: str, columns: dict, label_names, folds,
