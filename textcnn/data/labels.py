@@ -190,8 +190,12 @@ class LabelMap:
 
     def column(self, values: Sequence, locate: Callable[[int], str]) -> np.ndarray:
         """``(n,)`` int64 ids of ``values``; ``locate(i)`` names row ``i`` on failure."""
-        return np.fromiter((self.id(v, lambda i=i: locate(i)) for i, v in enumerate(values)),
-                           dtype=np.int64, count=len(values))
+        out, ids = np.empty(len(values), dtype=np.int64), self.ids
+        for i, v in enumerate(values):
+            # an int or a str is its own canonical value: :meth:`id` only for the others
+            found = ids.get(v) if type(v) in (int, str) else None
+            out[i] = found if found is not None else self.id(v, lambda i=i: locate(i))
+        return out
 
 
 def normalize(columns: dict[str, Sequence], label_names: Sequence | None, locate: Locate
