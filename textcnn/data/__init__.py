@@ -23,13 +23,13 @@ Nothing here imports training, inference or the classifier: they import the data
 
 Example
 -------
+>>> from textcnn.config import TaskConfig
 >>> raw = load_raw(TaskConfig(dataset=str(sst2_slice)))
 >>> parts = make_splits(raw, seed=0)
 >>> sorted(parts), raw.label_names
 (['test', 'train', 'validation'], ['negative', 'positive'])
 """
 
-from ..config import TaskConfig
 from .batch import Encoded, sorted_batches, to_tensors
 from .dataset import N_FOLDS, RawDataset, Split, labels_to_ids, load_raw
 from .labels import LabelMap, check_classes, check_names, check_trainable, normalize
@@ -48,7 +48,7 @@ from .splits import carve_validation, cv_folds, fold_protocol, make_splits, sele
 
 __all__ = [
     "FILE_FORMATS", "KNOWN", "N_FOLDS", "SPLIT_NAMES", "Encoded", "HubSpec", "LabelMap", "Meta",
-    "RawDataset", "Split", "TaskConfig", "carve_validation", "check_classes", "check_names",
+    "RawDataset", "Split", "carve_validation", "check_classes", "check_names",
     "check_trainable", "cv_folds", "data_dir_from", "fold_protocol", "labels_to_ids",
     "load_raw", "looks_like_hub_id", "make_splits", "normalize", "read_meta", "resolve",
     "select_split", "sorted_batches", "to_tensors",
