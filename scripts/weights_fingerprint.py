@@ -101,7 +101,7 @@ def sample_idx_folder(source: Path, out: Path, rows: int, seed: int) -> Path:
     images of each images/labels pair, in shuffled order."""
     import numpy as np
 
-    from textcnn.images import read_idx
+    from textcnn.data.images import read_idx
 
     rng = random.Random(seed)
     out.mkdir(parents=True)
@@ -122,7 +122,7 @@ def sample_idx_folder(source: Path, out: Path, rows: int, seed: int) -> Path:
 
 def _local_images(spec: str, data_dir: Path | None) -> Path | None:
     """The IDX folder an image task names; None for the bundled ``digits`` (used whole)."""
-    from textcnn.images import MNIST_FOLDER
+    from textcnn.data.images import MNIST_FOLDER
 
     if spec == "digits":
         return None

@@ -72,7 +72,7 @@ def test_bad_compare_file_and_missing_config(tmp_path, capsys):
 def test_idx_folders_are_sampled_not_cut(tmp_path):
     import numpy as np
 
-    from textcnn.images import load_idx_folder, read_idx
+    from textcnn.data.images import load_idx_folder, read_idx
 
     source = tmp_path / "idx"
     source.mkdir()

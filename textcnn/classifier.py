@@ -27,8 +27,8 @@ from tokenizers import Tokenizer
 from .backends import BackendError, make_backend
 from .config import Config
 from .data.batch import Encoded
+from .data.images import ImageSplit
 from .errors import TextCNNError
-from .images import ImageSplit
 from .metrics import classification_metrics
 from .multilabel import DEFAULT_THRESHOLD
 from .texts import char_limit, check_text

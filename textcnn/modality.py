@@ -36,10 +36,10 @@ from .classifier import Classifier, ImageClassifier, TextClassifier
 from .config import Config, TaskConfig
 from .data import RawDataset, load_raw, make_splits
 from .data.batch import Encoded
+from .data.images import ImageSplit, image_format, load_images
 from .data.labels import check_trainable
 from .data.stream import StreamedDataset, StreamedSplit, load_stream
 from .errors import ConfigError, DataError, ModelFolderError
-from .images import ImageSplit, image_format, load_images
 from .tokenizer import count_cut, encode, load_tokenizer, max_chars, train_tokenizer
 
 Log = Callable[[str], None]

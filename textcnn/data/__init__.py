@@ -17,7 +17,9 @@ reading shares (a split read whole, a training split streamed from disk, ``textc
 - :mod:`~textcnn.data.stream` is a training split kept on disk: a kind of split that yields
   batches, read by the same trainer as an in-memory one;
 - :mod:`~textcnn.data.batch` is the batch type that training and inference both import;
-- :mod:`~textcnn.data.inputs` reads ``predict --file``'s texts.
+- :mod:`~textcnn.data.inputs` reads ``predict --file``'s texts;
+- :mod:`~textcnn.data.images` reads image datasets (digits, MNIST, IDX folders), whose
+  :class:`~textcnn.data.images.ImageSplit` feeds a model as ``Encoded`` does.
 
 Nothing here imports training, inference or the classifier: they import the data.
 

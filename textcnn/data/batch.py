@@ -3,7 +3,7 @@ any rows of it.
 
 Training, inference, the backends and the classifiers all feed a model through this one type,
 so it lives with the data rather than with any of them: none of them needs to import another to
-get it. Images plug in the same way (:class:`textcnn.images.ImageSplit` has the same
+get it. Images plug in the same way (:class:`textcnn.data.images.ImageSplit` has the same
 ``len`` / ``lengths`` / ``labels`` / ``batch``).
 
 Example

@@ -29,10 +29,10 @@ import torch
 
 from ..config import TaskConfig, from_dict
 from ..data import data_dir_from, load_raw
+from ..data.images import load_images
 from ..data.resolve import local_folder
 from ..errors import DataError
 from ..fileio import write_json
-from ..images import load_images
 from ..modality import modality_for
 from ..parity import parity_checks
 from ..runs import log_to_stderr, train_and_evaluate

@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import TaskConfig
-from .data import RawDataset, data_dir_from, read_meta, resolve
-from .errors import DataError
+from ..config import TaskConfig
+from ..errors import DataError
+from .dataset import RawDataset
+from .resolve import data_dir_from, read_meta, resolve
 
 MNIST_FOLDER = "mnist-t10k"  # what the name ``mnist`` resolves to in the data dir
 NAMES = ("digits", "mnist", "mnist-t10k")
