@@ -119,3 +119,17 @@ def test_a_whole_csv_column_is_typed_as_one_and_a_streamed_cell_alone(tmp_path):
     assert split.labels == [1.0, 2.0] and split.folds.tolist() == [3, 4]
     assert [label for _, label, _ in read_rows(path, "text", "label")] == ["1.0", 2]
     assert np.asarray(split.lines).tolist() == [2, 3]
+
+
+def test_an_idx_label_outside_the_names_fails_like_a_text_label(tmp_path):
+    from textcnn.data.images import load_idx_folder
+
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    images, labels = np.zeros((3, 2, 2), np.uint8), np.array([0, 11, 1], np.uint8)
+    for name, array in (("t10k-images-idx3-ubyte", images), ("t10k-labels-idx1-ubyte", labels)):
+        header = bytes([0, 0, 0x08, array.ndim]) + np.asarray(array.shape, ">i4").tobytes()
+        (folder / name).write_bytes(header + array.tobytes())
+    with pytest.raises(DataError, match=r"t10k-labels-idx1-ubyte: row 2: label 11 is outside "
+                                        r"the label names \(0=0, 1=1, .*9=9\)$"):
+        load_idx_folder(folder)

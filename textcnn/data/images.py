@@ -37,6 +37,7 @@ import torch
 from ..config import TaskConfig
 from ..errors import DataError
 from .dataset import RawDataset
+from .labels import LabelMap
 from .resolve import data_dir_from, read_meta, resolve
 
 MNIST_FOLDER = "mnist-t10k"  # what the name ``mnist`` resolves to in the data dir
@@ -150,15 +151,11 @@ def load_idx_folder(folder: str | Path) -> RawDataset:
         if len(images) != len(labels):
             raise DataError(f"{lab_path}: {len(labels)} labels for {len(images)} images in "
                             f"{img_path.name}")
-        bad = (labels < 0) | (labels >= len(names))
-        if bad.any():
-            row = int(np.argmax(bad))
-            raise DataError(f"{lab_path}: label {int(labels[row])} at row {row} is outside the "
-                            f"{len(names)} label names")
+        labels = LabelMap.declared(names).column(labels.tolist(),
+                                                 lambda i, p=lab_path: f"{p}: row {i + 1}")
         scale = 255.0 if images.dtype == np.uint8 else 1.0
         split = "all" if len(pairs) == 1 else ("train" if prefix == "train" else "test")
-        splits[split] = ImageSplit((images[:, None] / scale).astype(np.float32),
-                                   labels.astype(np.int64), scale)
+        splits[split] = ImageSplit((images[:, None] / scale).astype(np.float32), labels, scale)
     return RawDataset(str(folder), names, splits)
 
 
