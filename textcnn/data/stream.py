@@ -157,8 +157,9 @@ def load_stream(task: TaskConfig, data_dir=None, tokenizer_sample: int = 100_000
                            labels.column([label for _, label, _ in part],
                                          lambda i, part=part: part[i][2]))
               for split, part in rows.items()}
-    return StreamedDataset(f"stream:{task.dataset}", labels.names, splits, train=source,
-                           labels=labels, sample=[text for text, _, _ in sample])
+    locators = {split: (lambda i, part=part: part[i][2]) for split, part in rows.items()}
+    return StreamedDataset(f"stream:{task.dataset}", labels.names, splits, locators=locators,
+                           train=source, labels=labels, sample=[text for text, _, _ in sample])
 
 
 # -- batches from the stream --------------------------------------------------------------------
