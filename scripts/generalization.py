@@ -207,6 +207,10 @@ def run_textcnn_cli(draw: Draw, work: Path, opts, switch: tuple[str, ...] = ()
         tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise RuntimeError(f"textcnn train exited {done.returncode}: {tail}")
     metrics = json.loads((model / "metrics.json").read_text(encoding="utf-8"))
+    if choice := metrics.get("candidates"):
+        scores = ", ".join(f"{r['name']} {r['mean']:.4f}" for r in choice["candidates"]
+                           if "mean" in r)
+        print(f"  candidates: kept {choice['chosen']} ({scores})", flush=True)
     for head, teacher in metrics.get("teacher", {}).items():
         print(f"  teacher {head}: {teacher['epochs']} epochs, validation accuracy "
               f"{teacher['validation']['accuracy']:.4f}, {teacher['seconds']} s", flush=True)

@@ -16,8 +16,7 @@ from conftest import read_jsonl, write_jsonl
 from textcnn.cli import main
 from textcnn.config import from_dict
 from textcnn.recipes import recipe_config, recipe_data, with_settings
-from textcnn.recipes.portfolio import (CANDIDATES_DIR, MAX_ROWS, applies, candidates,
-                                       override_keys)
+from textcnn.recipes.portfolio import CANDIDATES_DIR, MAX_ROWS, applies, candidates, override_keys
 
 # the recipe, shortened to seconds (none of these keys is one a candidate changes)
 FAST = ["--set", "train.epochs=2", "--set", "train.min_steps=0", "--set", "model.channels=8",

@@ -294,8 +294,9 @@ def _candidates_section(facts: dict) -> str:
     return (f"## Candidates\n\nThe default recipe trained these candidates and kept "
             f"{_text(str(entry.get('chosen', '?')))}: {_text(str(entry.get('why', '')))}. Each "
             "was scored on validation rows carved from the training rows (never the test "
-            "split; the mean weighs each carve by its rows):\n\n" + _table(["candidate", "settings", f"validation "
-                                    f"{entry.get('metric', '')}", "mean", ""], rows))
+            "split; the mean weighs each carve by its rows):\n\n"
+            + _table(["candidate", "settings", f"validation {entry.get('metric', '')}", "mean",
+                      ""], rows))
 
 
 def _cv_section(facts: dict) -> str:

@@ -7,8 +7,9 @@ about half as fast as one). With no count asked for, a process takes the cores i
 (``os.sched_getaffinity``, which honours ``taskset`` and container CPU sets), shares them with
 the processes torchrun started beside it on the same machine (``LOCAL_WORLD_SIZE``), and leaves
 alone the cores that the load average says other programs keep busy (the average less this
-process's own share of it: the data loading before training counts in the average too). An explicit count
-(``train.threads``, ``--threads``, or ``OMP_NUM_THREADS``) is always taken as it is.
+process's own share of it: the data loading before training counts in the average too). An
+explicit count (``train.threads``, ``--threads``, or ``OMP_NUM_THREADS``) is always taken as it
+is.
 """
 
 from __future__ import annotations
