@@ -41,21 +41,23 @@ def test_folding_divides_one_heads_logits_cnn_and_wide_parts():
 
 def test_a_squared_hinge_run_serves_calibrated_probabilities(sst2_slice, tmp_path, monkeypatch):
     from textcnn import runs
+    from textcnn.heads import SquaredHingeHead
 
     config = tiny_config(sst2_slice, epochs=2, loss="squared_hinge")
     config["model"].update(ngram_buckets=4096, ngram_scale=4.0, ngram_l2=1e-4)
     found = {}
+    fit = SquaredHingeHead.fit
 
-    def recording(model, splits, batch_size=500):
-        found.update(calibration.calibrate_on_validation(model, splits, batch_size))
-        return found
+    def recording(self, model, head, logits, labels):
+        found[head] = calibration.fit_temperature(logits, labels)
+        return fit(self, model, head, logits, labels)
 
-    monkeypatch.setattr(runs, "calibrate_on_validation", recording)
+    monkeypatch.setattr(SquaredHingeHead, "fit", recording)
     lines = []
     clf = runs.train(from_dict(config), output=tmp_path / "m", log=lines.append)
     t = found["sentiment"]
     assert t != 1.0 and any(f"temperature sentiment {t:.3g}" in line for line in lines)
-    monkeypatch.setattr(runs, "calibrate_on_validation", lambda *a, **k: {})
+    monkeypatch.setattr(SquaredHingeHead, "fit", lambda *a, **k: None)
     raw = runs.train(from_dict(config), output=tmp_path / "raw", log=lambda line: None)
     texts = ["a gorgeous , witty film", "dull and tired", "the plot is thin but the acting",
              "one of the year 's best"]

@@ -13,7 +13,7 @@ from textcnn import load
 from textcnn.config import TaskConfig, from_dict
 from textcnn.data import load_raw, make_splits
 from textcnn.errors import DataError
-from textcnn.metrics import classification_metrics, multilabel_scores
+from textcnn.metrics import multilabel_metrics, multilabel_scores
 from textcnn.multilabel import tune_thresholds
 from textcnn.runs import evaluate_folder, train
 
@@ -115,10 +115,10 @@ def test_tuned_threshold_is_the_known_f1_best_cut():
 def test_metrics_keys_and_values():
     labels = np.array([[1, 0, 1], [0, 1, 0]])
     logits = np.array([[2.0, -2.0, 0.5], [-1.0, 1.0, -0.5]])  # row 0 label 2: p = 0.62
-    m = classification_metrics(labels, logits)
+    m = multilabel_metrics(labels, logits)
     assert sorted(m) == ["accuracy", "loss", "macro_f1", "micro_f1", "subset_accuracy"]
     assert m["subset_accuracy"] == m["accuracy"] == 1.0 and m["micro_f1"] == 1.0
-    m = classification_metrics(labels, logits, thresholds=np.array([0.5, 0.5, 0.7]))
+    m = multilabel_metrics(labels, logits, thresholds=np.array([0.5, 0.5, 0.7]))
     assert m["subset_accuracy"] == 0.5 and m["micro_f1"] == round(2 * 2 / (2 * 2 + 1), 6)
 
 

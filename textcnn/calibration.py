@@ -2,10 +2,11 @@
 
 A head trained on ``train.loss: squared_hinge`` learns margins (logits near +1 for its label and
 -1 for the others), so the softmax of its logits is far too flat to read as a probability (20
-classes: about 0.3 for a sure prediction). After training, :func:`calibrate_heads` finds for each
-such single-label head the temperature ``T`` whose ``softmax(logits / T)`` has the least
-negative log-likelihood on the validation split (Guo et al., 2017) and divides the head's last
-linear layer, and the wide branch's columns for that head, by ``T``. The division happens in the
+classes: about 0.3 for a sure prediction). After training, the ``squared_hinge`` head
+(:mod:`textcnn.heads`) finds with :func:`fit_temperature` the temperature ``T`` whose
+``softmax(logits / T)`` has the least negative log-likelihood on the validation split (Guo et
+al., 2017), and :func:`fold_temperature` divides the head's last linear layer, and the wide
+branch's columns for that head, by ``T``. The division happens in the
 weights, so the torch, folded and ONNX backends, serving and the saved folder all give the
 calibrated probabilities with no extra step, and the predicted labels do not change.
 
@@ -30,9 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .inference import predict_logits
-
-__all__ = ["calibrate_heads", "calibrate_on_validation", "fit_temperature", "nll"]
+__all__ = ["fit_temperature", "fold_temperature", "nll"]
 
 # log10 of the temperatures tried: 0.01 to 100, 1 % apart
 _LOG_T = np.linspace(-2.0, 2.0, 401)
@@ -66,27 +65,3 @@ def fold_temperature(model: nn.Module, head: str, temperature: float) -> None:
     wide = getattr(model, "wide", None)
     if wide is not None:
         wide.weight[:, wide.head_columns(head)] /= temperature
-
-
-def calibrate_heads(model: nn.Module, validation: dict[str, tuple[np.ndarray, np.ndarray]]
-                    ) -> dict[str, float]:
-    """Fit and fold a temperature for each head in ``validation`` (``{head: (logits, label
-    ids)}``, single-label heads' validation logits); returns ``{head: temperature}``."""
-    temperatures = {}
-    for head, (logits, labels) in validation.items():
-        temperatures[head] = fit_temperature(logits, labels)
-        fold_temperature(model, head, temperatures[head])
-    return temperatures
-
-
-def calibrate_on_validation(model: nn.Module, splits: dict, batch_size: int = 500
-                            ) -> dict[str, float]:
-    """:func:`calibrate_heads` on every single-label head's validation split (``splits``:
-    ``{head: {"validation": Encoded, ...}}``, as training holds them); multi-label heads keep
-    their sigmoid outputs (their thresholds are tuned instead)."""
-    validation = {}
-    for head, parts in splits.items():
-        data = parts["validation"]
-        if data.labels.ndim == 1:
-            validation[head] = (predict_logits(model, data, batch_size)[head], data.labels)
-    return calibrate_heads(model, validation)

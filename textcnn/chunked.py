@@ -34,7 +34,6 @@ from .data.formats import read_rows
 from .data.labels import LabelMap
 from .data.resolve import read_meta, resolve, split_file
 from .errors import DataError
-from .metrics import RunningMetrics
 
 CHUNK = 8192  # texts read, tokenized and classified together
 
@@ -84,7 +83,7 @@ def evaluate_file(clf: Classifier, path: Path, task: TaskConfig, head: str,
                   labels: LabelMap) -> dict[str, float]:
     """Metrics of ``head`` on the labelled rows of ``path``, read ``CHUNK`` rows at a time;
     ``labels`` maps the file's labels to the head's class ids."""
-    running = RunningMetrics(len(clf.heads[head]))
+    running = clf.head_objects[head].running(len(clf.heads[head]))  # the head's metrics
     for part in chunks(read_rows(path, task.text_column, task.label_column)):
         ids = [labels.id(label, where) for _, label, where in part]
         logits = clf.engine.logits(clf.prepare([text for text, _, _ in part]),

@@ -1,8 +1,9 @@
 """Trained classifiers: inputs in, Hugging Face pipeline-shaped predictions out.
 
 :class:`Classifier` holds what every trained model does the same way: run its backend over
-prepared inputs, softmax and top-k (or, for a multi-label head, a sigmoid per label and every
-label at or over its threshold), evaluate, save. :class:`TextClassifier` and
+prepared inputs, turn logits into probabilities and answers as each head says
+(:mod:`textcnn.heads`: softmax and top-k, or a sigmoid per label and every label at or over
+its threshold), evaluate, save. :class:`TextClassifier` and
 :class:`ImageClassifier` differ only in how their inputs become arrays (:meth:`prepare`).
 Load any model folder with :func:`textcnn.load`; ``from_pretrained`` on a subclass also checks
 the folder holds that kind of model.
@@ -29,8 +30,7 @@ from .config import Config
 from .data.batch import Encoded
 from .data.images import ImageSplit
 from .errors import TextCNNError
-from .metrics import classification_metrics
-from .multilabel import DEFAULT_THRESHOLD
+from .heads import HEADS, Head, head_for, sigmoid, softmax  # noqa: F401 (re-exported)
 from .texts import char_limit, check_text
 from .tokenizer import encode
 
@@ -39,57 +39,36 @@ class InputError(TextCNNError, TypeError):
     """Inputs handed to a classifier are of the wrong type or shape, or name an unknown head."""
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of ``logits`` (n, classes), computed stably.
-
-    Examples
-    --------
-    >>> softmax(np.array([[0.0, 0.0], [2.0, 0.0]])).round(3).tolist()
-    [[0.5, 0.5], [0.881, 0.119]]
-    """
-    z = logits - logits.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def sigmoid(logits: np.ndarray) -> np.ndarray:
-    """Element-wise logistic function: a multi-label head's probability per label.
-
-    Examples
-    --------
-    >>> sigmoid(np.array([[0.0, 2.0]])).round(3).tolist()
-    [[0.5, 0.881]]
-    """
-    return 0.5 * (1.0 + np.tanh(0.5 * logits))  # no overflow for large |logits|
-
-
 def top_k_labels(probabilities: dict[str, np.ndarray], heads: dict[str, list[str]], k: int,
-                 thresholds: dict[str, np.ndarray] | None = None) -> list[dict[str, list[dict]]]:
-    """The ``k`` best labels with their scores, per head, one dict per row (input order).
-
-    A head in ``thresholds`` (multi-label) answers instead every label whose probability is at
-    or over its threshold, best first (possibly none); ``k`` does not apply to it.
+                 kinds: dict[str, Head] | None = None) -> list[dict[str, list[dict]]]:
+    """The labels each head answers with their scores, one dict per row (input order): the
+    ``k`` best, or what the head's :meth:`~textcnn.heads.Head.ranked` says (a multi-label head
+    answers every label at or over its threshold, best first, possibly none; ``k`` does not
+    apply to it). A head missing from ``kinds`` answers as a softmax head.
 
     Examples
     --------
     >>> top_k_labels({"s": np.array([[0.2, 0.8]])}, {"s": ["neg", "pos"]}, 1)
     [{'s': [{'label': 'pos', 'score': 0.8}]}]
-    >>> top_k_labels({"t": np.array([[0.7, 0.1, 0.9]])}, {"t": ["a", "b", "c"]}, 1,
-    ...              {"t": np.array([0.5, 0.05, 0.95])})
+    >>> from textcnn.heads import HEADS
+    >>> tags = HEADS["multi_label"]()
+    >>> tags.thresholds = np.array([0.5, 0.05, 0.95])
+    >>> top_k_labels({"t": np.array([[0.7, 0.1, 0.9]])}, {"t": ["a", "b", "c"]}, 1, {"t": tags})
     [{'t': [{'label': 'a', 'score': 0.7}, {'label': 'b', 'score': 0.1}]}]
     """
-    thresholds = thresholds or {}
+    kinds = kinds or {}
     rows = len(next(iter(probabilities.values())))
     out: list[dict] = [{} for _ in range(rows)]
     for head, p in probabilities.items():
         names = heads[head]
-        ranked = np.argsort(-p, axis=1, kind="stable")
-        keep = p >= thresholds[head] if head in thresholds else None
+        ranked = kinds.get(head, _SOFTMAX).ranked(p, k)
         for row, (ranks, scores) in enumerate(zip(ranked, p)):
-            ranks = ranks[keep[row, ranks]] if keep is not None else ranks[:min(k, len(names))]
             out[row][head] = [{"label": names[j], "score": round(float(scores[j]), 6)}
                               for j in ranks]
     return out
+
+
+_SOFTMAX = HEADS["softmax"]()
 
 
 class Classifier:
@@ -119,25 +98,25 @@ class Classifier:
         self.heads = heads
         self.threads = threads
         self.folder: Path | None = None  # the folder it was loaded from (its model.onnx)
-        # multi-label heads: {head: threshold per label}, tuned on validation (0.5 if absent)
-        self.thresholds: dict[str, np.ndarray] = {}
+        # {head: Head}: what each head's logits mean, with what it fitted on validation
+        self.head_objects: dict[str, Head] = {h: head_for(config, h) for h in heads}
         self.timing: dict = {}  # the run that trained it, when it did: runs.run_timing
         self.set_backend(backend)
 
     @property
     def multi_label(self) -> list[str]:
-        """The heads with one sigmoid per label (``tasks.<head>.multi_label``)."""
-        tasks = self.config.tasks
-        return [h for h in self.heads if h in tasks and tasks[h].multi_label]
+        """The heads that answer label sets (``tasks.<head>.multi_label``)."""
+        return [h for h, kind in self.head_objects.items() if kind.multi_label]
 
     def threshold(self, head: str) -> np.ndarray:
         """A multi-label head's threshold per label, in label order."""
-        return self.thresholds.get(head, np.full(len(self.heads[head]), DEFAULT_THRESHOLD))
+        return self.head_objects[head].threshold(len(self.heads[head]))
 
     def probabilities(self, head: str, logits: np.ndarray) -> np.ndarray:
-        """A head's logits ``(n, labels)`` as probabilities: softmax over the labels, or a
-        sigmoid per label for a multi-label head (each in [0, 1]; rows need not sum to 1)."""
-        return sigmoid(logits) if head in self.multi_label else softmax(logits)
+        """A head's logits ``(n, outputs)`` as probabilities ``(n, labels)``, as its
+        :class:`~textcnn.heads.Head` says: e.g. the softmax over the labels, or a sigmoid per
+        label for a multi-label head (each in [0, 1]; rows need not sum to 1)."""
+        return self.head_objects[head].probabilities(logits)
 
     def set_backend(self, backend: str) -> str:
         """Switch to ``backend`` (``auto``, ``folded``, ``torch`` or ``onnx``); returns the name
@@ -194,8 +173,7 @@ class Classifier:
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise InputError(f"top_k must be a positive integer, got {top_k!r}")
         probabilities = self.predict_proba(inputs, head, batch_size)
-        return top_k_labels(probabilities, self.heads, top_k,
-                            {h: self.threshold(h) for h in self.multi_label})
+        return top_k_labels(probabilities, self.heads, top_k, self.head_objects)
 
     def evaluate(self, inputs, labels, head: str | None = None) -> dict[str, float]:
         """Accuracy, macro-F1 and loss of ``head`` (the only head when None) on ``inputs``.
@@ -209,8 +187,7 @@ class Classifier:
         (head,) = self._heads(head)
         data = self.prepare(inputs)
         logits = self.engine.logits(data, self.config.train.eval_batch_size)[head]
-        thresholds = self.threshold(head) if head in self.multi_label else None
-        return classification_metrics(np.asarray(labels), logits, thresholds)
+        return self.head_objects[head].metrics(np.asarray(labels), logits)
 
     # -- the model folder ------------------------------------------------------------------
     def folder_fields(self) -> dict:

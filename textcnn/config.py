@@ -27,6 +27,7 @@ from .config_files import apply_overrides, blame, read_yaml
 from .distill.config import DistillConfig, TeacherConfig, check_distill
 from .errors import ConfigError
 from .fields import (
+    Rule,
     build_dataclass,
     check_fields,
     device_name,
@@ -37,6 +38,7 @@ from .fields import (
     positive,
     unknown_key,
 )
+from .heads import HEADS
 from .model_configs import DPCNNConfig, ImageCNNConfig, TextCNNConfig
 
 
@@ -53,6 +55,11 @@ class TaskConfig:
                               "label_separator): sigmoid outputs, thresholds tuned on validation")
     label_separator: str = param("", "multi_label: splits a string label ('a|b' with '|'); '' = "
                                  "a string is one label")
+    head: str = param("", "what the head's logits mean (textcnn.heads.HEADS): "
+                      f"{' | '.join(HEADS)}; '' = multi_label for a multi_label task, else "
+                      "squared_hinge when train.loss is, else softmax",
+                      Rule(lambda name: name == "" or name in HEADS,
+                           f"be '' or a registered head ({', '.join(HEADS)})"))
     stream: bool = param(False, "read the training split as a stream (corpora larger than "
                          "memory); validation and test are read into memory")
     validation: str = param("", "streamed task: validation file ('' = the dataset folder's)")
@@ -175,11 +182,15 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data for config.json: the chosen model's keys only, no tokenizer for images,
-        no teacher / distill section left at its defaults."""
+        no teacher / distill section left at its defaults, no ``tasks.<name>.head`` left at
+        ``''``."""
         data = dataclasses.asdict(self)
         for key, default in (("teacher", TeacherConfig()), ("distill", DistillConfig())):
             if getattr(self, key) == default:
                 del data[key]
+        for task in data["tasks"].values():  # a head left to the other keys: as they say
+            if task["head"] == "":
+                del task["head"]
         data["model"] = {"name": self.model.name, **data["model"]}
         if self.model.input_kind == "image":
             del data["tokenizer"]
@@ -251,6 +262,16 @@ def _class_weight_needs_single_labels(cfg: Config) -> None:
                                   f"single-label classes; task '{name}': {why}; use none")
 
 
+def _head_reads_its_labels(cfg: Config) -> None:
+    for name, task in cfg.tasks.items():
+        if task.head and HEADS[task.head].multi_label != task.multi_label:
+            fix = (f"set tasks.{name}.multi_label: true" if not task.multi_label else
+                   f"a multi_label task's head is multi_label: remove tasks.{name}.head")
+            reads = "label sets" if HEADS[task.head].multi_label else "one label per row"
+            raise ConfigError.for_key(f"tasks.{name}.head", f"is {task.head!r}, a head that "
+                                      f"reads {reads}; {fix}")
+
+
 def _loss_selection_needs_cross_entropy(cfg: Config) -> None:
     if cfg.train.select_metric == "loss" and cfg.train.loss != "cross_entropy":
         raise ConfigError.for_key("train.select_metric", "'loss' is the validation "
@@ -266,6 +287,7 @@ CROSS_FIELD_RULES: tuple[Callable[[Config], None], ...] = (
     check_distill,
     _wide_only_needs_buckets,
     _class_weight_needs_single_labels,
+    _head_reads_its_labels,
     _loss_selection_needs_cross_entropy,
 )
 

@@ -37,7 +37,6 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
@@ -49,6 +48,7 @@ from .config import Config, from_dict
 from .devices import resolve_device
 from .errors import ConfigError, ModelFolderError
 from .fileio import atomic_write, write_json
+from .heads import head_outputs
 from .models import build_model
 
 CONFIG, WEIGHTS, TOKENIZER = "config.json", "model.safetensors", "tokenizer.json"
@@ -67,9 +67,12 @@ def write_folder(clf, path: str | Path) -> Path:
     clf.save_files(path)
     trained_at = getattr(clf, "trained_at", None) or \
         datetime.now(timezone.utc).isoformat(timespec="seconds")
-    thresholds = {h: dict(zip(clf.heads[h], clf.threshold(h).tolist())) for h in clf.multi_label}
+    fitted: dict[str, dict] = {}  # {folder key: {head: value}}, e.g. thresholds
+    for h, kind in clf.head_objects.items():
+        for key, value in kind.folder_state(clf.heads[h]).items():
+            fitted.setdefault(key, {})[h] = value
     write_json(path / CONFIG, {**clf.config.to_dict(), "kind": clf.kind, "heads": clf.heads,
-                               **({"thresholds": thresholds} if thresholds else {}),
+                               **fitted,
                                **clf.folder_fields(), "textcnn_version": __version__,
                                "weights_sha256": weights_sha256(path), "trained_at": trained_at})
     return path
@@ -203,7 +206,7 @@ def check_weights(config: Config, input_size: int, heads: dict[str, list[str]],
     """
     have = weight_shapes(path)
     with torch.device("meta"), _SkipInit(), _at_most_parameters(len(have), path):
-        skeleton = build_model(config.model, input_size, {h: len(n) for h, n in heads.items()})
+        skeleton = build_model(config.model, input_size, head_outputs(config, heads))
     want = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
     for name in sorted(want.keys() | have.keys()):
         if name not in have:
@@ -303,12 +306,13 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str 
         state = load_file(str(path / WEIGHTS), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise ModelFolderError(f"corrupt {path / WEIGHTS}: {exc}") from None
-    model = build_model(config.model, input_size, {h: len(n) for h, n in raw["heads"].items()})
+    model = build_model(config.model, input_size, head_outputs(config, raw["heads"]))
     model.load_state_dict(state)
     model.to(resolve_device(device)).eval()
     clf = modality.classifier(model, config, raw["heads"], reader, "torch", threads)
     clf.folder, clf.trained_at = path, raw.get("trained_at")  # a re-saved copy keeps the date
-    clf.thresholds = {h: np.array([by_label[n] for n in raw["heads"][h]])
-                      for h, by_label in raw.get("thresholds", {}).items()}
+    for h, kind in clf.head_objects.items():
+        kind.load_state({k: raw[k][h] for k in kind.folder_keys if h in raw.get(k, {})},
+                        raw["heads"][h])
     clf.set_backend(backend)
     return clf

@@ -13,7 +13,7 @@ from torch import nn
 
 from .data.batch import Encoded, sorted_batches
 from .devices import model_device, to_device
-from .metrics import classification_metrics
+from .heads import Head
 
 
 @torch.inference_mode()
@@ -46,9 +46,9 @@ def predict_logits(model: nn.Module, data: Encoded, batch_size: int = 500) -> di
     return out
 
 
-def evaluate(model: nn.Module, data: Encoded, head: str, batch_size: int = 500,
-             thresholds: np.ndarray | None = None) -> dict:
-    """Classification metrics of ``head`` on a labelled split.
+def evaluate(model: nn.Module, data: Encoded, head: str, kind: Head, batch_size: int = 500
+             ) -> dict:
+    """Metrics of ``head`` on a labelled split.
 
     Parameters
     ----------
@@ -58,15 +58,15 @@ def evaluate(model: nn.Module, data: Encoded, head: str, batch_size: int = 500,
         The rows, with ``labels``.
     head : str
         The head scored.
+    kind : Head
+        What its logits mean (:func:`textcnn.heads.head_for`), with what it fitted.
     batch_size : int
         Rows per forward pass.
-    thresholds : np.ndarray, optional
-        A multi-label head's threshold per label (0.5 when None).
 
     Returns
     -------
     dict
-        :func:`textcnn.metrics.classification_metrics` of its predictions.
+        :meth:`textcnn.heads.Head.metrics` of its predictions.
     """
     logits = predict_logits(model, data, batch_size)[head]
-    return classification_metrics(data.labels, logits, thresholds)
+    return kind.metrics(data.labels, logits)

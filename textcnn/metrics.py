@@ -14,24 +14,59 @@ import numpy as np
 import torch
 
 
+def sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Element-wise logistic function: a multi-label head's probability per label.
+
+    Examples
+    --------
+    >>> sigmoid(np.array([[0.0, 2.0]])).round(3).tolist()
+    [[0.5, 0.881]]
+    """
+    return 0.5 * (1.0 + np.tanh(0.5 * logits))  # no overflow for large |logits|
+
+
+def cross_entropy(logits: torch.Tensor, ids: torch.Tensor, label_smoothing: float = 0.0,
+                  reduction: str = "mean", class_weight: torch.Tensor | None = None
+                  ) -> torch.Tensor:
+    """Cross-entropy against label ids ``(n,)``; ``class_weight`` ``(classes,)`` weighs each
+    row by its label's weight (``mean`` divides by the rows' summed weight, as torch's
+    ``cross_entropy(weight=...)``, whose label smoothing weighs each class's share by it)."""
+    return torch.nn.functional.cross_entropy(logits, ids, weight=class_weight,
+                                             label_smoothing=label_smoothing, reduction=reduction)
+
+
+def binary_cross_entropy(logits: torch.Tensor, hot: torch.Tensor, label_smoothing: float = 0.0,
+                         reduction: str = "mean") -> torch.Tensor:
+    """Binary cross-entropy of one sigmoid per label against multi-hot rows ``(n, labels)``;
+    a row's loss is the mean over its labels, label smoothing moves targets toward 0.5."""
+    targets = hot.float()
+    if label_smoothing:
+        targets = targets * (1 - label_smoothing) + label_smoothing / 2
+    per_row = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, targets, reduction="none").mean(dim=1)  # (n,)
+    return per_row.sum() if reduction == "sum" else per_row.mean()
+
+
+def squared_hinge(logits: torch.Tensor, signs: torch.Tensor, reduction: str = "mean",
+                  row_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """One-vs-rest squared hinge, ``sum_k max(0, 1 - s_k * logit_k)^2`` with ``s_k = +1``
+    where ``signs`` ``(n, classes)`` is 1 and ``-1`` where it is 0 (LinearSVC's loss): a logit
+    stops moving once it is on the right side of its margin. ``row_weight`` ``(n,)`` weighs
+    rows (``mean`` then divides by their sum)."""
+    per_row = (1 - (2 * signs - 1) * logits).clamp(min=0).pow(2).sum(dim=1)
+    if row_weight is not None:
+        return (per_row * row_weight).sum() / (1.0 if reduction == "sum" else row_weight.sum())
+    return per_row.sum() if reduction == "sum" else per_row.mean()
+
+
 def head_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0,
               reduction: str = "mean", kind: str = "cross_entropy",
               class_weight: torch.Tensor | None = None) -> torch.Tensor:
-    """A head's loss: cross-entropy against label ids ``(n,)``, binary cross-entropy of one
-    sigmoid per label against multi-hot rows ``(n, labels)`` (a multi-label head; a row's loss
-    is the mean over its labels).
-
-    ``label_smoothing`` moves the targets toward uniform (for multi-hot rows: toward 0.5);
-    ``reduction`` is ``mean`` (over rows) or ``sum`` (over rows). ``kind="squared_hinge"``
-    replaces either loss with one-vs-rest squared hinge, ``sum_k max(0, 1 - s_k * logit_k)^2``
-    with ``s_k = +1`` for the row's label(s) and ``-1`` otherwise (LinearSVC's loss): a logit
-    stops moving once it is on the right side of its margin, where cross-entropy keeps growing
-    the weights of a separable training set (``label_smoothing`` is not used).
-
-    ``class_weight`` ``(classes,)`` (label ids only) weighs each row's loss by its label's
-    weight: ``sum`` adds the weighted losses, ``mean`` divides them by the rows' summed weight
-    (torch's ``cross_entropy(weight=...)``, whose label smoothing weighs each class's share by
-    that class's weight).
+    """A loss read off its targets, for callers that hold targets rather than a head
+    (training asks its :class:`textcnn.heads.Head`): :func:`cross_entropy` against label ids
+    ``(n,)``, :func:`binary_cross_entropy` against multi-hot rows ``(n, labels)``, or with
+    ``kind="squared_hinge"`` :func:`squared_hinge` against either (``label_smoothing`` is not
+    used); ``class_weight`` is for label ids only.
 
     Examples
     --------
@@ -43,25 +78,17 @@ def head_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: floa
     >>> head_loss(torch.tensor([[2.0, -0.5]]), torch.tensor([0]), kind="squared_hinge").item()
     0.25
     """
-    if class_weight is not None and targets.dim() == 2:
+    hot = targets.dim() == 2  # multi-hot rows, else label ids
+    if class_weight is not None and hot:
         raise ValueError("class weights are for label ids, not multi-hot rows")
     if kind == "squared_hinge":
-        signs = targets.float() if targets.dim() == 2 else torch.nn.functional.one_hot(
+        signs = targets.float() if hot else torch.nn.functional.one_hot(
             targets, logits.shape[1]).float()
-        per_row = (1 - (2 * signs - 1) * logits).clamp(min=0).pow(2).sum(dim=1)
-        if class_weight is not None:
-            rows = class_weight[targets]  # (n,)
-            return (per_row * rows).sum() / (1.0 if reduction == "sum" else rows.sum())
-        return per_row.sum() if reduction == "sum" else per_row.mean()
-    if targets.dim() == 2:
-        targets = targets.float()
-        if label_smoothing:
-            targets = targets * (1 - label_smoothing) + label_smoothing / 2
-        per_row = torch.nn.functional.binary_cross_entropy_with_logits(
-            logits, targets, reduction="none").mean(dim=1)  # (n,)
-        return per_row.sum() if reduction == "sum" else per_row.mean()
-    return torch.nn.functional.cross_entropy(logits, targets, weight=class_weight,
-                                             label_smoothing=label_smoothing, reduction=reduction)
+        rows = class_weight[targets] if class_weight is not None else None
+        return squared_hinge(logits, signs, reduction, rows)
+    if hot:
+        return binary_cross_entropy(logits, targets, label_smoothing, reduction)
+    return cross_entropy(logits, targets, label_smoothing, reduction, class_weight)
 
 
 def distill_loss(logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor,
@@ -94,19 +121,21 @@ def distill_loss(logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tens
     return hard_weight * hard + soft_weight * soft.sum()
 
 
-def _mean_loss(labels: np.ndarray, logits: np.ndarray) -> float:
-    if not len(labels):
-        return float("nan")
-    targets = torch.as_tensor(labels, dtype=torch.long if labels.ndim == 1 else torch.float32)
-    return head_loss(torch.as_tensor(logits, dtype=torch.float32), targets).item()
+def summed_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The cross-entropy of label ids ``labels`` under ``softmax(logits)``, summed over rows
+    (in float64 from float32 logits, as every split's ``loss`` is).
+
+    >>> round(summed_cross_entropy(np.zeros((2, 2)), np.array([0, 1])), 4)  # 2 log 2
+    1.3863
+    """
+    return torch.nn.functional.cross_entropy(
+        torch.as_tensor(logits, dtype=torch.float32), torch.as_tensor(labels),
+        reduction="sum").double().item()
 
 
-def classification_metrics(labels: np.ndarray, logits: np.ndarray,
-                           thresholds: np.ndarray | None = None) -> dict[str, float]:
-    """Accuracy, macro-F1 and mean cross-entropy of ``logits`` (n, classes) against ``labels``.
-
-    ``labels`` of shape ``(n, labels)`` (multi-hot) are a multi-label head's: then see
-    :func:`multilabel_metrics` (``thresholds`` is used only there).
+def classification_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+    """Accuracy, macro-F1 and mean cross-entropy of ``logits`` (n, classes) against label ids
+    ``labels`` (n,): a single-label head's (a multi-label head's: :func:`multilabel_metrics`).
 
     Examples
     --------
@@ -114,10 +143,7 @@ def classification_metrics(labels: np.ndarray, logits: np.ndarray,
     >>> m["accuracy"], m["macro_f1"]
     (1.0, 1.0)
     """
-    labels = np.asarray(labels)
-    if labels.ndim == 2:
-        return multilabel_metrics(labels, logits, thresholds)
-    logits = np.asarray(logits)
+    labels, logits = np.asarray(labels), np.asarray(logits)
     running = RunningMetrics(max(logits.shape[1], int(labels.max(initial=-1)) + 1))
     running.add(labels, logits)
     return running.result()
@@ -163,18 +189,21 @@ def multilabel_metrics(labels: np.ndarray, logits: np.ndarray,
     >>> m["micro_f1"], m["subset_accuracy"]
     (1.0, 1.0)
     """
-    from .classifier import sigmoid  # the classifier's own (it imports this module)
-
     labels = np.asarray(labels)
     probabilities = sigmoid(np.asarray(logits, dtype=np.float64))
     cut = 0.5 if thresholds is None else np.asarray(thresholds)
-    return {**multilabel_scores(labels, probabilities >= cut),
-            "loss": round(float(_mean_loss(labels, logits)), 6)}
+    loss = binary_cross_entropy(torch.as_tensor(logits, dtype=torch.float32),
+                                torch.as_tensor(labels)).item() if len(labels) else float("nan")
+    return {**multilabel_scores(labels, probabilities >= cut), "loss": round(float(loss), 6)}
 
 
 class RunningMetrics:
     """:func:`classification_metrics` accumulated over chunks (a confusion matrix and a loss
     sum), so a split is scored without holding it.
+
+    ``head`` (a single-label :class:`textcnn.heads.Head`) says how logits become predicted
+    label ids (``decode``) and the summed negative log-likelihood (``summed_nll``); without
+    one, the argmax and the cross-entropy of the softmax.
 
     Examples
     --------
@@ -186,18 +215,19 @@ class RunningMetrics:
     True
     """
 
-    def __init__(self, classes: int):
+    def __init__(self, classes: int, head=None):
         self.confusion = np.zeros((classes, classes), dtype=np.int64)  # (true, predicted)
         self.loss_sum = 0.0
+        self.head = head
 
     def add(self, labels: np.ndarray, logits: np.ndarray) -> None:
-        """Count a chunk: ``labels (n,)`` ids and ``logits (n, classes)``."""
+        """Count a chunk: ``labels (n,)`` ids and ``logits (n, outputs)``."""
         labels = np.asarray(labels, dtype=np.int64)
-        np.add.at(self.confusion, (labels, logits.argmax(axis=1)), 1)
+        predicted = logits.argmax(axis=1) if self.head is None else self.head.decode(logits)
+        np.add.at(self.confusion, (labels, predicted), 1)
         if len(labels):
-            self.loss_sum += torch.nn.functional.cross_entropy(
-                torch.as_tensor(logits, dtype=torch.float32), torch.as_tensor(labels),
-                reduction="sum").double().item()
+            self.loss_sum += summed_cross_entropy(logits, labels) if self.head is None \
+                else self.head.summed_nll(logits, labels)
 
     def result(self) -> dict[str, float]:
         """Accuracy, macro-F1 (over the classes present in labels or predictions, as

@@ -3,10 +3,10 @@
 
 A task with ``multi_label: true`` gives each row a set of labels: a JSON list (``["comp",
 "comp.sys"]``), or a string cut at ``label_separator`` (``"comp|comp.sys"`` in a CSV file), or a
-single label. Its head has one sigmoid output per label, trained with binary cross-entropy
-(:func:`textcnn.metrics.head_loss`); a label is predicted when its probability is at or over its
-threshold, tuned on the validation split to maximise that label's F1 and kept in the model
-folder's ``config.json`` (``thresholds``).
+single label. Its head (``multi_label`` in :mod:`textcnn.heads`) has one sigmoid output per
+label, trained with binary cross-entropy; a label is predicted when its probability is at or
+over its threshold, tuned on the validation split to maximise that label's F1 and kept in the
+model folder's ``config.json`` (``thresholds``).
 
 Example
 -------

@@ -29,20 +29,19 @@ import numpy as np
 import torch
 
 from ._version import __version__
-from .calibration import calibrate_on_validation
 from .card import CV_CONFIG, write_card
-from .classifier import Classifier, sigmoid
+from .classifier import Classifier
 from .config import Config, TaskConfig, from_dict
 from .data import N_FOLDS, RawDataset, cv_folds, fold_protocol, select_split
 from .data.labels import LabelMap
 from .distill.switch import with_teachers
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
+from .heads import Head, head_for, head_outputs
 from .inference import evaluate, predict_logits
 from .metrics import plot_confusion, plot_curves, summarize_folds
 from .modality import PreparedData, load_datasets, modality_for, modality_named
 from .models import build_model
-from .multilabel import tune_thresholds
 from .outputs import check_room, claim
 from .threads import set_threads
 from .training import CHECKPOINT, Trainer, current_world, read_checkpoint, reported, session
@@ -110,8 +109,7 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     modality = modality_for(config)
     data = modality.prepare(config, datasets, fold, saved_state=meta)
     torch.manual_seed(config.train.seed)  # the model's initial weights
-    model = build_model(config.model, data.input_size,
-                        {h: len(names) for h, names in data.heads.items()})
+    model = build_model(config.model, data.input_size, head_outputs(config, data.heads))
     world.check_same_data(data.splits)
     log(f"data {_sizes(data)}; {data.description}; {threads}; {world.device}"
         + (f" x {world.size} processes" if world.size > 1 else ""))
@@ -133,11 +131,11 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     if not world.is_main:
         return data.make_classifier(model, config, data.heads), {}
     batch_size = config.train.eval_batch_size
-    thresholds = _fit_on_validation(model, config, data, batch_size, log)
-    metrics = {h: {s: evaluate(model, data.splits[h][s], h, batch_size, thresholds.get(h))
+    heads = fit_on_validation(model, config, data, batch_size, log)
+    metrics = {h: {s: evaluate(model, data.splits[h][s], h, heads[h], batch_size)
                    for s in ("validation", "test") if s in data.splits[h]} for h in data.heads}
     clf = data.make_classifier(model, config, data.heads)
-    clf.thresholds, clf.timing = thresholds, run_timing(trainer, trainer.started)
+    clf.head_objects, clf.timing = heads, run_timing(trainer, trainer.started)
     summary = "  ".join(f"{h} {s} {reported(m, config.train.select_metric)}"
                         for h, ms in metrics.items() for s, m in ms.items())
     log(f"best epoch {trainer.best_epoch} of {trainer.epoch}, "
@@ -169,30 +167,24 @@ def run_timing(trainer: Trainer, started: float) -> dict:
             "select_metric": trainer.config.train.select_metric, "stopped": trainer.stopped}
 
 
-def _fit_on_validation(model: torch.nn.Module, config: Config, data: PreparedData,
-                       batch_size: int, log: Callable[[str], None]) -> dict[str, np.ndarray]:
-    """What a trained model still fits on the validation split: squared-hinge heads' temperatures
-    (margins to probabilities, :mod:`textcnn.calibration`), then multi-label heads' thresholds
-    (returned)."""
-    if config.train.loss == "squared_hinge":
-        temperatures = calibrate_on_validation(model, data.splits, batch_size)
-        log("probabilities: temperature " + ", ".join(f"{h} {t:.3g}" for h, t in
-                                                    temperatures.items()) + " (validation)")
-    return tune_head_thresholds(model, data, batch_size)
-
-
-def tune_head_thresholds(model: torch.nn.Module, data: PreparedData, batch_size: int
-                         ) -> dict[str, np.ndarray]:
-    """``{head: threshold per label}`` of every multi-label head, each label's F1-best on the
-    validation split (so a multi-label head's validation metrics are optimistic; test's are not).
-    """
-    out = {}
-    for head, parts in data.splits.items():
-        validation = parts["validation"]
-        if validation.labels.ndim == 2:  # multi-hot rows: a multi-label head
-            logits = predict_logits(model, validation, batch_size)[head]
-            out[head] = tune_thresholds(validation.labels, sigmoid(logits))
-    return out
+def fit_on_validation(model: torch.nn.Module, config: Config, data: PreparedData,
+                      batch_size: int, log: Callable[[str], None]) -> dict[str, Head]:
+    """``{head: Head}`` of a trained model, each after fitting what it fits on its validation
+    split (:meth:`textcnn.heads.Head.fit`: a squared-hinge head's temperature, folded into the
+    weights; a multi-label head's thresholds, so its validation metrics are optimistic and
+    test's are not); their notes go to ``log``, one line per kind of note."""
+    heads = {h: head_for(config, h) for h in data.heads}
+    notes: dict[str, list[str]] = {}
+    for h, head in heads.items():
+        if head.fits:
+            validation = data.splits[h]["validation"]
+            logits = predict_logits(model, validation, batch_size)[h]
+            note = head.fit(model, h, logits, validation.labels)
+            if note is not None:
+                notes.setdefault(note[0], []).append(note[1])
+    for what, parts in notes.items():
+        log(f"{what} {', '.join(parts)} (validation)")
+    return heads
 
 
 def _silent(line: str) -> None:
@@ -215,12 +207,12 @@ def _write_run_folder(clf: Classifier, output: Path, metrics: dict, history: lis
     plot_curves(history, output / "curves.png")
     multi = len(data.heads) > 1
     for head, names in data.heads.items():
-        test = data.splits[head].get("test")
-        if test is None or test.labels.ndim == 2:  # no confusion matrix for label sets
+        test, kind = data.splits[head].get("test"), clf.head_objects[head]
+        if test is None or kind.multi_label:  # no confusion matrix for label sets
             continue
         logits = predict_logits(clf.model, test)[head]
         name = f"confusion_{head}.png" if multi else "confusion.png"
-        plot_confusion(test.labels, logits.argmax(1), names, output / name,
+        plot_confusion(test.labels, kind.decode(logits), names, output / name,
                        title=f"{head}: test confusion matrix")
     write_card(output, command)
     checkpoint = output / CHECKPOINT
@@ -379,7 +371,7 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
     task = clf.config.tasks[head] if not dataset else \
         dataclasses.replace(clf.config.tasks.get(head, TaskConfig()), dataset=dataset)
     task = dataclasses.replace(task, stream=False)  # a streamed task's split is scored whole
-    if head not in clf.multi_label:  # a split file of a dataset folder: read in chunks
+    if clf.head_objects[head].running(len(clf.heads[head])) is not None:  # read in chunks
         streamed = evaluate_stream(clf, task.dataset, split, head, data_dir)
         if streamed is not None:
             return {head: {split: streamed}}
@@ -396,7 +388,7 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
                         f"'{head}' labels {names}")
     if len(part) == 0:
         raise DataError(f"{raw.source}: split '{split}' is empty")
-    if part.labels.ndim == 2:  # multi-hot rows: columns in the head's label order
+    if clf.head_objects[head].multi_label:  # multi-hot rows: columns in the head's label order
         labels = np.zeros((len(part), len(names)), dtype=np.float32)
         labels[:, [names.index(n) for n in raw.label_names]] = part.labels
     else:  # the dataset's class ids as the head numbers its classes

@@ -139,8 +139,7 @@ class OnnxBackend(Backend):
 
     def logits(self, data: Encoded, batch_size: int) -> dict[str, np.ndarray]:
         ids, lengths = data.ids, data.lengths
-        out = {h: np.empty((len(lengths), len(self.heads[h])), dtype=np.float32)
-               for h in self.heads}
+        out: dict[str, np.ndarray] = {}  # sized by the graph's outputs (a head's logits)
         for idx in sorted_batches(lengths, batch_size):
             lens = lengths[idx]
             width = max(int(lens.max(initial=0)), self.min_len)  # >= widest kernel, see above
@@ -149,7 +148,11 @@ class OnnxBackend(Backend):
             batch[:, :have] = ids[idx, :have]
             results = self.session.run(None, {"ids": batch, "lengths": lens.astype(np.int64)})
             for name, logits in zip(self.outputs, results):
+                if name not in out:
+                    out[name] = np.empty((len(lengths), logits.shape[1]), dtype=np.float32)
                 out[name][idx] = logits
+        for h in self.heads:  # no rows, no batch: one column per label
+            out.setdefault(h, np.empty((0, len(self.heads[h])), dtype=np.float32))
         return out
 
 

@@ -29,8 +29,8 @@ from ..config import Config
 from ..data.batch import Encoded
 from ..devices import autocast, grad_scaler, resolve_device, to_device
 from ..errors import TextCNNError
+from ..heads import head_for
 from ..inference import evaluate
-from ..metrics import head_loss
 from ..models import min_input_length
 from .batching import epoch_plan, is_streamed, steps_per_epoch
 from .checkpoint import CHECKPOINT, Resumable
@@ -246,9 +246,9 @@ class Trainer(Resumable):
 
     def loss(self, task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """A batch's summed loss on ``task``'s head (a subclass may mix in soft targets)."""
-        train = self.config.train
-        return head_loss(logits, y, train.label_smoothing, "sum", train.loss,
-                         self.class_weights(task, logits.shape[1]))
+        head = head_for(self.config, task)
+        return head.loss(logits, y, self.config.train.label_smoothing, "sum",
+                         self.class_weights(task, head.labels(logits.shape[1])))
 
     def class_weights(self, task: str, classes: int) -> torch.Tensor | None:
         """``(classes,)`` loss weights of ``task``'s head from its training labels
@@ -307,8 +307,8 @@ class Trainer(Resumable):
             ``{task: classification metrics}``.
         """
         batch_size = self.config.train.eval_batch_size
-        return {t: evaluate(self.eval_model, self.data[t]["validation"], t, batch_size)
-                for t in self.tasks}
+        return {t: evaluate(self.eval_model, self.data[t]["validation"], t,
+                            head_for(self.config, t), batch_size) for t in self.tasks}
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self) -> list[dict]:
