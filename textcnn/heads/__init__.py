@@ -21,6 +21,8 @@ Registered heads:
 - ``multi_label``: a set of labels per row, a sigmoid per label (binary cross-entropy, or the
   squared hinge with ``train.loss: squared_hinge``), every label at or over its threshold,
   thresholds tuned on validation (:mod:`textcnn.multilabel`) and kept in ``config.json``.
+- ``ordinal``: one of ordered labels (ratings), ``K - 1`` step logits, the median answered,
+  mean absolute error beside accuracy (:mod:`textcnn.heads.ordinal`).
 
 Example
 -------
@@ -272,3 +274,5 @@ def head_outputs(config: Any, heads: dict[str, list[str]]) -> dict[str, int]:
     """``{head: logits}`` the network needs for ``heads`` (``{head: label names}``)."""
     return {h: head_for(config, h).outputs(len(names)) for h, names in heads.items()}
 
+
+from . import ordinal  # noqa: E402,F401  (registers itself; it builds on the classes above)
