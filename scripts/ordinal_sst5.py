@@ -11,9 +11,10 @@ their answers: accuracy is the share of rows whose first answered label is the t
 mean distance in label steps (very negative = 0 .. very positive = 4) between the two (for the
 softmax head the most probable label, for the ordinal head its median). The numbers are checked
 against each run's own ``metrics.json``. Prints one line per run (with the 1-minute load
-average before it and the run's wall seconds) and a Markdown table of the means.
+average before it and the run's wall seconds) and a Markdown table (``--table FILE`` prints it
+again from the runs an ``--output`` file saved).
 
-    TEXTCNN_DATA_DIR=../shared/data python scripts/ordinal_sst5.py --seeds 0 1 2
+    TEXTCNN_DATA_DIR=../shared/data python scripts/ordinal_sst5.py --seeds 0 1 2 --output o.jsonl
 """
 
 from __future__ import annotations
@@ -67,11 +68,36 @@ def run(head: str, seed: int, output: Path) -> dict:
             "epochs": metrics["epochs"], "best_epoch": metrics["best_epoch"]}
 
 
+def table(rows: list[dict]) -> str:
+    """The Markdown table of the runs: per seed, mean and (population) std per head."""
+    out = ["| head | test accuracy, seeds | mean ± std | test MAE, seeds | mean ± std "
+           "| epochs run (best) | seconds per run (median) |", "|---|---|---|---|---|---|---|"]
+    for head in HEADS:
+        mine = [r for r in rows if r["head"] == head]
+        if not mine:
+            continue
+        acc = [100 * r["accuracy"] for r in mine]
+        mae = [r["mae"] for r in mine]
+        out.append(f"| {head} | {' / '.join(f'{a:.2f}' for a in acc)} | "
+                   f"{statistics.mean(acc):.2f} ± {statistics.pstdev(acc):.2f} | "
+                   f"{' / '.join(f'{m:.3f}' for m in mae)} | "
+                   f"{statistics.mean(mae):.3f} ± {statistics.pstdev(mae):.3f} | "
+                   + " / ".join(f"{r['epochs']} ({r['best_epoch']})" for r in mine)
+                   + f" | {statistics.median(r['seconds'] for r in mine):.0f} |")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--output", type=Path, help="append each run as a JSON line here")
+    parser.add_argument("--table", type=Path, help="only print the table of these saved runs "
+                        "(an --output file)")
     args = parser.parse_args(argv)
+    if args.table:
+        rows = [json.loads(line) for line in args.table.read_text().splitlines() if line]
+        print(table(rows))
+        return
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for seed in args.seeds:
@@ -82,14 +108,7 @@ def main(argv: list[str] | None = None) -> None:
                 if args.output:
                     with args.output.open("a", encoding="utf-8") as f:
                         f.write(json.dumps(row) + "\n")
-    print("\n| head | test accuracy (mean) | test MAE (mean) | seeds | seconds per run (median) |")
-    print("|---|---|---|---|---|")
-    for head in HEADS:
-        mine = [r for r in rows if r["head"] == head]
-        acc = statistics.mean(r["accuracy"] for r in mine)
-        mae = statistics.mean(r["mae"] for r in mine)
-        secs = statistics.median(r["seconds"] for r in mine)
-        print(f"| {head} | {acc:.4f} | {mae:.4f} | {len(mine)} | {secs:.0f} |")
+    print("\n" + table(rows))
 
 
 if __name__ == "__main__":
