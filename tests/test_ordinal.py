@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from textcnn.classifier import InputError
 from textcnn.config import from_dict
 from textcnn.errors import ConfigError
 from textcnn.heads import HEADS, head_for
@@ -91,3 +92,6 @@ def test_a_run_reports_mae_and_evaluate_scores_it_the_same(ratings, tmp_path):
     (answer,) = clf.predict(["the film was good"], top_k=5)
     assert [a["label"] for a in answer["stars"]][0] == "4"
     assert len(answer["stars"]) == 5
+    # its logits are steps, not labels: explain says so instead of naming a wrong label
+    with pytest.raises(InputError, match=r"head 'stars' \(ordinal\) has 4 logits for 5 labels"):
+        clf.explain(["the film was good"])

@@ -259,6 +259,12 @@ def explain(clf, texts: list[str], head: str | None = None, top_k: int | None = 
                               or top_k < 1):
         raise InputError(f"top_k must be a positive integer, got {top_k!r}")
     texts, heads = clf.admit(texts), clf._heads(head)
+    for h in heads:  # a contribution to a logit is one to a label only when they pair up
+        kind, labels = clf.head_objects[h], len(clf.heads[h])
+        if kind.outputs(labels) != labels:
+            raise InputError(f"explain attributes logits to labels; head '{h}' "
+                             f"({kind.name}) has {kind.outputs(labels)} logits for {labels} "
+                             "labels")
     ids, lengths, offsets = encode_with_offsets(clf.tokenizer, texts)
     exact = isinstance(clf.model, TextCNN)
     step = clf.config.train.eval_batch_size if exact else IG_BATCH
