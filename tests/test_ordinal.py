@@ -50,13 +50,18 @@ def test_mae_counts_label_steps():
     assert list(m) == ["accuracy", "macro_f1", "loss", "mae"]
 
 
-def test_a_multi_label_task_cannot_take_it():
+def test_the_head_key_is_checked_with_the_keys_it_meets():
     with pytest.raises(ConfigError, match=r"tasks\.t\.head.*'ordinal'.*one label per row"):
         from_dict({"tasks": {"t": {"dataset": "x", "head": "ordinal", "multi_label": True}}})
     config = from_dict({"tasks": {"t": {"dataset": "x", "head": "ordinal"}}})
     assert type(head_for(config, "t")) is HEADS["ordinal"]
     assert config.to_dict()["tasks"]["t"]["head"] == "ordinal"
     assert "head" not in from_dict({"tasks": {"t": {"dataset": "x"}}}).to_dict()["tasks"]["t"]
+    with pytest.raises(ConfigError, match=r"train\.select_metric.*squared_hinge margins"):
+        from_dict({"tasks": {"t": {"dataset": "x", "head": "squared_hinge"}},
+                   "train": {"select_metric": "loss"}})
+    from_dict({"tasks": {"t": {"dataset": "x", "head": "ordinal"}},
+               "train": {"select_metric": "loss"}})  # its loss is the one it reports
 
 
 @pytest.fixture(scope="module")

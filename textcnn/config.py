@@ -38,7 +38,7 @@ from .fields import (
     positive,
     unknown_key,
 )
-from .heads import HEADS
+from .heads import HEADS, head_name
 from .model_configs import DPCNNConfig, ImageCNNConfig, TextCNNConfig
 
 
@@ -273,7 +273,9 @@ def _head_reads_its_labels(cfg: Config) -> None:
 
 
 def _loss_selection_needs_cross_entropy(cfg: Config) -> None:
-    if cfg.train.select_metric == "loss" and cfg.train.loss != "cross_entropy":
+    margins = [task for task in cfg.tasks.values()
+               if not HEADS[head_name(task, cfg.train.loss)].minimises_nll]
+    if cfg.train.select_metric == "loss" and (cfg.train.loss != "cross_entropy" or margins):
         raise ConfigError.for_key("train.select_metric", "'loss' is the validation "
                                   "cross-entropy, which squared_hinge margins do not minimise: "
                                   "select by accuracy, macro_f1 or micro_f1")

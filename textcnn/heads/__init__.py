@@ -76,13 +76,16 @@ class Head:
 
     Class attributes: ``name`` (its ``tasks.<name>.head`` value), ``multi_label`` (its rows
     hold label sets, read as multi-hot rows, and it answers every label over its threshold),
-    ``fits`` (it fits something on the validation split after training), ``folder_keys``
-    (the ``config.json`` entries, each ``{head: value}``, it keeps its fitted state in).
+    ``fits`` (it fits something on the validation split after training), ``minimises_nll``
+    (its training loss is the validation ``loss`` it reports, so ``train.select_metric: loss``
+    suits it), ``folder_keys`` (the ``config.json`` entries, each ``{head: value}``, it keeps
+    its fitted state in).
     """
 
     name: ClassVar[str] = ""
     multi_label: ClassVar[bool] = False
     fits: ClassVar[bool] = False
+    minimises_nll: ClassVar[bool] = True
     folder_keys: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, loss: str = "cross_entropy"):
@@ -188,6 +191,7 @@ class SquaredHingeHead(SingleLabel):
 
     name = "squared_hinge"
     fits = True
+    minimises_nll = False  # margins; their cross-entropy is what the temperature fixes
 
     def loss(self, logits, targets, label_smoothing=0.0, reduction="mean", class_weight=None):
         signs = torch.nn.functional.one_hot(targets, logits.shape[1]).float()
