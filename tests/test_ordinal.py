@@ -64,6 +64,14 @@ def test_the_head_key_is_checked_with_the_keys_it_meets():
                "train": {"select_metric": "loss"}})  # its loss is the one it reports
 
 
+def test_the_default_recipe_trains_a_head_of_its_own_as_it_is():
+    from textcnn.recipes import recipe_config
+    from textcnn.recipes.portfolio import applies
+
+    assert applies(recipe_config("sst5"), resume=False)  # its candidates vary train.loss
+    assert not applies(recipe_config("sst5", overrides=["tasks.label.head=ordinal"]), False)
+
+
 @pytest.fixture(scope="module")
 def ratings(tmp_path_factory):
     """Texts whose rating 1-5 one word among filler says (awful .. great)."""

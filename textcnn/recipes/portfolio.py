@@ -23,8 +23,9 @@ Only a training split of at most :data:`MAX_ROWS` rows is compared: beyond it on
 enough rows, and the runs the comparison costs are long. A validation file of the user's own
 replaces the carves (every candidate is scored on it). A candidate that would change a key the
 user set (``--set``, an estimator parameter) is left out, so the user's values always win; a
-run with a teacher, a streamed task, a label set per row, or ``--resume`` trains the recipe as
-it is. With ``train.time_budget`` a candidate whose runs would not fit in what is left of it
+run with a teacher, a streamed task, a label set per row, a head of its own
+(``tasks.<name>.head``, which ``train.loss`` does not choose), or ``--resume`` trains the recipe
+as it is. With ``train.time_budget`` a candidate whose runs would not fit in what is left of it
 is skipped, and the table says so.
 
 Carve 0 is the one a run without candidates makes (the same rows and seed), and each
@@ -121,7 +122,8 @@ def applies(config, resume: bool) -> bool:
     """Whether a run of ``config`` may compare candidates at all."""
     tasks = list(config.tasks.values())
     return (not resume and len(tasks) == 1 and not tasks[0].stream
-            and not tasks[0].multi_label and not config.distill.teacher
+            and not tasks[0].multi_label and not tasks[0].head  # candidates vary train.loss
+            and not config.distill.teacher
             and config.model.input_kind == "text")
 
 
