@@ -16,7 +16,15 @@ from conftest import read_jsonl, write_jsonl
 from textcnn.cli import main
 from textcnn.config import from_dict
 from textcnn.recipes import recipe_config, recipe_data, with_settings
-from textcnn.recipes.portfolio import CANDIDATES_DIR, MAX_ROWS, applies, candidates, override_keys
+from textcnn.recipes.portfolio import (
+    CANDIDATES_DIR,
+    MAX_ROWS,
+    applies,
+    candidates,
+    choose,
+    override_keys,
+    standard_error,
+)
 
 # the recipe, shortened to seconds (none of these keys is one a candidate changes)
 FAST = ["--set", "train.epochs=2", "--set", "train.min_steps=0", "--set", "model.channels=8",
@@ -56,9 +64,13 @@ def test_short_texts_compare_three_candidates_on_two_carves(compared):
         assert row["rows"] == [30, 100] and len(row["validation"]) == 2
         assert row["mean"] == pytest.approx(np.average(row["validation"], weights=row["rows"]),
                                             abs=1e-4)
-    best = max(r["mean"] for r in table)
-    first_best = next(r for r in table if r["mean"] == best)
-    assert entry["chosen"] == first_best["name"]  # the best mean; ties keep the earlier one
+    # the best mean when it beats the recipe's by more than one standard error, else the recipe
+    best = next(r for r in table if r["mean"] == max(r["mean"] for r in table))
+    recipe = table[0]
+    se = np.sqrt(recipe["mean"] * (1 - recipe["mean"]) / sum(recipe["rows"]))
+    assert entry["chosen"] == (best["name"] if best["mean"] - recipe["mean"] > se
+                               else recipe["name"])
+    assert f"one standard error ({se:.4f})" in entry["why"] or f"error, {se:.4f}," in entry["why"]
 
 
 def test_the_kept_model_is_the_chosen_candidates_own_run(compared):
@@ -74,7 +86,7 @@ def test_the_kept_model_is_the_chosen_candidates_own_run(compared):
                                                                        abs=1e-4)
     assert "test" in metrics["label"]
     assert not (out / CANDIDATES_DIR).exists()
-    assert f"kept candidate {entry['chosen']}: best mean validation accuracy" in err
+    assert f"kept candidate {entry['chosen']}: {entry['why']}" in err
     # the whole comparison is in the run's seconds
     assert metrics["seconds"] >= sum(s for r in entry["candidates"] for s in r["seconds"]) - 1
 
@@ -109,6 +121,15 @@ def test_a_time_budget_skips_the_candidates_that_would_pass_it(small_set, tmp_pa
     assert "mean" in table[0] and "skipped" not in table[0]
     assert [r.get("skipped") for r in table[1:]] == ["train.time_budget"] * 2
     assert "candidate cnn+wide hinge: skipped" in err
+
+
+def test_a_candidate_must_beat_the_recipe_by_more_than_noise():
+    recipe = {"name": "cnn+wide", "mean": 0.8, "rows": [100, 333]}  # standard error 0.0192
+    assert choose([recipe, {"name": "hinge", "mean": 0.819}])["name"] == "cnn+wide"
+    assert choose([recipe, {"name": "hinge", "mean": 0.82}])["name"] == "hinge"
+    assert choose([recipe, {"name": "a", "mean": 0.83}, {"name": "b", "mean": 0.85},
+                   {"name": "skipped"}])["name"] == "b"
+    assert standard_error(0.8, 433) == pytest.approx(0.01922, abs=1e-5)
 
 
 def test_the_candidates_follow_the_data_and_the_users_keys():

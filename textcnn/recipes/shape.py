@@ -66,7 +66,7 @@ def measure(texts: Sequence[str], labels, tokenizer) -> DataShape:
     tok.no_truncation()
     counts = [len(e.ids) for e in guarded(tok.encode_batch, sample)] or [0]
     labels = np.asarray(labels)
-    classes = labels.shape[1] if labels.ndim == 2 else len(np.unique(labels))  # multi-hot: (n, k)
+    classes = len(np.unique(labels)) if labels.ndim == 1 else labels.shape[1]  # multi-hot: (n, k)
     return DataShape(len(texts), int(classes), int(np.percentile(counts, 90)))
 
 
