@@ -17,8 +17,8 @@ import json
 import sys
 from pathlib import Path
 
-from textcnn.studies.compare import read_history, run
-from textcnn.studies.compare_figures import plot_curves_side_by_side
+from textcnn.contrib.studies.compare import read_history, run
+from textcnn.contrib.studies.compare_figures import plot_curves_side_by_side
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 200 * 1024  # bytes: the figure is committed

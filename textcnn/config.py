@@ -7,6 +7,14 @@ Each field is declared with ``fields.param`` (default, constraint, why); ``field
 applies every field's constraint, and :data:`CROSS_FIELD_RULES` holds the few rules that span
 fields.
 
+The core's sections are ``tasks``, ``tokenizer``, ``model`` and ``train``. A part outside the
+core (distillation's ``teacher`` and ``distill``) adds its own with :func:`register_section`:
+its settings class and its rules across sections. Such a section is read, checked and reported
+like the core's (``config.distill.loss``, errors naming ``distill.loss``), and written to
+``config.json`` when it differs from its defaults; the core itself never names it. This keeps
+the dependency one-way: the core offers the hook, the part registers itself when the package
+is imported (see :mod:`textcnn.contrib`).
+
 Example
 -------
 >>> cfg = from_dict({"tasks": {"sentiment": {"dataset": "sst2"}}, "train": {"epochs": 3}})
@@ -24,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from .config_files import apply_overrides, blame, read_yaml
-from .distill.config import DistillConfig, TeacherConfig, check_distill
 from .errors import ConfigError
 from .fields import (
     build_dataclass,
@@ -152,6 +159,79 @@ class TrainConfig:
                                   non_negative)
 
 
+@dataclass(frozen=True)
+class Section:
+    """A config section registered from outside the core: its settings class (fields declared
+    with :func:`textcnn.fields.param`) and its rules across sections, applied after the core's
+    rules on inputs and before its rules on training (:func:`cross_field_rules`)."""
+
+    cls: type
+    rules: tuple[Callable[[Config], None], ...] = ()
+
+
+# section name -> Section, in registration order (after the core's sections in config.json and
+# in the config reference)
+SECTIONS: dict[str, Section] = {}
+
+
+def register_section(name: str, cls: type, rules: tuple[Callable[[Config], None], ...] = ()
+                     ) -> None:
+    """Add the top-level section ``name`` (a dataclass ``cls``) and its cross-section ``rules``.
+
+    Registering the same class again is a no-op; another class under a taken name fails.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> from textcnn.fields import param, positive
+    >>> @dataclass
+    ... class Probe:
+    ...     rounds: int = param(1, "how many", positive)
+    >>> register_section("probe", Probe)
+    >>> cfg = from_dict({"tasks": {"s": {"dataset": "sst2"}}, "probe": {"rounds": 3}})
+    >>> cfg.probe.rounds, "probe" in cfg.to_dict()
+    (3, True)
+    >>> unregister_section("probe")
+    """
+    core = {f.name for f in dataclasses.fields(Config)}
+    if name in core or (name in SECTIONS and SECTIONS[name].cls is not cls):
+        raise ValueError(f"config section {name!r} is taken")
+    SECTIONS[name] = Section(cls, tuple(rules))
+
+
+def unregister_section(name: str) -> None:
+    """Remove the registered section ``name`` (a test's or an example's own)."""
+    SECTIONS.pop(name, None)
+
+
+# switch name -> what turns its value into config items: a shorthand of the Python API
+# (TextCNNClassifier(teacher="minilm")) that the part owning those keys registers
+SWITCHES: dict[str, Callable[[str], list[str]]] = {}
+
+
+def register_switch(name: str, expand: Callable[[str], list[str]]) -> None:
+    """Let the switch ``name`` expand its value with ``expand`` (:func:`switch_items`)."""
+    SWITCHES[name] = expand
+
+
+def switch_items(name: str, value: str | None) -> list[str]:
+    """The config items the switch ``name`` set to ``value`` stands for; none when unset.
+
+    >>> switch_items("teacher", None)
+    []
+    """
+    if not value:
+        return []
+    if name not in SWITCHES:
+        raise ConfigError(f"{name}={value!r}: no installed part of textcnn takes {name}")
+    return SWITCHES[name](value)
+
+
+def section_names() -> list[str]:
+    """Every top-level section, in order: the core's, then the registered ones."""
+    return [f.name for f in dataclasses.fields(Config) if f.name != "sections"] + list(SECTIONS)
+
+
 @dataclass
 class Config:
     """A whole run: its tasks, the tokenizer (text models), the model and the training.
@@ -170,16 +250,28 @@ class Config:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: AnyModelConfig = field(default_factory=TextCNNConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
+    # the registered sections (register_section), by name; read as attributes: config.distill
+    sections: dict[str, Any] = field(default_factory=dict, metadata={"inline": True})
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for config.json: the chosen model's keys only, no tokenizer for images,
-        no teacher / distill section left at its defaults."""
+    def __post_init__(self) -> None:
+        for name, section in SECTIONS.items():  # every registered section, at its defaults
+            self.sections.setdefault(name, section.cls())
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def to_dict(self, keep_defaults: bool = False) -> dict[str, Any]:
+        """Plain data for config.json: the chosen model's keys only, no tokenizer for images, a
+        registered section only where it differs from its defaults (every one with
+        ``keep_defaults``)."""
         data = dataclasses.asdict(self)
-        for key, default in (("teacher", TeacherConfig()), ("distill", DistillConfig())):
-            if getattr(self, key) == default:
-                del data[key]
+        for name, value in data.pop("sections").items():
+            registered = SECTIONS.get(name)
+            if keep_defaults or registered is None or self.sections[name] != registered.cls():
+                data[name] = value
         data["model"] = {"name": self.model.name, **data["model"]}
         if self.model.input_kind == "image":
             del data["tokenizer"]
@@ -243,8 +335,6 @@ def _class_weight_needs_single_labels(cfg: Config) -> None:
             why = "a multi-label head's labels are not exclusive classes"
         elif task.stream:
             why = "the labels of a streamed split are not counted before training"
-        elif name in cfg.distill.teachers or cfg.distill.teacher:
-            why = "its loss mixes in the teacher's soft targets"
         else:
             continue
         raise ConfigError.for_key("train.class_weight", f"{cfg.train.class_weight!r} weighs "
@@ -258,16 +348,23 @@ def _loss_selection_needs_cross_entropy(cfg: Config) -> None:
                                   "select by accuracy, macro_f1 or micro_f1")
 
 
-# rules between fields, applied in order after every field's own check
+# rules between fields, applied in order after every field's own check: those on the inputs,
+# then the registered sections' rules, then those on training (cross_field_rules)
 CROSS_FIELD_RULES: tuple[Callable[[Config], None], ...] = (
     _embedding_mode_needs_vectors,
     _pretrained_tokenizer_needs_folder,
     _stream_keys_need_stream,
-    check_distill,
     _wide_only_needs_buckets,
     _class_weight_needs_single_labels,
     _loss_selection_needs_cross_entropy,
 )
+_INPUT_RULES = 3  # CROSS_FIELD_RULES[:3] read the inputs; the rest, training
+
+
+def cross_field_rules() -> tuple[Callable[[Config], None], ...]:
+    """Every rule between fields, in the order applied (the registered sections' in between)."""
+    registered = tuple(rule for section in SECTIONS.values() for rule in section.rules)
+    return CROSS_FIELD_RULES[:_INPUT_RULES] + registered + CROSS_FIELD_RULES[_INPUT_RULES:]
 
 
 # -- building from plain data ----------------------------------------------------------------------
@@ -356,11 +453,19 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     if model.input_kind == "image" and "tokenizer" in data:
         raise ConfigError.for_key("tokenizer", f"is for text models; model '{model.name}' reads "
                                   "pixels: remove the tokenizer section")
+    known = set(section_names())
+    unknown = sorted(str(key) for key in set(data) - known)
+    if unknown:
+        raise unknown_key(unknown[0], known)
+    sections = {name: data.pop(name, None) for name in SECTIONS}
     cfg = build_dataclass(Config, data, "")
+    sections = {name: build_dataclass(SECTIONS[name].cls, value, name)
+                for name, value in sections.items()}
     cfg.model = model
     cfg.tasks = _build_tasks(tasks)
+    cfg.sections = sections
     check_fields(cfg)
-    for rule in CROSS_FIELD_RULES:
+    for rule in cross_field_rules():
         rule(cfg)
     return cfg
 

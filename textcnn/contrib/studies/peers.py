@@ -37,7 +37,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
-from ..data.resolve import META, local_folder, read_meta
+from ...data.resolve import META, local_folder, read_meta
 
 PEERS = ("tfidf_lr", "tfidf_svc", "fasttext", "spacy_bow", "spacy_ensemble")
 DATASETS = ("sst2", "sst5", "mr", "subj", "trec", "20newsgroups")

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..metrics import _pyplot
+from ...metrics import _pyplot
 
 
 def plot_curves_side_by_side(sides: dict, path: Path, dpi: int = 100) -> bool:

