@@ -17,7 +17,7 @@ from test_distill import CUES, FILLER, write_task
 from tiny_bert import tiny_bert
 
 import textcnn
-from textcnn.cli import _interrupted, build_parser
+from textcnn.cli import build_parser, interrupted
 from textcnn.config import from_dict
 from textcnn.contrib.distill.augment import augment
 from textcnn.contrib.distill.switch import PRESET, teacher_folder, teacher_overrides
@@ -155,7 +155,7 @@ def test_the_switch_is_refused_where_it_cannot_work(task, tmp_path, capsys):
                            "--output", tmp_path / "run", *SET)
     assert code == 2 and "does not resume" in err
     args = build_parser().parse_args(["train", "--dataset", str(folder), "--teacher", str(bert)])
-    assert _interrupted(args, [], "interrupted (SIGINT)") == (  # it never says --resume
+    assert interrupted(args, [], "interrupted (SIGINT)") == (  # it never says --resume
         "interrupted (SIGINT); a run with --teacher does not resume: run the command again")
     data = {"tasks": {"label": {"dataset": str(folder)}}, "distill": {"teacher": str(bert)}}
     with pytest.raises(ConfigError, match="'distill.teacher'"):  # what a CV fold runs

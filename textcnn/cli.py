@@ -199,7 +199,7 @@ def _train(args: argparse.Namespace) -> int | None:
     config = train_config(args, options + with_device(args) + budget,
                           args.data_dir)
     if args.nproc > 1 and not distributed.launched_by_torchrun():
-        return distributed.launch(args.nproc, _without_nproc(args.argv))
+        return distributed.launch(args.nproc, without_nproc(args.argv))
     # the default recipe compares its candidates, leaving alone the keys of --set
     step = Portfolio(override_keys(args.overrides)) if args.dataset else None
     train(config, args.data_dir, _train_output(args), args.resume, command=args.command_line,
@@ -212,7 +212,7 @@ def _train_output(args: argparse.Namespace) -> str:
     return args.output or str(Path("runs") / run_name(args.config, args.dataset))
 
 
-def _without_nproc(argv: list[str]) -> list[str]:
+def without_nproc(argv: list[str]) -> list[str]:
     """``argv`` less its ``--nproc N`` / ``--nproc=N`` (what each torchrun process runs)."""
     out, skip = [], False
     for arg in argv:
@@ -340,7 +340,7 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated
 
 
-def _interrupted(args: argparse.Namespace, argv: list[str], what: str) -> str:
+def interrupted(args: argparse.Namespace, argv: list[str], what: str) -> str:
     """What an interrupted verb tells the user (``what``: why, e.g. ``interrupted (SIGINT)``):
     for ``train``, how to resume (under torchrun, with ``--nproc`` of the run)."""
     if args.verb != "train":
@@ -377,11 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (KeyboardInterrupt, Terminated) as exc:
         term = isinstance(exc, Terminated)
-        print(_interrupted(args, argv, f"interrupted ({'SIGTERM' if term else 'SIGINT'})"),
+        print(interrupted(args, argv, f"interrupted ({'SIGTERM' if term else 'SIGINT'})"),
               file=sys.stderr)
         return 143 if term else 130
     except PeerLost as exc:  # another training process was killed: not bad input
-        print(f"error: {_interrupted(args, argv, str(exc))}", file=sys.stderr)
+        print(f"error: {interrupted(args, argv, str(exc))}", file=sys.stderr)
         return 1
     except Exception:  # a bug, not bad input: keep the traceback for the report
         traceback.print_exc()

@@ -372,10 +372,10 @@ def _field_names(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
-def _build_model(data: Any, saved: bool) -> AnyModelConfig:
+def _build_model(data: Any) -> AnyModelConfig:
     """The settings class ``model.name`` chooses, from the ``model`` section.
 
-    A key of another model fails naming the key and the model, unless ``saved`` (then dropped).
+    A key of another model fails naming the key and the model.
     """
     if data is None:
         data = {}
@@ -395,9 +395,6 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
                   if key in _field_names(other_config)]
         if not owners:
             raise unknown_key(f"model.{key}", own | {"name"})
-        if saved:  # earlier versions saved every text key for every text model
-            del data[key]
-            continue
         close = difflib.get_close_matches(key, sorted(own), n=1, cutoff=0.8)  # a typo
         fix = (f"did you mean 'model.{close[0]}'?" if close else
                f"remove it, or set model.name: {owners[0]}; {name} takes {', '.join(sorted(own))}")
@@ -429,7 +426,7 @@ def _build_tasks(tasks: Any) -> dict[str, TaskConfig]:
     return built
 
 
-def from_dict(data: Any, saved: bool = False) -> Config:
+def from_dict(data: Any) -> Config:
     """Build and validate a :class:`Config` from plain data (parsed YAML or JSON).
 
     Parameters
@@ -437,10 +434,6 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     data : dict
         The config; ``heads``, ``thresholds`` and ``textcnn_version`` (a model folder's extras)
         are ignored.
-    saved : bool
-        True when reading the config of a model folder or checkpoint: model keys that the
-        chosen model does not have are dropped instead of failing (earlier versions wrote every
-        text key for every text model, e.g. ``kernel_sizes`` for dpcnn, ``depth`` for textcnn).
     """
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping at top level, got {type(data).__name__}")
@@ -449,7 +442,7 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     # model folders carry these next to the config; they are not settings
     for extra in ("heads", "textcnn_version", "weights_sha256", "trained_at", "thresholds"):
         data.pop(extra, None)
-    model = _build_model(data.pop("model", None), saved)
+    model = _build_model(data.pop("model", None))
     if model.input_kind == "image" and "tokenizer" in data:
         raise ConfigError.for_key("tokenizer", f"is for text models; model '{model.name}' reads "
                                   "pixels: remove the tokenizer section")

@@ -194,7 +194,9 @@ def summarize_folds(folds: list[dict[str, float]]) -> dict:
     }
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's ``pyplot`` on the Agg backend (no display), imported on first use; None
+    when matplotlib (the ``plots`` extra) is not installed."""
     try:
         import matplotlib
 
@@ -207,7 +209,7 @@ def _pyplot():
 
 def plot_curves(history: list[dict], path: str | Path) -> bool:
     """Loss and validation accuracy per epoch; False when matplotlib is not installed."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None or not history:
         return False
     epochs = [row["epoch"] for row in history]
@@ -230,7 +232,7 @@ def plot_curves(history: list[dict], path: str | Path) -> bool:
 
 def plot_confusion(labels: np.ndarray, pred: np.ndarray, names: list[str], path: str | Path,
                    title: str = "test confusion matrix") -> bool:
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
     k = len(names)

@@ -93,13 +93,12 @@ def check_resume(config: Config, output: str | Path | None) -> dict:
 
 
 def check_saved_config(config: Config, saved: dict | None) -> None:
-    """Fail unless ``saved`` (a checkpoint's config data) is ``config``, keys added since it was
-    written taking their defaults."""
+    """Fail unless ``saved`` (a checkpoint's config data) is ``config``."""
     if saved is not None:
-        # keys added since the checkpoint was written (schedule, ema, depth...) take their
-        # defaults; a config this version cannot read at all simply differs
+        # read back as a config (keys left at their defaults compare equal); one that cannot be
+        # read at all simply differs
         with contextlib.suppress(ConfigError):
-            saved = from_dict(saved, saved=True).to_dict()
+            saved = from_dict(saved).to_dict()
     if saved is not None and _what(saved) != _what(config.to_dict()):
         raise ConfigError("--resume: the config differs from the one the checkpoint was trained "
                           "with; resume with the same config or train into a new --output")

@@ -326,8 +326,6 @@ class Trainer(Resumable):
         """
         train_cfg = self.config.train
         self.log(plan_line(self.stop_rule, train_cfg, self.epoch_steps, self._logged_weights()))
-        if self.stopped is None:  # resumed at its end from a checkpoint that predates the reason
-            self.stopped = self._limit_reached()
         while self.stopped is None:
             self._run_epoch()
             # rank 0's clock decides for every rank
