@@ -23,7 +23,8 @@ restores: exact resume stays the checkpoint's one job.
 Example
 -------
 >>> from textcnn.config import from_dict
->>> config = from_dict({"tasks": {"s": {"dataset": "sst2"}}, "train": {"ema": 0.9}})
+>>> config = from_dict({"tasks": {"s": {"dataset": "sst2"}},
+...                     "train": {"ema": 0.9, "checkpoint_every": 100}})
 >>> [type(c).__name__ for c in from_config(config)]
 ['MaxNorm', 'MovingAverage', 'ProgressBar', 'StepCheckpoints']
 """
