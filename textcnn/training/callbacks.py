@@ -98,9 +98,10 @@ class MovingAverage(Callback):
         integer buffers (batch counters) are copied."""
         ema, live = trainer.ema_model.state_dict(), trainer.model.state_dict()
         floats = [k for k, v in ema.items() if v.is_floating_point()]
-        ema_floats = [ema[k] for k in floats]
-        for average, weight in zip(ema_floats, [live[k] for k in floats]):
-            average.mul_(self.decay).add_(weight, alpha=1.0 - self.decay)
+        # torch's foreach operations (documented, one kernel launch per list on CUDA)
+        torch._foreach_mul_([ema[k] for k in floats], self.decay)
+        torch._foreach_add_([ema[k] for k in floats], [live[k] for k in floats],
+                            alpha=1.0 - self.decay)
         for k, v in ema.items():
             if not v.is_floating_point():
                 v.copy_(live[k])
