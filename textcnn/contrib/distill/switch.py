@@ -6,9 +6,10 @@ the run's student (the default recipe's CNN) on labels plus its soft targets.
 :func:`teacher_overrides` turns the switch into config items (``distill.teacher`` and the
 settings of :data:`PRESET`, which ``--set`` items given after them override);
 :func:`fine_tuned_teachers` is what both doors run around the student's training when
-``distill.teacher`` is set: it fine-tunes one teacher per task on the rows the student trains on
-(its validation rows stay unseen by both), hands the student a config naming them, and records
-each teacher's validation score in ``metrics.json`` (``"teacher"``) and the model card.
+``distill.teacher`` is set (a run context of :func:`textcnn.runs.train_in_contexts`): it
+fine-tunes one teacher per task on the rows the student trains on (its validation rows stay
+unseen by both), hands the student a config naming them, and records each teacher's
+validation score in ``metrics.json`` (``"teacher"``) and the model card.
 
 A run with a model folder keeps its teachers beside it, ``OUTPUT-teacher/<task>`` (a teacher
 folder, as ``textcnn teach`` writes) with their logit cache in ``OUTPUT-teacher/logits``; the
@@ -135,16 +136,6 @@ def fine_tuned_teachers(config: Config, datasets: dict, output: str | Path | Non
         yield from_dict(data)
     if output is not None:
         record(output, {task: {**row, "folder": str(folder / task)} for task, row in info.items()})
-
-
-def with_teachers(train_step: Callable, config: Config, datasets: dict,
-                  output: str | Path | None = None, resume: bool = False, *, log: Log,
-                  **kwargs):
-    """``train_step(config, datasets, output, resume, log=log, **kwargs)`` (what
-    :func:`textcnn.runs.train_and_evaluate` takes) with the config of :func:`fine_tuned_teachers`:
-    how ``textcnn train`` and :class:`~textcnn.TextCNNClassifier` both train."""
-    with fine_tuned_teachers(config, datasets, output, log, resume) as config:
-        return train_step(config, datasets, output, resume, log=log, **kwargs)
 
 
 def _fine_tune(config: Config, source: Path, dataset, folder: Path, log: Log) -> dict:
