@@ -8,15 +8,27 @@ distillation examples also get ``bert_dir`` (a tiny random BERT folder) and ``te
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parent
+
+
+def _test_helper(name: str):
+    """The module ``tests/<name>.py`` (test helpers live beside the tests, outside the wheel)."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def _sample_sst2(out: Path) -> Path:
@@ -53,8 +65,9 @@ def doctest_model(tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="session")
 def doctest_teacher(doctest_model, tmp_path_factory) -> tuple[Path, Path]:
     from textcnn.config import from_dict
-    from textcnn.distill.teacher import teach
-    from textcnn.distill.tiny import tiny_bert
+    from textcnn.contrib.distill.teacher import teach
+
+    tiny_bert = _test_helper("tiny_bert").tiny_bert
 
     sample, _ = doctest_model
     root = tmp_path_factory.mktemp("teacher")
@@ -75,6 +88,6 @@ def _doctest_names(request, doctest_namespace, tmp_path):
     sample, model_dir = request.getfixturevalue("doctest_model")
     doctest_namespace.update(np=np, model_dir=model_dir, sst2_slice=sample, tmp_dir=tmp_path,
                              json=json)
-    if request.node.name.startswith("textcnn.distill"):
+    if request.node.name.startswith("textcnn.contrib.distill"):
         bert, teacher = request.getfixturevalue("doctest_teacher")
         doctest_namespace.update(bert_dir=bert, teacher_dir=teacher)

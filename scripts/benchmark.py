@@ -2,9 +2,9 @@
 
 For every dataset it runs textcnn's config (``configs/<group>/<dataset>.yaml``, by default the
 ``best`` group; ``--group default``: the default recipe of ``textcnn train --dataset``, with the
-dataset as its task; :mod:`textcnn.studies.reproduce`) and the peers of
-:mod:`textcnn.studies.peers` (TF-IDF + logistic regression, TF-IDF + LinearSVC, fastText with
-word bigrams; fastText needs the ``bench`` extra and is skipped without it). Sets with a test
+dataset as its task; :mod:`textcnn.contrib.studies.reproduce`) and the peers of
+:mod:`textcnn.contrib.studies.peers` (TF-IDF + logistic regression, TF-IDF + LinearSVC, fastText
+with word bigrams; fastText needs the ``bench`` extra and is skipped without it). Sets with a test
 split: textcnn and fastText over --seeds, the deterministic sklearn peers once; cross-validated
 sets (MR, Subj): the 10 folds. Every system gets --threads threads.
 
@@ -46,8 +46,7 @@ from pathlib import Path
 
 import yaml
 
-from textcnn.recipes import recipe_data
-from textcnn.studies.peers import (
+from textcnn.contrib.studies.peers import (
     DATASETS,
     PEERS,
     fasttext_available,
@@ -56,7 +55,8 @@ from textcnn.studies.peers import (
     spacy_available,
     table_row,
 )
-from textcnn.studies.reproduce import run_config
+from textcnn.contrib.studies.reproduce import run_config
+from textcnn.recipes import recipe_data
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- benchmark.py -->", "<!-- /benchmark.py -->"

@@ -24,9 +24,9 @@ from pathlib import Path
 
 from textcnn import load, load_config, train
 from textcnn.backends import BACKENDS
+from textcnn.contrib.distill.student import extra_texts, soft_targets
+from textcnn.contrib.distill.teacher import TEACHER_JSON, Teacher, teach
 from textcnn.data import make_splits
-from textcnn.distill.student import extra_texts, soft_targets
-from textcnn.distill.teacher import TEACHER_JSON, Teacher, teach
 from textcnn.modality import load_datasets
 from textcnn.threads import set_threads
 

@@ -20,9 +20,10 @@ Systems: ``textcnn_cli`` (``textcnn train --dataset FOLDER`` in a subprocess on 
 as a dataset folder), ``textcnn_teacher`` (the same with ``--teacher minilm``: MiniLM fine-tuned
 on the draw and distilled into the recipe's CNN; its train seconds count the teacher),
 ``textcnn_estimator`` (``TextCNNClassifier()``), ``tfidf_lr`` and ``fasttext``
-(:mod:`textcnn.studies.peers`), ``model2vec_lr`` and ``model2vec_finetuned`` (all-MiniLM-L6-v2
-distilled once into static vectors, cached under ``--cache-dir``; logistic regression on them,
-and model2vec's own fine-tuned classifier) and ``setfit`` (SetFit on the local all-MiniLM-L6-v2).
+(:mod:`textcnn.contrib.studies.peers`), ``model2vec_lr`` and ``model2vec_finetuned``
+(all-MiniLM-L6-v2 distilled once into static vectors, cached under ``--cache-dir``; logistic
+regression on them, and model2vec's own fine-tuned classifier) and ``setfit`` (SetFit on the
+local all-MiniLM-L6-v2).
 ``setfit`` and ``textcnn_teacher`` fine-tune a transformer, so they run on sizes up to
 ``--setfit-max-rows`` only. A system whose package is missing is skipped with the reason.
 Nothing is downloaded: the Hugging Face Hub is switched off.
@@ -237,7 +238,7 @@ def run_textcnn_estimator(draw: Draw, work: Path, opts) -> tuple[np.ndarray, flo
 
 def _peer(name: str) -> Callable:
     def run(draw: Draw, work: Path, opts) -> tuple[np.ndarray, float, float]:
-        from textcnn.studies.peers import fit_predict
+        from textcnn.contrib.studies.peers import fit_predict
 
         return fit_predict(name, draw.train.texts, draw.train.labels.tolist(), draw.test.texts,
                            opts.threads, draw.seed)

@@ -23,8 +23,8 @@ from sklearn.svm import LinearSVC
 from threadpoolctl import threadpool_limits
 from tokenizers import Tokenizer
 
+from textcnn.contrib.studies.peers import LR_C, SVC_C, load_rows, tfidf_vectorizer
 from textcnn.sources import resolve_source
-from textcnn.studies.peers import LR_C, SVC_C, load_rows, tfidf_vectorizer
 
 
 def features(kind: str, train: list[str], test: list[str], buckets: int):

@@ -17,8 +17,9 @@ import json
 import sys
 from pathlib import Path
 
-from textcnn.studies.compare import read_history, run
-from textcnn.studies.compare_figures import plot_curves_side_by_side
+from textcnn.contrib.studies.compare import read_history, run
+from textcnn.contrib.studies.compare_figures import plot_curves_side_by_side
+from textcnn.folder import FOLDER_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 LIMIT = 200 * 1024  # bytes: the figure is committed
@@ -35,8 +36,7 @@ def side(report: Path, name: str) -> dict | None:
     results = json.loads((report / "results.json").read_text())
     return {"history": read_history(folder), "head": next(iter(config["heads"])),
             "dataset": results["sides"][name]["dataset"],
-            "config": from_dict({k: v for k, v in config.items() if k != "image"},
-                                saved=True)}
+            "config": from_dict({k: v for k, v in config.items() if k not in FOLDER_KEYS})}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,11 +23,11 @@ import time
 from pathlib import Path
 
 from textcnn.config import TaskConfig, load_config
+from textcnn.contrib.studies.peers import tfidf_svc_multilabel
 from textcnn.data import load_raw, make_splits
 from textcnn.metrics import multilabel_scores
 from textcnn.multilabel import tune_thresholds
 from textcnn.runs import train_and_evaluate
-from textcnn.studies.peers import tfidf_svc_multilabel
 
 
 def hierarchy_tags(group: str) -> list[str]:

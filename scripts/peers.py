@@ -1,7 +1,7 @@
 """Linear peer baselines (TF-IDF + LR / linear SVM, fastText) on the benchmark datasets.
 
-The command line of :mod:`textcnn.studies.peers`. The datasets live in the folder named by the
-``TEXTCNN_DATA_DIR`` environment variable (or ``--data-dir``), each a folder with
+The command line of :mod:`textcnn.contrib.studies.peers`. The datasets live in the folder named
+by the ``TEXTCNN_DATA_DIR`` environment variable (or ``--data-dir``), each a folder with
 ``dataset.json`` and its split files. fastText needs the ``bench`` extra
 (``pip install 'textcnn[bench]'``) and is skipped when it cannot be imported.
 
@@ -17,7 +17,7 @@ import json
 import os
 from pathlib import Path
 
-from textcnn.studies.peers import (
+from textcnn.contrib.studies.peers import (
     DATASETS,
     PEERS,
     fasttext_available,

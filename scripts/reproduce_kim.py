@@ -1,6 +1,6 @@
 """Reproduce Kim (2014) CNN-rand with textcnn's configs: test accuracy over seeds, or 10-fold CV.
 
-The command line of :func:`textcnn.studies.reproduce.run_config`: sets with a test split are
+The command line of :func:`textcnn.contrib.studies.reproduce.run_config`: sets with a test split are
 trained once per seed (mean and std over seeds); sets with only an ``all`` split are
 cross-validated on their 10 folds (mean and std over folds). Writes a markdown table to stdout
 and, with --output, the raw numbers as JSON.
@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from textcnn.studies.reproduce import run_config
+from textcnn.contrib.studies.reproduce import run_config
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,8 +5,8 @@ The three rows of one config differ only in ``--set`` overrides on top of the co
 the config gives them, ``model.conv_tokens``), linear only is ``model.deep=false`` (the wide
 branch alone, trained by the same loop), both is the config as it is. A config without the
 branch gets it from ``--wide`` (``KEY=VALUE`` overrides, e.g. ``model.ngram_buckets=262144``).
-Each row is ``textcnn.studies.reproduce.run_config`` (test split, the given seeds); the table
-gives test accuracy, each run's train-and-test seconds and the 1-minute load average after it.
+Each row is ``textcnn.contrib.studies.reproduce.run_config`` (test split, the given seeds); the
+table gives test accuracy, each run's train-and-test seconds and the 1-minute load average after it.
 
     python scripts/wide_ablation.py --configs configs/best/20newsgroups.yaml --threads 2
     python scripts/wide_ablation.py --configs configs/best/sst2.yaml --threads 2 \\
@@ -20,7 +20,7 @@ import json
 import os
 from pathlib import Path
 
-from textcnn.studies.reproduce import run_config
+from textcnn.contrib.studies.reproduce import run_config
 
 VARIANTS = {"CNN only": ["model.ngram_buckets=0"], "linear only": ["model.deep=false"],
             "both": []}

@@ -17,7 +17,7 @@ def test_best_tensors_equal_to_the_current_ones_are_written_once(tmp_path):
         model={"embedding.weight": table, "head.weight": torch.ones(2, 8)},
         best={"embedding.weight": table.clone(), "head.weight": torch.zeros(2, 8)},
         ema={}, optimizer={"state": {}, "param_groups": []}, torch_rng=torch.get_rng_state(),
-        numpy_rng={}, epoch=2, best_epoch=1, best_score=0.5, history=[])
+        numpy_rng={}, epoch=2, best_epoch=1, best_score=0.5, history=[], optimizer_step=8)
     path = write_checkpoint(tmp_path / "checkpoint.safetensors", state)
     with safe_open(str(path), "pt") as fh:
         keys = set(fh.keys())

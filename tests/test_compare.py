@@ -5,8 +5,8 @@ import json
 import pytest
 
 from textcnn.cli import main
-from textcnn.parity import TOLERANCE
-from textcnn.studies import compare
+from textcnn.contrib.studies import compare
+from textcnn.contrib.studies.parity import TOLERANCE
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -76,7 +76,7 @@ def test_compare_with_a_missing_dataset_writes_the_half_it_can(tmp_path, monkeyp
 def test_text_filters_figure_holds_every_ngram(tmp_path, words):
     """The n-gram table grows to fit its n-grams: nothing is cut at the figure's right edge."""
     image = pytest.importorskip("matplotlib.image")
-    from textcnn.studies.compare_figures import plot_text_filters
+    from textcnn.contrib.studies.compare_figures import plot_text_filters
 
     gram = " ".join(["remarkably"] * words)
     rows = [{"filter": i, "favours": "positive", "width": 3,

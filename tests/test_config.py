@@ -19,9 +19,8 @@ from textcnn.config import (
     model_arguments,
 )
 from textcnn.embeddings import folder_embeddings, is_model_folder, read_vectors, resolve_source
-from textcnn.errors import ConfigError
+from textcnn.errors import ConfigError, ModelFolderError
 from textcnn.models import DPCNN, REGISTRY, build_model
-from textcnn.runs import check_saved_config
 from textcnn.tokenizer import train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,59 +126,27 @@ def test_the_registry_pairs_each_config_with_the_model_taking_its_fields():
     assert "pretrained" not in model_arguments(DPCNNConfig())  # the trainer reads it
 
 
-# config.json as the code before per-model settings wrote it: every text key for every text
-# model (kernel_sizes, private_channels, norm, residual, separable for dpcnn; depth for textcnn)
-_TRAIN = {"epochs": 15, "batch_size": 50, "optimizer": "adamw", "lr": 0.001, "weight_decay": 0.0,
-          "max_norm": 3.0, "seed": 0, "patience": 5, "threads": 0, "bucket_chunks": 50,
-          "sampling": "proportional", "temperature": 2.0, "eval_batch_size": 500,
-          "schedule": "constant", "warmup": 0.0, "label_smoothing": 0.0, "ema": 0.0}
-_EARLIER_TEXT_MODEL = {"embedding_dim": 32, "kernel_sizes": [3, 4, 5], "channels": 16,
-                       "private_channels": 0, "dropout": 0.5, "word_dropout": 0.0,
-                       "pretrained": "", "embedding_mode": "non-static", "norm": "none",
-                       "residual": False, "separable": False, "depth": 8}
-EARLIER_CONFIG_JSON = {
-    name: {"tasks": {"topic": {"dataset": "20newsgroups", "text_column": "text",
-                               "label_column": "label", "loss_weight": 1.0}},
-           "tokenizer": {"kind": "word", "lowercase": True, "min_frequency": 2,
-                         "vocab_size": 30000, "max_length": 256},
-           "model": {"name": name, **_EARLIER_TEXT_MODEL}, "train": _TRAIN,
-           "heads": {"topic": ["a", "b"]}, "textcnn_version": "0.1.0"}
-    for name in ("dpcnn", "textcnn")
-}
-
-
-@pytest.mark.parametrize("name, dropped", [
-    ("dpcnn", {"kernel_sizes", "private_channels", "norm", "residual", "separable"}),
-    ("textcnn", {"depth"}),
-])
-def test_config_json_of_earlier_versions_reads_back(name, dropped):
-    written = EARLIER_CONFIG_JSON[name]
-    cfg = from_dict(written, saved=True)
-    model = cfg.to_dict()["model"]
-    added = {"ngram_buckets": 0, "ngram_orders": [1, 2], "ngram_scale": 1.0, "ngram_l2": 0.0,
-             "conv_tokens": 0, "deep": True, "embedding_reduce": "none"}
-    assert model == {**{k: v for k, v in written["model"].items() if k not in dropped},
-                     **added}  # keys added since: their defaults (the wide branch off, no PCA)
-    assert from_dict(cfg.to_dict()) == cfg  # today's config.json reads back without saved
-    with pytest.raises(ConfigError, match=f"'model.{sorted(dropped)[0]}' does not apply"):
-        from_dict(written)  # only a saved config may carry another model's keys
-    checkpoint = {k: v for k, v in written.items() if k not in ("heads", "textcnn_version")}
-    check_saved_config(cfg, checkpoint)  # a checkpoint written then resumes
-    with pytest.raises(ConfigError, match="config key 'model.colour"):  # still strict otherwise
-        from_dict({**written, "model": {**written["model"], "colour": 1}}, saved=True)
-
-
-def test_a_dpcnn_model_folder_written_before_per_model_settings_loads(tmp_path):
-    cfg = from_dict(EARLIER_CONFIG_JSON["dpcnn"], saved=True)
+def test_a_saved_config_with_another_models_key_is_refused(tmp_path):
+    """config.json is read as strictly as a YAML config: a dpcnn folder's config naming Kim's
+    kernel_sizes is a corrupt folder (named, with the key), not silently cut."""
+    written = from_dict({"tasks": {"topic": {"dataset": "x"}}, "model": {"name": "dpcnn",
+                                                                         "depth": 2}})
     tokenizer = train_tokenizer(["a good film", "a bad film", "the plot"], TokenizerConfig())
     torch.manual_seed(0)
-    model = build_model(cfg.model, tokenizer.get_vocab_size(), {"topic": 2}).eval()
-    TextClassifier(model, tokenizer, cfg, {"topic": ["a", "b"]}).save(tmp_path)
-    (tmp_path / "config.json").write_text(json.dumps(EARLIER_CONFIG_JSON["dpcnn"]))
+    model = build_model(written.model, tokenizer.get_vocab_size(), {"topic": 2}).eval()
+    TextClassifier(model, tokenizer, written, {"topic": ["a", "b"]}).save(tmp_path)
     loaded = TextClassifier.from_pretrained(tmp_path, backend="torch")
-    assert isinstance(loaded.model, DPCNN) and loaded.config == cfg
-    assert loaded.predict(["a good film"]) == TextClassifier(
-        model, tokenizer, cfg, {"topic": ["a", "b"]}).predict(["a good film"])
+    assert isinstance(loaded.model, DPCNN) and loaded.config == written
+    data = json.loads((tmp_path / "config.json").read_text())
+    data["model"]["kernel_sizes"] = [3, 4, 5]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ModelFolderError, match="'model.kernel_sizes' does not apply to model "
+                                               "'dpcnn'"):
+        TextClassifier.from_pretrained(tmp_path, backend="torch")
+    del data["model"]["kernel_sizes"], data["kind"]
+    (tmp_path / "config.json").write_text(json.dumps(data))
+    with pytest.raises(ModelFolderError, match="'kind' is missing"):
+        TextClassifier.from_pretrained(tmp_path, backend="torch")
 
 
 def _vector_width(source: str) -> int:

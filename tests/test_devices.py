@@ -12,8 +12,8 @@ from test_schedules import tiny_trainer
 
 import textcnn
 from conftest import tiny_config
-from textcnn.cli import _without_nproc
 from textcnn.cli import main as cli_main
+from textcnn.cli import without_nproc
 from textcnn.config import from_dict
 from textcnn.devices import autocast, resolve_device, to_device
 from textcnn.errors import ConfigError
@@ -117,9 +117,9 @@ def test_mid_epoch_checkpoint_resumes_to_the_same_weights(tmp_path):
 
 
 def test_nproc_launches_torchrun_with_the_same_command():
-    assert _without_nproc(["train", "c.yaml", "--nproc", "2", "--device", "cpu"]) == \
+    assert without_nproc(["train", "c.yaml", "--nproc", "2", "--device", "cpu"]) == \
         ["train", "c.yaml", "--device", "cpu"]
-    assert _without_nproc(["train", "--nproc=4", "c.yaml"]) == ["train", "c.yaml"]
+    assert without_nproc(["train", "--nproc=4", "c.yaml"]) == ["train", "c.yaml"]
     cmd = torchrun_command(2, ["train", "c.yaml"])
     assert cmd[1:6] == ["-m", "textcnn.training.launcher", "--standalone", "--nproc-per-node",
                         "2"]

@@ -10,17 +10,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tiny_bert import tiny_bert
 
 from textcnn.cli import main
 from textcnn.config import from_dict
-from textcnn.distill.augment import MASK, augment, neighbour_table, spans
-from textcnn.distill.cache import LogitCache, text_keys
-from textcnn.distill.student import extra_texts
-from textcnn.distill.teacher import Teacher, teach
-from textcnn.distill.tiny import tiny_bert
+from textcnn.contrib.distill.augment import MASK, augment, neighbour_table, spans
+from textcnn.contrib.distill.cache import LogitCache, text_keys
+from textcnn.contrib.distill.loss import distill_loss
+from textcnn.contrib.distill.student import extra_texts
+from textcnn.contrib.distill.teacher import Teacher, teach
 from textcnn.errors import ConfigError
 from textcnn.folder import load
-from textcnn.metrics import distill_loss, head_loss
+from textcnn.metrics import head_loss
 from textcnn.runs import train
 
 FILLER = ["the", "a", "film", "story", "plot", "cast", "scene", "with", "some", "of", "and",

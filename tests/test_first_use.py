@@ -262,10 +262,10 @@ def test_classify_head_field(multitask_folder):  # noqa: F811 - the fixture impo
 
 # -- the compare report's image-filter figure has a colour scale ----------------------------------
 def test_image_filter_figure_has_a_symmetric_colour_bar():
-    from textcnn.metrics import _pyplot
-    from textcnn.studies.compare_figures import image_filters_figure
+    from textcnn.contrib.studies.compare_figures import image_filters_figure
+    from textcnn.metrics import pyplot
 
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         pytest.skip("matplotlib is not installed")
     kernels = np.random.default_rng(0).normal(size=(12, 3, 3))

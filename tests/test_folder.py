@@ -1,4 +1,4 @@
-"""The model folder: one writer, one reader; folders of textcnn 0.1.0 still load and predict."""
+"""The model folder: one writer, one reader; stored folders load and predict what they did."""
 
 from __future__ import annotations
 
@@ -17,14 +17,14 @@ from textcnn.classifier import ImageClassifier, TextClassifier
 from textcnn.errors import ModelFolderError
 
 ROOT = Path(__file__).resolve().parents[1]
-LEGACY = ROOT / "tests" / "fixtures" / "legacy-0.1.0"
-EXPECTED = json.loads((LEGACY / "expected.json").read_text())
+FOLDERS = ROOT / "tests" / "fixtures" / "model-folders"
+EXPECTED = json.loads((FOLDERS / "expected.json").read_text())
 
 
 @pytest.mark.parametrize("name", ["textcnn-multitask", "dpcnn"])
 @pytest.mark.parametrize("backend", ["auto", "torch"])
-def test_text_folders_of_0_1_0_load_and_predict_the_same(name, backend):
-    clf = textcnn.load(LEGACY / name, backend=backend)
+def test_stored_text_folders_load_and_predict_the_same(name, backend):
+    clf = textcnn.load(FOLDERS / name, backend=backend)
     assert isinstance(clf, TextClassifier) and clf.kind == "text"
     got = clf.predict_proba(EXPECTED["texts"])
     want = EXPECTED["probabilities"][name]
@@ -33,8 +33,8 @@ def test_text_folders_of_0_1_0_load_and_predict_the_same(name, backend):
         np.testing.assert_allclose(got[head], probabilities, atol=1e-6, rtol=0)
 
 
-def test_image_folder_of_0_1_0_loads_and_predicts_the_same():
-    clf = textcnn.load(LEGACY / "imagecnn")
+def test_a_stored_image_folder_loads_and_predicts_the_same():
+    clf = textcnn.load(FOLDERS / "imagecnn")
     assert isinstance(clf, ImageClassifier) and clf.shape == (1, 8, 8) and clf.scale == 16.0
     got = clf.predict_proba(np.array(EXPECTED["pixels"], dtype=np.float32))["digit"]
     np.testing.assert_allclose(got, EXPECTED["probabilities"]["imagecnn"]["digit"], atol=1e-6)
@@ -42,7 +42,7 @@ def test_image_folder_of_0_1_0_loads_and_predicts_the_same():
 
 @pytest.mark.parametrize("name", ["textcnn-multitask", "dpcnn", "imagecnn"])
 def test_a_folder_written_again_is_kind_tagged_and_predicts_the_same(name, tmp_path):
-    old = textcnn.load(LEGACY / name, backend="torch")
+    old = textcnn.load(FOLDERS / name, backend="torch")
     new = textcnn.load(old.save(tmp_path / name), backend="torch")
     saved = json.loads((tmp_path / name / "config.json").read_text())
     assert saved["kind"] == old.kind and saved["heads"] == old.heads
@@ -54,7 +54,7 @@ def test_a_folder_written_again_is_kind_tagged_and_predicts_the_same(name, tmp_p
 
 def _copy(name: str, tmp_path: Path) -> Path:
     folder = tmp_path / name
-    shutil.copytree(LEGACY / name, folder)
+    shutil.copytree(FOLDERS / name, folder)
     return folder
 
 
@@ -134,7 +134,7 @@ def _edited_weights(tmp_path: Path) -> tuple[Path, dict]:
     were then changed in place, every shape kept; and the original's probabilities."""
     from safetensors.torch import load_file, save_file
 
-    original = textcnn.load(LEGACY / "dpcnn", backend="torch")
+    original = textcnn.load(FOLDERS / "dpcnn", backend="torch")
     folder = original.save(tmp_path / "edited")
     state = load_file(str(folder / "model.safetensors"))
     name = sorted(state)[0]
@@ -166,7 +166,7 @@ def test_weights_changed_after_writing_fail_to_load(tmp_path, monkeypatch, capsy
 
 
 def test_a_recorded_hash_that_is_no_string_is_a_corrupt_config(tmp_path):
-    folder = textcnn.load(LEGACY / "dpcnn", backend="torch").save(tmp_path / "m")
+    folder = textcnn.load(FOLDERS / "dpcnn", backend="torch").save(tmp_path / "m")
     _edit_config(folder, lambda data: data.update(weights_sha256=12))
     with pytest.raises(ModelFolderError, match="corrupt .*config.json: 'weights_sha256' must be"):
         textcnn.load(folder)

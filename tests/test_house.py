@@ -43,3 +43,123 @@ def test_every_public_object_has_a_runnable_example(name):
 def test_no_submodule_shadows_a_public_name():
     for name in textcnn.__all__:
         assert not (PACKAGE / f"{name}.py").exists() and not (PACKAGE / name).is_dir(), name
+
+
+# -- rules of direction ------------------------------------------------------------------------
+CONTRIB = PACKAGE / "contrib"
+# the composition root: the one module of the core that plugs the research edge in
+COMPOSITION_ROOT = PACKAGE / "__init__.py"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _imports(path: Path) -> list[tuple[int, str, list[str]]]:
+    """``(line, absolute module, names taken from it)`` of every import in ``path`` (a
+    relative import resolved against the module's package)."""
+    name = _module_name(path)
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            found.append((node.lineno, base, [alias.name for alias in node.names]))
+    return found
+
+
+def _is_private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """Every ``textcnn`` module ``path`` imports, and each one a ``from`` import names (a
+    submodule taken from its package)."""
+    modules = set()
+    for _, module, names in _imports(path):
+        modules.add(module)
+        modules.update(f"{module}.{n}" for n in names)
+    return {m for m in modules if m == "textcnn" or m.startswith("textcnn.")}
+
+
+def test_the_core_never_imports_the_research_edge():
+    """Nothing in the core imports ``textcnn.contrib`` (distillation, the studies): they plug in
+    through the core's hooks; the package's ``__init__`` alone installs them."""
+    core = [p for p in MODULES if CONTRIB not in p.parents and p != COMPOSITION_ROOT]
+    assert len(core) > 40  # the walk found the package
+    bad = [f"{p.relative_to(PACKAGE)}:{line} imports {module}" for p in core
+           for line, module, names in _imports(p)
+           for target in [module, *(f"{module}.{n}" for n in names)]
+           if target == "textcnn.contrib" or target.startswith("textcnn.contrib.")]
+    assert not bad, "\n".join(sorted(set(bad)))
+    assert any(m.startswith("textcnn.contrib") for m in _imported_modules(COMPOSITION_ROOT))
+
+
+def _private_uses(path: Path) -> list[str]:
+    """``from textcnn.x import _name`` and ``x._name`` (``x`` bound to a textcnn module by an
+    import) in ``path``, outside the module that defines ``_name``."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    here = _module_name(path)
+    bad = [f"{path.name}:{line} imports {module}.{n}" for line, module, names in _imports(path)
+           if module.startswith("textcnn") and module != here
+           for n in names if _is_private(n)]
+    bound = {}  # local name -> the textcnn module it is bound to
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("textcnn"):
+                    bound[alias.asname or alias.name.split(".")[0]] = \
+                        alias.name if alias.asname else alias.name.split(".")[0]
+    for _, module, names in _imports(path):
+        for n in names:
+            if f"{module}.{n}" in _all_module_names():
+                bound[n] = f"{module}.{n}"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and _is_private(node.attr):
+            chain, value = [node.attr], node.value
+            while isinstance(value, ast.Attribute):
+                chain.append(value.attr)
+                value = value.value
+            if isinstance(value, ast.Name) and value.id in bound:
+                owner = ".".join([bound[value.id], *reversed(chain[1:])])
+                if owner != here:
+                    bad.append(f"{path.name}:{node.lineno} uses {owner}.{node.attr}")
+    return bad
+
+
+def _all_module_names() -> set[str]:
+    return {_module_name(p) for p in MODULES}
+
+
+def test_no_private_name_is_used_outside_its_module():
+    """A name with a leading underscore belongs to its module: no other module of the package,
+    script or test imports it or reads it as ``module._name``."""
+    root = PACKAGE.parent
+    files = [*MODULES, *sorted((root / "scripts").glob("*.py")),
+             *sorted((root / "tests").glob("*.py"))]
+    bad = [use for path in files for use in _private_uses(path)]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_private_name_rule_can_fail(tmp_path):
+    """The rule above sees both forms (a check that finds nothing proves nothing)."""
+    probe = PACKAGE / "cli.py"
+    uses = _private_uses(probe)
+    assert uses == []
+    fake = tmp_path / "probe.py"
+    fake.write_text('"""A probe."""\nfrom textcnn.cli import _decode\nimport textcnn.cli\n'
+                    "textcnn.cli._argument_texts\n", encoding="utf-8")
+    original = _module_name
+    try:
+        globals()["_module_name"] = lambda path: "probe" if path == fake else original(path)
+        found = _private_uses(fake)
+    finally:
+        globals()["_module_name"] = original
+    assert found == ["probe.py:2 imports textcnn.cli._decode",
+                     "probe.py:4 uses textcnn.cli._argument_texts"]

@@ -53,7 +53,7 @@ def test_confusion_counts_match_sklearn(tmp_path, monkeypatch):
         def close(self, fig):
             pass
 
-    monkeypatch.setattr(metrics, "_pyplot", lambda: FakePlt())
+    monkeypatch.setattr(metrics, "pyplot", lambda: FakePlt())
     labels, pred = np.array([0, 1, 2, 2, 1]), np.array([0, 2, 2, 1, 1])
     assert metrics.plot_confusion(labels, pred, ["a", "b", "c", "d"], tmp_path / "c.png")
     np.testing.assert_array_equal(seen["cm"], confusion_matrix(labels, pred, labels=[0, 1, 2, 3]))

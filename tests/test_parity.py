@@ -1,16 +1,17 @@
 """Text and image convolution are the same operation where they should be (to 1e-5, float32).
 
-The checks live in ``textcnn.parity`` (``textcnn compare`` reports the same numbers). The last
-two tests make sure the checks can fail: a core perturbed on purpose must break them.
+The checks live in ``textcnn.contrib.studies.parity`` (``textcnn compare`` reports the same
+numbers). The last two tests make sure the checks can fail: a core perturbed on purpose must
+break them.
 """
 
 import pytest
 import torch
 from torch import nn
 
-from textcnn import parity
+from textcnn.contrib.studies import parity
+from textcnn.contrib.studies.parity import TOLERANCE
 from textcnn.core import ConvBlock, ConvCore
-from textcnn.parity import TOLERANCE
 
 SEEDS = [0, 1, 2]
 

@@ -1,4 +1,4 @@
-"""Smoke tests for ``textcnn.studies.peers`` on a tiny synthetic dataset."""
+"""Smoke tests for ``textcnn.contrib.studies.peers`` on a tiny synthetic dataset."""
 
 import json
 import random
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from textcnn.studies import peers
+from textcnn.contrib.studies import peers
 
 VOCAB = (["good", "great", "lovely", "superb", "fine"],
          ["bad", "awful", "poor", "dreadful", "ugly"])

@@ -205,7 +205,7 @@ def tour_folder(tmp_path_factory):
 def tour(tour_folder, small_data_dir, capsys, monkeypatch):  # noqa: F811 - the fixture
     monkeypatch.chdir(tour_folder)
     from textcnn import recipes
-    from textcnn.studies import compare
+    from textcnn.contrib.studies import compare
 
     monkeypatch.setattr(compare, "SPEED_SECONDS", 0.2)
     # the tour checks what each command does, not how long the recipe trains: on the 400-row

@@ -1,9 +1,9 @@
-"""``textcnn.studies.reproduce.run_config``: a config over seeds on a test split."""
+"""``textcnn.contrib.studies.reproduce.run_config``: a config over seeds on a test split."""
 
 import yaml
 
 from conftest import tiny_config
-from textcnn.studies.reproduce import run_config
+from textcnn.contrib.studies.reproduce import run_config
 
 
 def test_run_config_trains_once_per_seed(sst2_slice, tmp_path):

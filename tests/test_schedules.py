@@ -16,6 +16,7 @@ from textcnn.metrics import classification_metrics, head_loss
 from textcnn.modality import load_datasets
 from textcnn.runs import check_saved_config, train_and_evaluate
 from textcnn.training import Encoded, Trainer, epoch_plan, lr_factor, steps_per_epoch
+from textcnn.training.callbacks import Callback, MovingAverage
 
 # -- the lr schedule as a pure function of the step ------------------------------------------
 
@@ -235,13 +236,14 @@ def test_ema_is_the_decay_weighted_average_of_the_steps():
 
 def test_ema_update_by_hand():
     trainer = tiny_trainer(ema=0.5)
+    (average,) = [c for c in trainer.callbacks if isinstance(c, MovingAverage)]
     with torch.no_grad():
         trainer.ema_model.lin.bias.copy_(torch.tensor([0.0, 4.0]))
         trainer.model.lin.bias.copy_(torch.tensor([2.0, 0.0]))
-        trainer._update_ema()
+        average.on_step(trainer)
         assert trainer.ema_model.lin.bias.tolist() == [1.0, 2.0]
         trainer.model.lin.bias.copy_(torch.tensor([3.0, 6.0]))
-        trainer._update_ema()
+        average.on_step(trainer)
     assert trainer.ema_model.lin.bias.tolist() == [2.0, 4.0]
     assert trainer.model.lin.bias.tolist() == [3.0, 6.0]
 
@@ -315,3 +317,50 @@ def test_good_values_are_accepted():
                                "label_smoothing": 0}})
     assert (cfg.train.schedule, cfg.train.warmup, cfg.train.ema) == ("onecycle", 0.3, 0.999)
     assert cfg.train.label_smoothing == 0.0 and isinstance(cfg.train.label_smoothing, float)
+
+
+class Recorder(Callback):
+    """Replaces the loss of every batch with zero (no gradient: Adam leaves the weights) and
+    records the moments it is told about."""
+
+    def __init__(self):
+        self.seen = []
+
+    def loss(self, trainer, task, logits, y):
+        self.seen.append(("loss", trainer.step))
+        return logits.sum() * 0.0
+
+    def on_epoch_start(self, trainer):
+        self.seen.append(("epoch start", trainer.epoch))
+
+    def on_step(self, trainer):
+        self.seen.append(("step", trainer.step))
+
+    def on_batch_end(self, trainer, rows):
+        self.seen.append(("batch end", trainer.batch_in_epoch))
+
+    def on_epoch_end(self, trainer):
+        self.seen.append(("epoch end", trainer.epoch))
+
+
+def test_callbacks_combine_on_the_one_loop():
+    """A replaced loss, the moving average and step checkpoints run together on one trainer."""
+    recorder = Recorder()
+    cfg = from_dict({"tasks": {"t": {"dataset": "x"}},
+                     "train": {"epochs": 1, "batch_size": 10, "lr": 0.1, "max_norm": 0,
+                               "threads": 1, "optimizer": "adam", "ema": 0.5}})
+    torch.manual_seed(0)
+    trainer = Trainer(cfg, Tiny(), tiny_data(), log=lambda line: None, callbacks=[recorder])
+    start = {k: v.detach().clone() for k, v in trainer.model.named_parameters()}
+    trainer.ema_model.lin.bias.data.fill_(8.0)  # the average moves towards the weights
+    trainer.train_epoch()
+    assert recorder.seen == [("epoch start", 0)] + [
+        event for step in range(1, 5)
+        for event in (("loss", step - 1), ("step", step), ("batch end", step))] + [
+        ("epoch end", 0)]
+    for k, v in trainer.model.named_parameters():  # a zero loss: the weights did not move
+        assert torch.equal(v, start[k]), k
+    bias = start["lin.bias"]
+    assert torch.allclose(trainer.ema_model.lin.bias, bias + (8.0 - bias) / 16)  # 0.5 ** 4
+    assert [type(c).__name__ for c in trainer.callbacks] == [
+        "MovingAverage", "ProgressBar", "Recorder"]

@@ -14,15 +14,15 @@ import pytest
 import torch
 from test_cli import run_cli, write_config
 from test_distill import CUES, FILLER, write_task
+from tiny_bert import tiny_bert
 
 import textcnn
-from textcnn.cli import _interrupted, build_parser
+from textcnn.cli import build_parser, interrupted
 from textcnn.config import from_dict
+from textcnn.contrib.distill.augment import augment
+from textcnn.contrib.distill.switch import PRESET, teacher_folder, teacher_overrides
+from textcnn.contrib.distill.teacher import Teacher
 from textcnn.data import load_raw, make_splits
-from textcnn.distill.augment import augment
-from textcnn.distill.switch import PRESET, teacher_folder, teacher_overrides
-from textcnn.distill.teacher import Teacher
-from textcnn.distill.tiny import tiny_bert
 from textcnn.errors import ConfigError
 from textcnn.estimator import TextCNNClassifier
 from textcnn.runs import train, train_and_evaluate
@@ -87,14 +87,14 @@ def test_train_with_a_teacher_writes_an_ordinary_student_folder(task, tmp_path, 
 
 def test_a_rerun_into_the_same_folder_reuses_its_teacher_and_its_scores(task, tmp_path, capsys,
                                                                        monkeypatch):
-    import textcnn.distill.teacher
+    import textcnn.contrib.distill.teacher
 
     folder, bert = task
     args = ["train", "--dataset", folder, "--teacher", bert, "--output", tmp_path / "run", *SET]
     assert run_cli(capsys, *args)[0] == 0
     first = json.loads((tmp_path / "run" / "metrics.json").read_text())["teacher"]["label"]
-    calls, real = [], textcnn.distill.teacher.fine_tune
-    monkeypatch.setattr(textcnn.distill.teacher, "fine_tune",
+    calls, real = [], textcnn.contrib.distill.teacher.fine_tune
+    monkeypatch.setattr(textcnn.contrib.distill.teacher, "fine_tune",
                         lambda *a: calls.append(1) or real(*a))
     code, _, err = run_cli(capsys, *args, "--set", "train.epochs=2")  # the student retuned
     second = json.loads((tmp_path / "run" / "metrics.json").read_text())["teacher"]["label"]
@@ -155,7 +155,7 @@ def test_the_switch_is_refused_where_it_cannot_work(task, tmp_path, capsys):
                            "--output", tmp_path / "run", *SET)
     assert code == 2 and "does not resume" in err
     args = build_parser().parse_args(["train", "--dataset", str(folder), "--teacher", str(bert)])
-    assert _interrupted(args, [], "interrupted (SIGINT)") == (  # it never says --resume
+    assert interrupted(args, [], "interrupted (SIGINT)") == (  # it never says --resume
         "interrupted (SIGINT); a run with --teacher does not resume: run the command again")
     data = {"tasks": {"label": {"dataset": str(folder)}}, "distill": {"teacher": str(bert)}}
     with pytest.raises(ConfigError, match="'distill.teacher'"):  # what a CV fold runs

@@ -1,6 +1,9 @@
 """textcnn: convolutional text classifiers you can train, serve and study on a laptop CPU.
 
 The public API; everything else is reachable through these names or the ``textcnn`` command.
+This module is also the composition root: after the core is imported it registers the shipped
+parts outside the core (:mod:`textcnn.contrib`: distillation, the studies) with the core's
+hooks, the one place the core and the research edge meet.
 
 >>> import textcnn
 >>> config = textcnn.load_config("configs/kim2014/sst2.yaml", ["train.epochs=1"])
@@ -14,6 +17,7 @@ The public API; everything else is reachable through these names or the ``textcn
 from ._version import __version__ as __version__  # re-exported
 from .classifier import ImageClassifier, TextClassifier
 from .config import Config, load_config
+from .contrib import install as _install_contrib  # noqa: E402 (after the core it plugs into)
 from .core import ConvBlock, ConvCore
 from .errors import (
     ConfigError,
@@ -25,6 +29,8 @@ from .errors import (
 from .folder import load
 from .models import DPCNN, ImageCNN, TextCNN
 from .runs import cross_validate, evaluate_folder, train
+
+_install_contrib()
 
 __all__ = [
     "DPCNN", "Config", "ConfigError", "ConvBlock", "ConvCore", "DataError", "ImageCNN",

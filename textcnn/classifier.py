@@ -146,7 +146,8 @@ class Classifier:
         """``inputs`` if ``predict`` takes them (a kind may refuse some), else an error."""
         return inputs
 
-    def _heads(self, head: str | None) -> list[str]:
+    def select_heads(self, head: str | None) -> list[str]:
+        """``[head]``, or every head when ``head`` is None; an unknown head fails naming them."""
         if head is None:
             return list(self.heads)
         if head not in self.heads:
@@ -158,7 +159,7 @@ class Classifier:
                       batch_size: int | None = None) -> dict[str, np.ndarray]:
         """``{head: probabilities (n, classes)}`` in input order (see :meth:`probabilities`)."""
         data = self.prepare(self.admit(inputs))
-        heads = self._heads(head)
+        heads = self.select_heads(head)
         if len(data) == 0:
             return {h: np.zeros((0, len(self.heads[h])), dtype=np.float32) for h in heads}
         logits = self.engine.logits(data, batch_size or self.config.train.eval_batch_size)
@@ -184,7 +185,7 @@ class Classifier:
         """
         if head is None and len(self.heads) > 1:
             raise InputError(f"this model has heads {', '.join(self.heads)}: choose one")
-        (head,) = self._heads(head)
+        (head,) = self.select_heads(head)
         data = self.prepare(inputs)
         logits = self.engine.logits(data, self.config.train.eval_batch_size)[head]
         return self.head_objects[head].metrics(np.asarray(labels), logits)

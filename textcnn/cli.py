@@ -5,6 +5,12 @@ Each verb has a function that declares its arguments (``_<verb>_arguments``) and
 it (``VERBS``); errors a user can fix (:class:`~textcnn.errors.TextCNNError`) print one
 ``error: ...`` line. SIGTERM unwinds like Ctrl-C (locks released, temp files removed); an
 interrupted ``train`` says how to resume.
+
+Parts outside the core add their verbs and options of ``train`` through :mod:`textcnn.verbs`
+(``teach``, ``compare``, ``train --teacher``); they declare their arguments with the helpers the
+core's verbs use (:func:`verb_parser`, :func:`add_data_dir`, :func:`add_device`,
+:func:`with_device`). ``import textcnn`` registers the shipped parts (:mod:`textcnn.contrib`)
+before :func:`build_parser` can run, so every door sees the same verbs.
 """
 
 from __future__ import annotations
@@ -24,47 +30,39 @@ from pathlib import Path
 from .backends import BACKENDS
 from .cli_serve import serve_arguments, serve_command
 from .errors import PeerLost, TextCNNError
+from .verbs import TRAIN_OPTIONS, Verb, arranged
 
-EXAMPLES = {
-    "train": "textcnn train --dataset sst2 --set train.epochs=5",
-    "evaluate": "textcnn evaluate runs/sst2 --split test",
-    "cv": "textcnn cv configs/kim2014/mr.yaml --folds 10 --output runs/mr-cv",
-    "predict": 'textcnn predict runs/sst2 "a gorgeous, witty film" --top-k 2',
-    "explain": 'textcnn explain runs/sst2 "a gorgeous, witty film" --top-k 3',
-    "serve": "textcnn serve runs/sst2 --port 8000 --backend onnx --max-batch-size 64",
-    "export": "textcnn export runs/sst2 --format onnx",
-    "compare": "textcnn compare --output compare-report --image-dataset digits",
-    "card": "textcnn card runs/sst2",
-    "teach": "textcnn teach configs/studies/sst2-distill.yaml --output runs/sst2-teacher",
-}
+# the core's verbs in the order of the main help's examples (its list of verbs: VERBS)
+EXAMPLE_ORDER = ("train", "evaluate", "cv", "predict", "explain", "serve", "export", "card")
 
 
-def _data_dir(p: argparse.ArgumentParser) -> None:
+def add_data_dir(p: argparse.ArgumentParser) -> None:
+    """Declare ``--data-dir`` on the verb parser ``p``."""
     p.add_argument("--data-dir", help="local data directory (default: $TEXTCNN_DATA_DIR)")
 
 
-def _device(p: argparse.ArgumentParser, default: str | None) -> None:
+def add_device(p: argparse.ArgumentParser, default: str | None) -> None:
+    """Declare ``--device`` on ``p`` (``default`` None: the config's ``train.device``)."""
     where = ("default: train.device, auto = CUDA when present" if default is None
              else f"default: {default}")
     p.add_argument("--device", default=default,
                    help=f"cpu, cuda, cuda:N, mps or auto ({where})")
 
 
-def _verb(sub, name: str, help_: str) -> argparse.ArgumentParser:
+def verb_parser(sub, name: str, help_: str) -> argparse.ArgumentParser:
+    """The parser of the verb ``name`` on the verbs' subparsers ``sub``, with its example."""
     return sub.add_parser(name, help=help_, description=help_,
-                          epilog=f"example:\n  {EXAMPLES[name]}",
+                          epilog=f"example:\n  {verbs()[name].example}",
                           formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def _train_arguments(sub) -> None:
-    from .distill.cli import switch_arguments
-
-    p = _verb(sub, "train", "train a YAML config or the default recipe; write a model folder")
+    p = verb_parser(sub, "train", "train a YAML config or the default recipe; write a model folder")
     p.add_argument("config", nargs="?", help="YAML config (see configs/); or give --dataset")
     p.add_argument("--dataset", help="default recipe on a known name (sst2), Hub id or file")
     p.add_argument("--text-column", help="with --dataset: the text column (default: text)")
     p.add_argument("--label-column", help="with --dataset: the label column (default: label)")
-    _data_dir(p)
+    add_data_dir(p)
     p.add_argument("--output", help="model folder (default: runs/<config or dataset name>)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.epochs=5 (repeatable)")
@@ -73,15 +71,16 @@ def _train_arguments(sub) -> None:
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="stop after the epoch that passes SECONDS (data loading included) and "
                         "keep the best epoch so far (sets train.time_budget)")
-    switch_arguments(p)
-    _device(p, None)
+    for option in TRAIN_OPTIONS:
+        option.add_arguments(p)
+    add_device(p, None)
     p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="data-parallel training in N local processes: runs `torchrun "
                         "--nproc-per-node N -m textcnn train ...` (default: 1)")
 
 
 def _evaluate_arguments(sub) -> None:
-    p = _verb(sub, "evaluate", "score a saved model on a dataset split")
+    p = verb_parser(sub, "evaluate", "score a saved model on a dataset split")
     p.add_argument("model_dir")
     p.add_argument("--dataset", help="known name, Hub id or path (default: the dataset the "
                                      "model was trained on, from its config.json)")
@@ -89,24 +88,24 @@ def _evaluate_arguments(sub) -> None:
                    help="train, validation, test (default), or all (every row of a dataset with "
                         "only an 'all' split, whose 'test' is CV fold 0)")
     p.add_argument("--head", help="head to score (needed when the model has several)")
-    _data_dir(p)
-    _device(p, "cpu")
+    add_data_dir(p)
+    add_device(p, "cpu")
 
 
 def _cv_arguments(sub) -> None:
-    p = _verb(sub, "cv", "k-fold cross-validation on a dataset with an 'all' split")
+    p = verb_parser(sub, "cv", "k-fold cross-validation on a dataset with an 'all' split")
     p.add_argument("config")
     p.add_argument("--folds", type=int, default=10,
                    help="K of K-fold CV, 2-10 (default 10: the dataset's folds; 2 or 5 group "
                         "them; another K draws a stratified K-fold split)")
-    _data_dir(p)
+    add_data_dir(p)
     p.add_argument("--output", help="folder for cv_metrics.json (default: runs/<config>-cv)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
-    _device(p, None)
+    add_device(p, None)
 
 
 def _predict_arguments(sub) -> None:
-    p = _verb(sub, "predict", "classify texts; prints one JSON object per text")
+    p = verb_parser(sub, "predict", "classify texts; prints one JSON object per text")
     p.add_argument("model_dir")
     p.add_argument("texts", nargs="*", metavar="TEXT")
     p.add_argument("--file", help="read texts from this file, one per line ('-' = stdin); "
@@ -118,12 +117,13 @@ def _predict_arguments(sub) -> None:
     p.add_argument("--head", help="only this head's answer")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="how the forward pass runs (as for serve; default: auto)")
-    _device(p, "cpu")
+    add_device(p, "cpu")
 
 
 def _explain_arguments(sub) -> None:
-    p = _verb(sub, "explain", "show which token windows drove each head's prediction: one JSON "
-                              "object per text, coloured text when stdout is a terminal")
+    p = verb_parser(sub, "explain", "show which token windows drove each head's prediction: one "
+                                    "JSON object per text, coloured text when stdout is a "
+                                    "terminal")
     p.add_argument("model_dir")
     p.add_argument("texts", nargs="+", metavar="TEXT")
     p.add_argument("--top-k", type=int, default=5, help="windows per head (default: 5)")
@@ -134,55 +134,35 @@ def _explain_arguments(sub) -> None:
 
 
 def _export_arguments(sub) -> None:
-    p = _verb(sub, "export", "export a model folder's network to ONNX (writes model.onnx)")
+    p = verb_parser(sub, "export", "export a model folder's network to ONNX (writes model.onnx)")
     p.add_argument("model_dir")
     p.add_argument("--format", default="onnx", choices=["onnx"])
     p.add_argument("--output", help="file to write (default: MODEL_DIR/model.onnx)")
 
 
-def _compare_arguments(sub) -> None:
-    p = _verb(sub, "compare", "train a text and an image model on one conv core; write a report")
-    p.add_argument("--output", default="compare-report",
-                   help="report folder (default: compare-report)")
-    p.add_argument("--image-dataset", default="digits",
-                   help="digits (default, bundled), mnist ($TEXTCNN_DATA_DIR/mnist-t10k) or a "
-                        "folder of IDX files")
-    p.add_argument("--text-dataset", default="sst2", help="local text dataset (default: sst2)")
-    _data_dir(p)
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch threads (default 0: the idle cores this process may use)")
-    p.add_argument("--text-train-size", type=int, default=0, metavar="N",
-                   help="train the text model on a random sample of N sentences (0: all)")
-    p.add_argument("--text-epochs", type=int, default=4, help="at most (default: 4)")
-    p.add_argument("--image-epochs", type=int, default=12, help="at most (default: 12)")
-
-
 def _card_arguments(sub) -> None:
-    p = _verb(sub, "card", "(re)write a model folder's or cv folder's model card (README.md)")
+    p = verb_parser(sub, "card", "(re)write a model folder's or cv folder's model card (README.md)")
     p.add_argument("model_dir")
     p.add_argument("--command", help="the training command to name (default: the one in the "
                                      "current card)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every verb: the core's, and those registered (:func:`register_verb`)."""
     parser = argparse.ArgumentParser(
         prog="textcnn", description="Train, evaluate and use convolutional text classifiers.",
-        epilog="examples:\n" + "\n".join(f"  {e}" for e in EXAMPLES.values()),
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in examples()),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     from ._version import __version__
-    from .distill.cli import teach_arguments
 
     parser.add_argument("--version", action="version", version=f"textcnn {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
-    for add_arguments in (_train_arguments, _evaluate_arguments, _cv_arguments,
-                          _predict_arguments, serve_arguments, _export_arguments,
-                          _compare_arguments, _card_arguments, _explain_arguments,
-                          teach_arguments):
-        add_arguments(sub)
+    for verb in verbs().values():
+        verb.add_arguments(sub)
     return parser
 
 
-def _with_device(args: argparse.Namespace) -> list[str]:
+def with_device(args: argparse.Namespace) -> list[str]:
     """The --set overrides, with --device as ``train.device``."""
     return args.overrides + ([f"train.device={args.device}"] if args.device else [])
 
@@ -205,7 +185,6 @@ def _argument_texts(texts: list[str]) -> list[str]:
 
 
 def _train(args: argparse.Namespace) -> int | None:
-    from .distill.cli import switch_overrides
     from .recipes import train_config
     from .recipes.portfolio import Portfolio, override_keys
     from .runs import train
@@ -216,10 +195,11 @@ def _train(args: argparse.Namespace) -> int | None:
     budget = [] if args.time_budget is None else [f"train.time_budget={args.time_budget!r}"]
     if args.time_budget is not None and not args.time_budget >= 0:
         raise TextCNNError(f"--time-budget must be >= 0 seconds, got {args.time_budget}")
-    config = train_config(args, switch_overrides(args) + _with_device(args) + budget,
+    options = [item for option in TRAIN_OPTIONS for item in option.overrides(args)]
+    config = train_config(args, options + with_device(args) + budget,
                           args.data_dir)
     if args.nproc > 1 and not distributed.launched_by_torchrun():
-        return distributed.launch(args.nproc, _without_nproc(args.argv))
+        return distributed.launch(args.nproc, without_nproc(args.argv))
     # the default recipe compares its candidates, leaving alone the keys of --set
     step = Portfolio(override_keys(args.overrides)) if args.dataset else None
     train(config, args.data_dir, _train_output(args), args.resume, command=args.command_line,
@@ -232,7 +212,7 @@ def _train_output(args: argparse.Namespace) -> str:
     return args.output or str(Path("runs") / run_name(args.config, args.dataset))
 
 
-def _without_nproc(argv: list[str]) -> list[str]:
+def without_nproc(argv: list[str]) -> list[str]:
     """``argv`` less its ``--nproc N`` / ``--nproc=N`` (what each torchrun process runs)."""
     out, skip = [], False
     for arg in argv:
@@ -249,7 +229,7 @@ def _cross_validate(args: argparse.Namespace) -> None:
     from .config import load_config
     from .runs import cross_validate
 
-    config = load_config(args.config, _with_device(args))
+    config = load_config(args.config, with_device(args))
     output = args.output or str(Path("runs") / f"{Path(args.config).stem}-cv")
     cross_validate(config, args.folds, args.data_dir, output, command=args.command_line)
 
@@ -313,32 +293,43 @@ def _export(args: argparse.Namespace) -> None:
     print(json.dumps({"path": str(path), "format": args.format, "max_abs_diff": diff}))
 
 
-def _compare(args: argparse.Namespace) -> int:
-    from .studies import compare
-
-    return compare.main(args, command=args.command_line)
-
-
 def _card(args: argparse.Namespace) -> None:
     from .card import write_card
 
     print(write_card(args.model_dir, args.command))
 
 
-def _teach(args: argparse.Namespace) -> None:
-    from .distill.cli import teach
+# the core's verbs, in the order of the main help's list
+VERBS: dict[str, Verb] = {
+    "train": Verb(_train_arguments, _train, "textcnn train --dataset sst2 --set train.epochs=5"),
+    "evaluate": Verb(_evaluate_arguments, _evaluate, "textcnn evaluate runs/sst2 --split test"),
+    "cv": Verb(_cv_arguments, _cross_validate,
+               "textcnn cv configs/kim2014/mr.yaml --folds 10 --output runs/mr-cv"),
+    "predict": Verb(_predict_arguments, _predict,
+                    'textcnn predict runs/sst2 "a gorgeous, witty film" --top-k 2'),
+    "serve": Verb(serve_arguments, serve_command,
+                  "textcnn serve runs/sst2 --port 8000 --backend onnx --max-batch-size 64"),
+    "export": Verb(_export_arguments, _export, "textcnn export runs/sst2 --format onnx"),
+    "card": Verb(_card_arguments, _card, "textcnn card runs/sst2"),
+    "explain": Verb(_explain_arguments, _explain,
+                    'textcnn explain runs/sst2 "a gorgeous, witty film" --top-k 3'),
+}
 
-    teach(args)
+
+def verbs() -> dict[str, Verb]:
+    """Every verb, the core's and the registered (:mod:`textcnn.verbs`), in the help's order."""
+    return arranged(VERBS)
 
 
-VERBS = {"train": _train, "cv": _cross_validate, "evaluate": _evaluate, "predict": _predict,
-         "explain": _explain, "serve": serve_command, "export": _export, "compare": _compare,
-         "card": _card, "teach": _teach}
+def examples() -> list[str]:
+    """The main help's examples: the core's in :data:`EXAMPLE_ORDER`, the registered ones placed
+    as in the list of verbs."""
+    return [verb.example for verb in arranged({n: VERBS[n] for n in EXAMPLE_ORDER}).values()]
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb ``args.verb``; returns the exit code."""
-    return VERBS[args.verb](args) or 0
+    return verbs()[args.verb].run(args) or 0
 
 
 class Terminated(BaseException):
@@ -349,13 +340,15 @@ def _raise_terminated(signum, frame) -> None:
     raise Terminated
 
 
-def _interrupted(args: argparse.Namespace, argv: list[str], what: str) -> str:
+def interrupted(args: argparse.Namespace, argv: list[str], what: str) -> str:
     """What an interrupted verb tells the user (``what``: why, e.g. ``interrupted (SIGINT)``):
     for ``train``, how to resume (under torchrun, with ``--nproc`` of the run)."""
     if args.verb != "train":
         return what
-    if args.teacher:  # its teacher is not in the checkpoint
-        return f"{what}; a run with --teacher does not resume: run the command again"
+    for option in TRAIN_OPTIONS:
+        why = option.no_resume(args)
+        if why:
+            return f"{what}; {why}"
     from .training import CHECKPOINT, read_checkpoint
 
     output = Path(_train_output(args))
@@ -384,11 +377,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (KeyboardInterrupt, Terminated) as exc:
         term = isinstance(exc, Terminated)
-        print(_interrupted(args, argv, f"interrupted ({'SIGTERM' if term else 'SIGINT'})"),
+        print(interrupted(args, argv, f"interrupted ({'SIGTERM' if term else 'SIGINT'})"),
               file=sys.stderr)
         return 143 if term else 130
     except PeerLost as exc:  # another training process was killed: not bad input
-        print(f"error: {_interrupted(args, argv, str(exc))}", file=sys.stderr)
+        print(f"error: {interrupted(args, argv, str(exc))}", file=sys.stderr)
         return 1
     except Exception:  # a bug, not bad input: keep the traceback for the report
         traceback.print_exc()

@@ -18,10 +18,11 @@ from .backends import BACKENDS
 
 def serve_arguments(sub) -> None:
     """Declare ``textcnn serve``'s arguments on the verbs' subparsers ``sub``."""
-    from .cli import _device, _verb
+    from .cli import add_device, verb_parser
 
-    p = _verb(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, POST /v1/explain, "
-                            "GET /healthz, GET /v1/model, /openapi.json; GET / is a demo page)")
+    p = verb_parser(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, POST "
+                                  "/v1/explain, GET /healthz, GET /v1/model, /openapi.json; "
+                                  "GET / is a demo page)")
     p.add_argument("model_dir")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
@@ -35,7 +36,7 @@ def serve_arguments(sub) -> None:
                    help="longest a request waits for others to batch with (default: 5)")
     p.add_argument("--threads", type=int, default=0,
                    help="intra-op threads of the forward pass (default: 0 = one per core)")
-    _device(p, "cpu")
+    add_device(p, "cpu")
     p.add_argument("--max-texts", type=int, default=256, help="texts per request (422 beyond)")
     p.add_argument("--max-chars", type=int, default=None,
                    help="characters per text (422 beyond; default and most: the model's limit, "

@@ -7,6 +7,14 @@ Each field is declared with ``fields.param`` (default, constraint, why); ``field
 applies every field's constraint, and :data:`CROSS_FIELD_RULES` holds the few rules that span
 fields.
 
+The core's sections are ``tasks``, ``tokenizer``, ``model`` and ``train``. A part outside the
+core (distillation's ``teacher`` and ``distill``) adds its own with :func:`register_section`:
+its settings class and its rules across sections. Such a section is read, checked and reported
+like the core's (``config.distill.loss``, errors naming ``distill.loss``), and written to
+``config.json`` when it differs from its defaults; the core itself never names it. This keeps
+the dependency one-way: the core offers the hook, the part registers itself when the package
+is imported (see :mod:`textcnn.contrib`).
+
 Example
 -------
 >>> cfg = from_dict({"tasks": {"sentiment": {"dataset": "sst2"}}, "train": {"epochs": 3}})
@@ -24,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 from .config_files import apply_overrides, blame, read_yaml
-from .distill.config import DistillConfig, TeacherConfig, check_distill
 from .errors import ConfigError
 from .fields import (
     Rule,
@@ -159,6 +166,79 @@ class TrainConfig:
                                   non_negative)
 
 
+@dataclass(frozen=True)
+class Section:
+    """A config section registered from outside the core: its settings class (fields declared
+    with :func:`textcnn.fields.param`) and its rules across sections, applied after the core's
+    rules on inputs and before its rules on training (:func:`cross_field_rules`)."""
+
+    cls: type
+    rules: tuple[Callable[[Config], None], ...] = ()
+
+
+# section name -> Section, in registration order (after the core's sections in config.json and
+# in the config reference)
+SECTIONS: dict[str, Section] = {}
+
+
+def register_section(name: str, cls: type, rules: tuple[Callable[[Config], None], ...] = ()
+                     ) -> None:
+    """Add the top-level section ``name`` (a dataclass ``cls``) and its cross-section ``rules``.
+
+    Registering the same class again is a no-op; another class under a taken name fails.
+
+    Examples
+    --------
+    >>> from dataclasses import dataclass
+    >>> from textcnn.fields import param, positive
+    >>> @dataclass
+    ... class Probe:
+    ...     rounds: int = param(1, "how many", positive)
+    >>> register_section("probe", Probe)
+    >>> cfg = from_dict({"tasks": {"s": {"dataset": "sst2"}}, "probe": {"rounds": 3}})
+    >>> cfg.probe.rounds, "probe" in cfg.to_dict()
+    (3, True)
+    >>> unregister_section("probe")
+    """
+    core = {f.name for f in dataclasses.fields(Config)}
+    if name in core or (name in SECTIONS and SECTIONS[name].cls is not cls):
+        raise ValueError(f"config section {name!r} is taken")
+    SECTIONS[name] = Section(cls, tuple(rules))
+
+
+def unregister_section(name: str) -> None:
+    """Remove the registered section ``name`` (a test's or an example's own)."""
+    SECTIONS.pop(name, None)
+
+
+# switch name -> what turns its value into config items: a shorthand of the Python API
+# (TextCNNClassifier(teacher="minilm")) that the part owning those keys registers
+SWITCHES: dict[str, Callable[[str], list[str]]] = {}
+
+
+def register_switch(name: str, expand: Callable[[str], list[str]]) -> None:
+    """Let the switch ``name`` expand its value with ``expand`` (:func:`switch_items`)."""
+    SWITCHES[name] = expand
+
+
+def switch_items(name: str, value: str | None) -> list[str]:
+    """The config items the switch ``name`` set to ``value`` stands for; none when unset.
+
+    >>> switch_items("teacher", None)
+    []
+    """
+    if not value:
+        return []
+    if name not in SWITCHES:
+        raise ConfigError(f"{name}={value!r}: no installed part of textcnn takes {name}")
+    return SWITCHES[name](value)
+
+
+def section_names() -> list[str]:
+    """Every top-level section, in order: the core's, then the registered ones."""
+    return [f.name for f in dataclasses.fields(Config) if f.name != "sections"] + list(SECTIONS)
+
+
 @dataclass
 class Config:
     """A whole run: its tasks, the tokenizer (text models), the model and the training.
@@ -177,17 +257,28 @@ class Config:
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     model: AnyModelConfig = field(default_factory=TextCNNConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    distill: DistillConfig = field(default_factory=DistillConfig)
+    # the registered sections (register_section), by name; read as attributes: config.distill
+    sections: dict[str, Any] = field(default_factory=dict, metadata={"inline": True})
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain data for config.json: the chosen model's keys only, no tokenizer for images,
-        no teacher / distill section left at its defaults, no ``tasks.<name>.head`` left at
-        ``''``."""
+    def __post_init__(self) -> None:
+        for name, section in SECTIONS.items():  # every registered section, at its defaults
+            self.sections.setdefault(name, section.cls())
+
+    def __getattr__(self, name: str) -> Any:
+        sections = self.__dict__.get("sections", {})
+        if name in sections:
+            return sections[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def to_dict(self, keep_defaults: bool = False) -> dict[str, Any]:
+        """Plain data for config.json: the chosen model's keys only, no tokenizer for images, a
+        registered section only where it differs from its defaults (every one with
+        ``keep_defaults``), no ``tasks.<name>.head`` left at ``''``."""
         data = dataclasses.asdict(self)
-        for key, default in (("teacher", TeacherConfig()), ("distill", DistillConfig())):
-            if getattr(self, key) == default:
-                del data[key]
+        for name, value in data.pop("sections").items():
+            registered = SECTIONS.get(name)
+            if keep_defaults or registered is None or self.sections[name] != registered.cls():
+                data[name] = value
         for task in data["tasks"].values():  # a head left to the other keys: as they say
             if task["head"] == "":
                 del task["head"]
@@ -254,8 +345,6 @@ def _class_weight_needs_single_labels(cfg: Config) -> None:
             why = "a multi-label head's labels are not exclusive classes"
         elif task.stream:
             why = "the labels of a streamed split are not counted before training"
-        elif name in cfg.distill.teachers or cfg.distill.teacher:
-            why = "its loss mixes in the teacher's soft targets"
         else:
             continue
         raise ConfigError.for_key("train.class_weight", f"{cfg.train.class_weight!r} weighs "
@@ -281,17 +370,24 @@ def _loss_selection_needs_cross_entropy(cfg: Config) -> None:
                                   "select by accuracy, macro_f1 or micro_f1")
 
 
-# rules between fields, applied in order after every field's own check
+# rules between fields, applied in order after every field's own check: those on the inputs,
+# then the registered sections' rules, then those on training (cross_field_rules)
 CROSS_FIELD_RULES: tuple[Callable[[Config], None], ...] = (
     _embedding_mode_needs_vectors,
     _pretrained_tokenizer_needs_folder,
     _stream_keys_need_stream,
-    check_distill,
     _wide_only_needs_buckets,
     _class_weight_needs_single_labels,
     _head_reads_its_labels,
     _loss_selection_needs_cross_entropy,
 )
+_INPUT_RULES = 3  # CROSS_FIELD_RULES[:3] read the inputs; the rest, training
+
+
+def cross_field_rules() -> tuple[Callable[[Config], None], ...]:
+    """Every rule between fields, in the order applied (the registered sections' in between)."""
+    registered = tuple(rule for section in SECTIONS.values() for rule in section.rules)
+    return CROSS_FIELD_RULES[:_INPUT_RULES] + registered + CROSS_FIELD_RULES[_INPUT_RULES:]
 
 
 # -- building from plain data ----------------------------------------------------------------------
@@ -299,10 +395,10 @@ def _field_names(cls: type) -> set[str]:
     return {f.name for f in dataclasses.fields(cls)}
 
 
-def _build_model(data: Any, saved: bool) -> AnyModelConfig:
+def _build_model(data: Any) -> AnyModelConfig:
     """The settings class ``model.name`` chooses, from the ``model`` section.
 
-    A key of another model fails naming the key and the model, unless ``saved`` (then dropped).
+    A key of another model fails naming the key and the model.
     """
     if data is None:
         data = {}
@@ -322,9 +418,6 @@ def _build_model(data: Any, saved: bool) -> AnyModelConfig:
                   if key in _field_names(other_config)]
         if not owners:
             raise unknown_key(f"model.{key}", own | {"name"})
-        if saved:  # earlier versions saved every text key for every text model
-            del data[key]
-            continue
         close = difflib.get_close_matches(key, sorted(own), n=1, cutoff=0.8)  # a typo
         fix = (f"did you mean 'model.{close[0]}'?" if close else
                f"remove it, or set model.name: {owners[0]}; {name} takes {', '.join(sorted(own))}")
@@ -356,7 +449,7 @@ def _build_tasks(tasks: Any) -> dict[str, TaskConfig]:
     return built
 
 
-def from_dict(data: Any, saved: bool = False) -> Config:
+def from_dict(data: Any) -> Config:
     """Build and validate a :class:`Config` from plain data (parsed YAML or JSON).
 
     Parameters
@@ -364,10 +457,6 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     data : dict
         The config; ``heads``, ``thresholds`` and ``textcnn_version`` (a model folder's extras)
         are ignored.
-    saved : bool
-        True when reading the config of a model folder or checkpoint: model keys that the
-        chosen model does not have are dropped instead of failing (earlier versions wrote every
-        text key for every text model, e.g. ``kernel_sizes`` for dpcnn, ``depth`` for textcnn).
     """
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping at top level, got {type(data).__name__}")
@@ -376,15 +465,23 @@ def from_dict(data: Any, saved: bool = False) -> Config:
     # model folders carry these next to the config; they are not settings
     for extra in ("heads", "textcnn_version", "weights_sha256", "trained_at", "thresholds"):
         data.pop(extra, None)
-    model = _build_model(data.pop("model", None), saved)
+    model = _build_model(data.pop("model", None))
     if model.input_kind == "image" and "tokenizer" in data:
         raise ConfigError.for_key("tokenizer", f"is for text models; model '{model.name}' reads "
                                   "pixels: remove the tokenizer section")
+    known = set(section_names())
+    unknown = sorted(str(key) for key in set(data) - known)
+    if unknown:
+        raise unknown_key(unknown[0], known)
+    sections = {name: data.pop(name, None) for name in SECTIONS}
     cfg = build_dataclass(Config, data, "")
+    sections = {name: build_dataclass(SECTIONS[name].cls, value, name)
+                for name, value in sections.items()}
     cfg.model = model
     cfg.tasks = _build_tasks(tasks)
+    cfg.sections = sections
     check_fields(cfg)
-    for rule in CROSS_FIELD_RULES:
+    for rule in cross_field_rules():
         rule(cfg)
     return cfg
 

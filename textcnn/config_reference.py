@@ -21,7 +21,7 @@ import typing
 from dataclasses import dataclass
 from typing import Any
 
-from .config import MODEL_CONFIGS, Config
+from .config import MODEL_CONFIGS, SECTIONS, Config, section_names
 
 
 @dataclass(frozen=True)
@@ -77,14 +77,14 @@ def sections() -> list[tuple[str, list[KeyRow]]]:
     (``tasks`` holds one entry per task, so its keys read ``tasks.<name>.KEY``)."""
     hints = typing.get_type_hints(Config)
     out = []
-    for f in dataclasses.fields(Config):
-        tp = hints[f.name]
+    for name in section_names():
+        tp = SECTIONS[name].cls if name in SECTIONS else hints[name]  # a registered section's
         if typing.get_origin(tp) is dict:  # tasks: {name: TaskConfig}
-            out.append((f.name, _rows_of(typing.get_args(tp)[1], f"{f.name}.<name>")))
-        elif f.name == "model":  # one settings class per model.name
-            out.append((f.name, _model_rows()))
+            out.append((name, _rows_of(typing.get_args(tp)[1], f"{name}.<name>")))
+        elif name == "model":  # one settings class per model.name
+            out.append((name, _model_rows()))
         else:
-            out.append((f.name, _rows_of(tp, f.name)))
+            out.append((name, _rows_of(tp, name)))
     return out
 
 

@@ -179,9 +179,8 @@ time_budget
             A value its key rejects (the error names the parameter or the override item), or
             the recipe's pretrained embeddings are not installed (the ``pretrained`` extra).
         """
-        from .config import from_dict
+        from .config import from_dict, switch_items
         from .config_files import apply_overrides, blame
-        from .distill.switch import teacher_overrides
         from .errors import ConfigError
         from .recipes import RECIPE, check_installed, recipe_task_data, with_settings
 
@@ -196,7 +195,7 @@ time_budget
             section, field = PARAMETERS[name].split(".")
             data.setdefault(section, {})[field] = list(value) if isinstance(value, tuple) \
                 else value
-        overrides = teacher_overrides(self.teacher) + list(self.overrides)
+        overrides = switch_items("teacher", self.teacher) + list(self.overrides)
         try:
             config = from_dict(apply_overrides(data, overrides))
         except ConfigError as exc:
@@ -218,11 +217,10 @@ time_budget
         of the last successful fit (or none) in place.
         """
         from .data import RawDataset, Split
-        from .distill.switch import with_teachers
         from .errors import DataError
         from .recipes import data_settings
         from .recipes.portfolio import Portfolio, override_keys
-        from .runs import log_to_stderr
+        from .runs import log_to_stderr, train_in_contexts
 
         texts = _texts(X)
         config = self.to_config()
@@ -237,7 +235,8 @@ time_budget
             log(line)
         given = {PARAMETERS[name] for name in PARAMETERS if getattr(self, name) is not None}
         step = Portfolio(given | override_keys(self.overrides))  # as textcnn train --dataset
-        classifier, _ = with_teachers(step, config, {HEAD: dataset}, log=log, write_folder=False)
+        classifier, _ = train_in_contexts(step, config, {HEAD: dataset}, log=log,
+                                          write_folder=False)
         classifier.set_backend(BACKEND)  # as textcnn.load opens the CLI's model folder
         self.classes_, self.classifier_ = classes, classifier
         return self

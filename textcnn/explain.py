@@ -81,12 +81,10 @@ def _pooled(clf, ids: torch.Tensor, lengths: torch.Tensor
             ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """``(features (rows, F), [which window each filter of width k pooled (rows, F_k)])``, read
     from the backend in use (the folded tables, else the torch network)."""
-    module = getattr(clf.engine, "module", None)
     values, where = [], []
     if clf.backend == "folded":
-        for i, y in enumerate(module.window_sums(ids, lengths)):  # (rows, positions, F_k)
-            best, at = y.max(dim=1)
-            values.append((best + getattr(module, f"bias{i}")).relu())
+        for best, at in clf.engine.pooled_windows(ids, lengths):  # (rows, F_k) each
+            values.append(best)
             where.append(at)
     else:
         model = clf.model
@@ -258,7 +256,7 @@ def explain(clf, texts: list[str], head: str | None = None, top_k: int | None = 
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
                               or top_k < 1):
         raise InputError(f"top_k must be a positive integer, got {top_k!r}")
-    texts, heads = clf.admit(texts), clf._heads(head)
+    texts, heads = clf.admit(texts), clf.select_heads(head)
     for h in heads:  # a contribution to a logit is one to a label only when they pair up
         kind, labels = clf.head_objects[h], len(clf.heads[h])
         if kind.outputs(labels) != labels:

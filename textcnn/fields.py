@@ -79,9 +79,12 @@ def param(default: Any, why: str, check: Rule | None = None, *,
 # -- checks ----------------------------------------------------------------------------------------
 def check_fields(obj: Any, prefix: str = "") -> None:
     """Apply the ``check`` every field of the dataclass ``obj`` declares, and walk into fields
-    holding dataclasses (or dicts of them); the error names the dotted key."""
+    holding dataclasses (or dicts of them); the error names the dotted key (a field with
+    ``metadata={"inline": True}`` holds sections named by their own keys, without its name)."""
     for f in dataclasses.fields(obj):
         value, key = getattr(obj, f.name), f"{prefix}.{f.name}" if prefix else f.name
+        if f.metadata.get("inline"):
+            key = prefix
         rule = f.metadata.get("check")
         if rule is not None and not rule.holds(value):
             raise ConfigError.for_key(key, f"must {rule.must}, got {value!r}")
@@ -90,7 +93,7 @@ def check_fields(obj: Any, prefix: str = "") -> None:
         elif isinstance(value, dict):
             for name, item in value.items():
                 if dataclasses.is_dataclass(item):
-                    check_fields(item, f"{key}.{name}")
+                    check_fields(item, f"{key}.{name}" if key else name)
 
 
 # -- reading plain data ----------------------------------------------------------------------------

@@ -5,8 +5,8 @@ A folder holds ``config.json`` (the resolved config at top level, plus ``kind``:
 weights file), ``trained_at`` (UTC, ISO 8601), for multi-label heads ``thresholds``:
 ``{head: {label: threshold}}``, and what the kind adds, e.g. ``image``: shape
 and pixel scale), ``model.safetensors`` (the weights) and the kind's own files
-(``tokenizer.json`` for text). :func:`load` opens any folder, those written before ``kind``
-existed too, onto the CPU: no training data and no GPU needed, no pickle read.
+(``tokenizer.json`` for text). :func:`load` opens any folder onto the CPU: no training data
+and no GPU needed, no pickle read.
 
 Before building the network, the reader checks every tensor shape that ``config.json`` implies
 against the safetensors header (a few bytes; no tensor is read), so a config that does not match
@@ -129,10 +129,11 @@ def read_config(path: str | Path) -> tuple[dict, Config]:
         raw = json.loads((path / CONFIG).read_text(encoding="utf-8"))
         if not isinstance(raw, dict):
             raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
-        raw.setdefault("kind", "image" if "image" in raw else "text")  # folders of textcnn 0.1.0
+        if "kind" not in raw:
+            raise ValueError("'kind' is missing (text or image)")
         _check_heads(raw.get("heads"))
         _check_thresholds(raw.get("thresholds", {}), raw["heads"])
-        config = from_dict({k: v for k, v in raw.items() if k not in FOLDER_KEYS}, saved=True)
+        config = from_dict({k: v for k, v in raw.items() if k not in FOLDER_KEYS})
     except (ValueError, TypeError, ConfigError) as exc:
         raise ModelFolderError(f"corrupt {path / CONFIG}: {exc}") from None
     return raw, config

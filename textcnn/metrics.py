@@ -91,36 +91,6 @@ def head_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: floa
     return cross_entropy(logits, targets, label_smoothing, reduction, class_weight)
 
 
-def distill_loss(logits: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor,
-                 kind: str = "kl", temperature: float = 2.0, hard_weight: float = 0.5,
-                 soft_weight: float = 0.5, label_smoothing: float = 0.0) -> torch.Tensor:
-    """A student's summed loss over a batch: ``hard_weight`` x the cross-entropy of the rows
-    with a label (``labels >= 0``; -1 marks a row with soft targets only) plus ``soft_weight`` x
-    the soft-target loss of every row against the ``teacher``'s logits ``(n, classes)``: ``kl``,
-    KL(teacher || student) of the softmaxes at ``temperature`` times T^2 (Hinton et al.), or
-    ``mse``, the mean squared difference of the logits (Tang et al.).
-
-    Examples
-    --------
-    >>> logits = torch.tensor([[2.0, 0.0], [0.0, 0.0]])
-    >>> loss = distill_loss(logits, torch.tensor([0, -1]), logits.clone())  # soft part 0
-    >>> round(loss.item(), 4) == round(0.5 * head_loss(logits[:1], torch.tensor([0])).item(), 4)
-    True
-    >>> distill_loss(logits, torch.tensor([-1, -1]), logits + 1.0, "mse").item()  # 0.5 x 2 rows
-    1.0
-    """
-    labeled = labels >= 0
-    hard = head_loss(logits[labeled], labels[labeled], label_smoothing, reduction="sum") \
-        if labeled.any() else logits.sum() * 0.0
-    if kind == "mse":
-        soft = ((logits - teacher) ** 2).mean(dim=1)
-    else:
-        log_student = torch.log_softmax(logits / temperature, dim=1)
-        log_teacher = torch.log_softmax(teacher / temperature, dim=1)
-        soft = (log_teacher.exp() * (log_teacher - log_student)).sum(dim=1) * temperature ** 2
-    return hard_weight * hard + soft_weight * soft.sum()
-
-
 def summed_cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     """The cross-entropy of label ids ``labels`` under ``softmax(logits)``, summed over rows
     (in float64 from float32 logits, as every split's ``loss`` is).
@@ -254,7 +224,9 @@ def summarize_folds(folds: list[dict[str, float]]) -> dict:
     }
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib's ``pyplot`` on the Agg backend (no display), imported on first use; None
+    when matplotlib (the ``plots`` extra) is not installed."""
     try:
         import matplotlib
 
@@ -267,7 +239,7 @@ def _pyplot():
 
 def plot_curves(history: list[dict], path: str | Path) -> bool:
     """Loss and validation accuracy per epoch; False when matplotlib is not installed."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None or not history:
         return False
     epochs = [row["epoch"] for row in history]
@@ -290,7 +262,7 @@ def plot_curves(history: list[dict], path: str | Path) -> bool:
 
 def plot_confusion(labels: np.ndarray, pred: np.ndarray, names: list[str], path: str | Path,
                    title: str = "test confusion matrix") -> bool:
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
     k = len(names)

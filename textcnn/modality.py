@@ -63,7 +63,8 @@ class PreparedData:
     reader: Any  # what turns inputs into arrays: a Tokenizer, or (image shape, pixel scale)
     checkpoint_state: dict = field(default_factory=dict)  # what --resume needs besides weights
     tokenizer: Tokenizer | None = None
-    trainer_class: type | None = None  # a Trainer subclass a research extension trains with
+    # training callbacks the data brings (training.callbacks.Callback; distillation's loss)
+    callbacks: list = field(default_factory=list)
 
     def make_classifier(self, model: torch.nn.Module, config: Config, heads: dict,
                         backend: str = "torch", threads: int = 0) -> Classifier:
@@ -293,14 +294,25 @@ def modality_named(kind: str) -> Modality:
     return MODALITIES[kind]
 
 
+# functions of a config giving the modality it needs, or None; asked in order before the
+# core's choice (a part outside the core registers one: distillation's student data)
+MODALITY_CHOOSERS: list[Callable[[Config], Modality | None]] = []
+
+
+def register_modality_chooser(choose: Callable[[Config], Modality | None]) -> None:
+    """Add ``choose`` to :data:`MODALITY_CHOOSERS` (once)."""
+    if choose not in MODALITY_CHOOSERS:
+        MODALITY_CHOOSERS.append(choose)
+
+
 def modality_for(config: Config) -> Modality:
     """The modality of ``config``'s model (each model config says which input it reads; text
-    reads a streamed task's sample of ``tokenizer.sample`` rows), a distilled run's
-    :class:`textcnn.distill.student.DistillModality`."""
-    if config.distill.teachers or config.distill.teacher:
-        from .distill.student import DistillModality
-
-        return DistillModality(config.tokenizer.sample)
+    reads a streamed task's sample of ``tokenizer.sample`` rows); the first a registered chooser
+    gives (:data:`MODALITY_CHOOSERS`) comes before it."""
+    for choose in MODALITY_CHOOSERS:
+        chosen = choose(config)
+        if chosen is not None:
+            return chosen
     if config.model.input_kind == TEXT.name:
         return TextModality(config.tokenizer.sample)
     return MODALITIES[config.model.input_kind]

@@ -34,7 +34,6 @@ from .classifier import Classifier
 from .config import Config, TaskConfig, from_dict
 from .data import N_FOLDS, RawDataset, cv_folds, fold_protocol, select_split
 from .data.labels import LabelMap
-from .distill.switch import with_teachers
 from .errors import ConfigError, DataError
 from .fileio import write_json, write_jsonl
 from .heads import Head, head_for, head_outputs
@@ -47,6 +46,32 @@ from .threads import set_threads
 from .training import CHECKPOINT, Trainer, current_world, read_checkpoint, reported, session
 
 Log = Callable[[str], None]
+# context managers around a run's training, entered in order: each is called as
+# context(config, datasets, output, log, resume) and yields the config to train with (a part
+# outside the core prepares there what the run needs: distillation fine-tunes its teacher)
+RUN_CONTEXTS: list[Callable[..., contextlib.AbstractContextManager[Config]]] = []
+
+
+def register_run_context(context: Callable[..., contextlib.AbstractContextManager[Config]]
+                         ) -> None:
+    """Add ``context`` to :data:`RUN_CONTEXTS` (once)."""
+    if context not in RUN_CONTEXTS:
+        RUN_CONTEXTS.append(context)
+
+
+def train_in_contexts(train_step: Callable, config: Config, datasets: dict[str, RawDataset],
+                      output: str | Path | None = None, resume: bool = False, *, log: Log,
+                      **kwargs) -> tuple[Classifier, dict]:
+    """``train_step(config, datasets, output, resume, log=log, **kwargs)`` (what
+    :func:`train_and_evaluate` takes) inside every :data:`RUN_CONTEXTS` entry, with the config
+    the last one yields: how ``textcnn train`` and :class:`~textcnn.TextCNNClassifier` both
+    train."""
+    with contextlib.ExitStack() as stack:
+        for context in RUN_CONTEXTS:
+            config = stack.enter_context(context(config, datasets, output, log, resume))
+        return train_step(config, datasets, output, resume, log=log, **kwargs)
+
+
 # where and how a run computes, or for how long, not what: a run may resume with other values
 RESUMABLE_ACROSS = ("device", "compile", "time_budget")
 
@@ -67,13 +92,12 @@ def check_resume(config: Config, output: str | Path | None) -> dict:
 
 
 def check_saved_config(config: Config, saved: dict | None) -> None:
-    """Fail unless ``saved`` (a checkpoint's config data) is ``config``, keys added since it was
-    written taking their defaults."""
+    """Fail unless ``saved`` (a checkpoint's config data) is ``config``."""
     if saved is not None:
-        # keys added since the checkpoint was written (schedule, ema, depth...) take their
-        # defaults; a config this version cannot read at all simply differs
+        # read back as a config (keys left at their defaults compare equal); one that cannot be
+        # read at all simply differs
         with contextlib.suppress(ConfigError):
-            saved = from_dict(saved, saved=True).to_dict()
+            saved = from_dict(saved).to_dict()
     if saved is not None and _what(saved) != _what(config.to_dict()):
         raise ConfigError("--resume: the config differs from the one the checkpoint was trained "
                           "with; resume with the same config or train into a new --output")
@@ -118,9 +142,8 @@ def train_and_evaluate(config: Config, datasets: dict[str, RawDataset],
     checkpoint_dir = Path(output) if write_folder and output is not None else None
     if checkpoint_dir is not None:
         check_room(checkpoint_dir, model, ema=config.train.ema > 0)  # before the first epoch
-    trainer = (data.trainer_class or Trainer)(config, model, data.splits, log=log,
-                                              checkpoint_dir=checkpoint_dir,
-                                              extra_state=data.checkpoint_state, world=world)
+    trainer = Trainer(config, model, data.splits, log=log, checkpoint_dir=checkpoint_dir,
+                      extra_state=data.checkpoint_state, world=world, callbacks=data.callbacks)
     if meta is not None:
         trainer.load_checkpoint(Path(output) / CHECKPOINT)
         log(f"resumed after epoch {trainer.epoch}, batch {trainer.batch_in_epoch} "
@@ -272,9 +295,10 @@ def train(config: Config, data_dir=None, output=None, resume: bool = False,
         with claim(output) if owner else contextlib.nullcontext():  # rank 0 holds the folder
             started = time.perf_counter()  # time to accuracy counts the data loading in
             datasets = load_datasets(config, data_dir)
-            clf, _ = with_teachers(train_step or train_and_evaluate, config, datasets, output,
-                                   resume, log=log, write_folder=output is not None,
-                                   command=command, started=started)
+            clf, _ = train_in_contexts(train_step or train_and_evaluate, config, datasets,
+                                       output, resume, log=log,
+                                       write_folder=output is not None, command=command,
+                                       started=started)
     return clf
 
 

@@ -149,6 +149,17 @@ class FoldedTextCNN(_Folded):
             sums.append(mask_positions(y, n_valid, float("-inf"), dim=1))
         return sums
 
+    def pooled_windows(self, ids: torch.Tensor, lengths: torch.Tensor
+                       ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per width, ``(each filter's pooled feature (batch, F_k), the window it pooled
+        (batch, F_k))``: the features :meth:`features` concatenates, and where they came from
+        (what an exact explanation credits)."""
+        pooled = []
+        for i, y in enumerate(self.window_sums(ids, lengths)):
+            best, at = y.max(dim=1)
+            pooled.append(((best + getattr(self, f"bias{i}")).relu(), at))
+        return pooled
+
     def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         sums = self.window_sums(ids, lengths)
         return torch.cat([(y.amax(dim=1) + getattr(self, f"bias{i}")).relu()
@@ -262,3 +273,9 @@ class FoldedBackend(Backend):
     def __init__(self, model: TextCNN | DPCNN):
         super().__init__(model)
         self.module = FoldedDPCNN(model) if isinstance(model, DPCNN) else FoldedTextCNN(model)
+
+    def pooled_windows(self, ids: torch.Tensor, lengths: torch.Tensor
+                       ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """A folded TextCNN's :meth:`FoldedTextCNN.pooled_windows` (read by the exact
+        explanation, :mod:`textcnn.explain`)."""
+        return self.module.pooled_windows(ids, lengths)

@@ -48,8 +48,8 @@ class TrainingState:
         Its selecting score (:func:`textcnn.training.stopping.selection_score`).
     history : list of dict
         One row per epoch done.
-    optimizer_step : int or None
-        Optimizer steps taken; None when read from a checkpoint that predates the count.
+    optimizer_step : int
+        Optimizer steps taken.
     batch_in_epoch : int
         Batches of the current epoch done (0 after a whole epoch); ``numpy_rng`` is then the
         state the epoch's plan was drawn from, so the plan is drawn again and those skipped.
@@ -73,7 +73,7 @@ class TrainingState:
     best_epoch: int
     best_score: float
     history: list[dict]
-    optimizer_step: int | None = None
+    optimizer_step: int
     batch_in_epoch: int = 0
     epoch_loss: list[float] = field(default_factory=lambda: [0.0, 0.0])
     extra_rngs: dict[str, torch.Tensor] = field(default_factory=dict)
@@ -194,7 +194,7 @@ def unpack_checkpoint(tensors: dict[str, torch.Tensor], meta: dict) -> TrainingS
         optimizer={"state": optimizer_state, "param_groups": meta["param_groups"]},
         torch_rng=tensors["rng.torch"], numpy_rng=meta["rng_numpy"],
         epoch=meta["epoch"], best_epoch=meta["best_epoch"], best_score=meta["best_score"],
-        history=meta["history"], optimizer_step=meta.get("optimizer_step"),
+        history=meta["history"], optimizer_step=meta["optimizer_step"],
         batch_in_epoch=meta.get("batch_in_epoch", 0),
         epoch_loss=meta.get("epoch_loss", [0.0, 0.0]),
         extra_rngs={k[4:]: v for k, v in tensors.items()
@@ -286,9 +286,7 @@ class Resumable:
         self.best_score, self.history = state.best_score, state.history
         self.batch_in_epoch, self.epoch_loss = state.batch_in_epoch, list(state.epoch_loss)
         self.stopped = state.stopped
-        # every epoch takes the same number of steps (older checkpoints lack the count)
-        self.step = (self.epoch * self.epoch_steps if state.optimizer_step is None
-                     else state.optimizer_step)
+        self.step = state.optimizer_step
         self.checkpoint_step = self.step
         return meta
 

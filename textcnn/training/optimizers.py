@@ -2,8 +2,9 @@
 
 ``torch.optim``'s base class imports ``torch._dynamo`` the first time any optimizer is built,
 stepped or zeroed: 2.4 s of the 28 s the default recipe takes on 2 CPU cores (BENCHMARKS.md).
-:class:`FusedAdam` runs the kernel ``torch.optim.AdamW(fused=True)`` runs (one pass over each
-parameter per step), so it leaves the same weights bit for bit, and it reads and writes
+:class:`FusedAdam` calls torch's public functional Adam (``torch.optim.adam.adam``) with
+``fused=True``, the kernel ``torch.optim.AdamW(fused=True)`` runs (one pass over each parameter
+per step), without the base class: it leaves the same weights bit for bit, and it reads and writes
 ``torch.optim``'s ``state_dict`` format, so a checkpoint resumes with either. Post-step hooks
 (:meth:`FusedAdam.register_step_post_hook`) are called as ``torch.optim`` calls them.
 
@@ -29,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 
 import torch
+from torch.optim.adam import adam
 from torch.utils.hooks import RemovableHandle
 
 Hook = Callable[["FusedAdam", tuple, dict], None]
@@ -80,17 +82,15 @@ class FusedAdam:
                 self.state[p] = {"step": torch.zeros((), dtype=torch.float32, device=p.device),
                                  "exp_avg": torch.zeros_like(p),
                                  "exp_avg_sq": torch.zeros_like(p)}
-        if live:
+        if live:  # torch's public functional Adam, fused: it counts the steps and updates
             states = [self.state[p] for p in live]
-            steps = [s["step"] for s in states]
-            torch._foreach_add_(steps, 1)
-            kernel = torch._fused_adamw_ if group["decoupled_weight_decay"] else torch._fused_adam_
             beta1, beta2 = group["betas"]
-            kernel(live, [p.grad for p in live], [s["exp_avg"] for s in states],
-                   [s["exp_avg_sq"] for s in states], [], steps, amsgrad=False,
-                   lr=float(group["lr"]), beta1=beta1, beta2=beta2,
-                   weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
-                   grad_scale=None, found_inf=None)
+            adam(live, [p.grad for p in live], [s["exp_avg"] for s in states],
+                 [s["exp_avg_sq"] for s in states], [], [s["step"] for s in states],
+                 fused=True, decoupled_weight_decay=group["decoupled_weight_decay"],
+                 amsgrad=False, lr=float(group["lr"]), beta1=beta1, beta2=beta2,
+                 weight_decay=group["weight_decay"], eps=group["eps"], maximize=False,
+                 grad_scale=None, found_inf=None)
         for hook in list(self._post_hooks.values()):
             hook(self, (), {})
 

@@ -1,4 +1,4 @@
-"""The trainer: the training loop, early stopping, the weights' moving average and validation.
+"""The trainer: the one training loop, early stopping and validation.
 
 It trains any registered model on one or more tasks; each batch comes from one task and its loss
 reaches only that task's head (weighted per class with ``train.class_weight``). The best epoch
@@ -9,17 +9,20 @@ every epoch (and every ``train.checkpoint_every`` steps) a checkpoint can be wri
 which a killed run resumes exactly, mid-epoch too (:mod:`.checkpoint`). The step runs on
 ``train.device`` at ``train.precision``, in one process or several (DDP, see
 :mod:`.distributed`); a NaN or infinite loss stops the run before it spoils the weights.
+
+Everything a run may add to a step (the weights' moving average, Kim's max-norm, checkpoints
+every few steps, the progress bar, a loss with a teacher's soft targets) is a callback on this
+loop (:mod:`.callbacks`), so that variations combine without subclasses.
 """
 
 from __future__ import annotations
 
-import copy
 import math
 import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -33,6 +36,7 @@ from ..heads import head_for
 from ..inference import evaluate
 from ..models import min_input_length
 from .batching import epoch_plan, is_streamed, steps_per_epoch
+from .callbacks import Callback, from_config
 from .checkpoint import CHECKPOINT, Resumable
 from .distributed import World
 from .optimizers import FusedAdam
@@ -47,9 +51,6 @@ from .stopping import (
     selection_score,
     shown_score,
 )
-
-if TYPE_CHECKING:
-    from tqdm import tqdm
 
 
 class Progress(Protocol):
@@ -82,11 +83,14 @@ class Trainer(Resumable):
         More JSON entries stored in each checkpoint's header.
     world : World, optional
         The training processes (:mod:`.distributed`); omitted: one process on ``train.device``.
+    callbacks : list of Callback, optional
+        Run after those ``config.train`` asks for (:func:`.callbacks.from_config`).
     """
 
     def __init__(self, config: Config, model: nn.Module, data: dict[str, dict[str, Encoded]],
                  checkpoint_dir: str | Path | None = None, log: Callable[[str], None] | None = None,
-                 extra_state: dict | None = None, world: World | None = None):
+                 extra_state: dict | None = None, world: World | None = None,
+                 callbacks: list[Callback] | None = None):
         self.config = config
         self.world = world or World(device=resolve_device(config.train.device))
         self.device = self.world.device
@@ -112,8 +116,12 @@ class Trainer(Resumable):
         # the epoch cap (train.epochs, raised by train.min_steps), patience and the time budget
         self.stop_rule = StopRule.of(train_cfg, self.epoch_steps)
         self.total_steps = self.epoch_steps * self.stop_rule.epochs
-        # train.ema: a frozen copy holding the moving average; it is validated and kept as best
-        self.ema_model = copy.deepcopy(model).requires_grad_(False) if train_cfg.ema > 0 else None
+        # train.ema: a frozen copy holding the moving average (its callback makes it); it is
+        # validated, kept as best and checkpointed
+        self.ema_model: nn.Module | None = None
+        self.callbacks = from_config(config) + list(callbacks or [])
+        for callback in self.callbacks:
+            callback.on_init(self)
         self.history: list[dict] = []
         self.started = time.perf_counter()  # the clock of each history row's "elapsed_seconds"
         self.epoch = 0
@@ -158,16 +166,19 @@ class Trainer(Resumable):
         float
             The mean training loss per row (over all ranks).
         """
-        every = self.config.train.checkpoint_every
         self.model.train()
+        for callback in self.callbacks:
+            callback.on_epoch_start(self)
         for task, inputs, y, weight in self.train_batches():
             loss_sum, rows = self._train_step(task, inputs, y, weight)
             self.batch_in_epoch += 1
             self.epoch_loss = [self.epoch_loss[0] + loss_sum, self.epoch_loss[1] + rows]
             if progress is not None:
                 progress.update(int(rows))
-            if every and self.step % every == 0 and self.checkpoint_dir is not None:
-                self.save_checkpoint()
+            for callback in self.callbacks:
+                callback.on_batch_end(self, rows)
+        for callback in self.callbacks:
+            callback.on_epoch_end(self)
         loss = self.epoch_loss[0] / max(self.epoch_loss[1], 1)
         self.epoch_rng_state, self.batch_in_epoch = self.rng.bit_generator.state, 0
         self.epoch_loss = [0.0, 0.0]
@@ -237,15 +248,17 @@ class Trainer(Resumable):
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.step += 1
-        heads = getattr(self.model, "heads", None)
-        if train_cfg.max_norm > 0 and heads is not None:
-            heads.apply_max_norm(train_cfg.max_norm)
-        if self.ema_model is not None:
-            self._update_ema()
+        for callback in self.callbacks:  # max-norm, then the moving average
+            callback.on_step(self)
         return loss_sum, count
 
     def loss(self, task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """A batch's summed loss on ``task``'s head (a subclass may mix in soft targets)."""
+        """A batch's summed loss on ``task``'s head: the first callback's that gives one (a loss
+        with soft targets), else the head's own."""
+        for callback in self.callbacks:
+            replaced = callback.loss(self, task, logits, y)
+            if replaced is not None:
+                return replaced
         head = head_for(self.config, task)
         return head.loss(logits, y, self.config.train.label_smoothing, "sum",
                          self.class_weights(task, head.labels(logits.shape[1])))
@@ -280,19 +293,6 @@ class Trainer(Resumable):
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    @torch.no_grad()
-    def _update_ema(self) -> None:
-        """``ema = decay * ema + (1 - decay) * weights`` for float parameters and buffers
-        (BatchNorm statistics too); integer buffers (batch counters) are copied."""
-        decay = self.config.train.ema
-        ema, live = self.ema_model.state_dict(), self.model.state_dict()
-        floats = [k for k, v in ema.items() if v.is_floating_point()]
-        torch._foreach_mul_([ema[k] for k in floats], decay)
-        torch._foreach_add_([ema[k] for k in floats], [live[k] for k in floats], alpha=1.0 - decay)
-        for k, v in ema.items():
-            if not v.is_floating_point():
-                v.copy_(live[k])
-
     @property
     def eval_model(self) -> nn.Module:
         """The weights validated, kept as best and saved: the moving average when train.ema."""
@@ -324,13 +324,10 @@ class Trainer(Resumable):
         list of dict
             The history: one row per epoch (seconds, training loss, validation metrics).
         """
-        show_bar = sys.stderr.isatty() and self.world.is_main
         train_cfg = self.config.train
         self.log(plan_line(self.stop_rule, train_cfg, self.epoch_steps, self._logged_weights()))
-        if self.stopped is None:  # resumed at its end from a checkpoint that predates the reason
-            self.stopped = self._limit_reached()
         while self.stopped is None:
-            self._run_epoch(show_bar)
+            self._run_epoch()
             # rank 0's clock decides for every rank
             out_of_time = bool(train_cfg.time_budget) and self.world.broadcast(
                 self.stop_rule.out_of_time(self.started) if self.world.is_main else None)
@@ -354,14 +351,11 @@ class Trainer(Resumable):
                    for task in self.tasks}
         return {task: self.class_weights(task, n).tolist() for task, n in classes.items()}
 
-    def _run_epoch(self, show_bar: bool) -> None:
+    def _run_epoch(self) -> None:
         """Train one epoch; rank 0 validates and every rank keeps the weights if best."""
         start = time.perf_counter()
-        bar = self._progress_bar() if show_bar else None
-        train_loss = self.train_epoch(bar)
+        train_loss = self.train_epoch()
         train_seconds = time.perf_counter() - start
-        if bar is not None:
-            bar.close()
         val = self.world.broadcast(self.validate() if self.world.is_main else None)
         self.epoch += 1
         metric = self.config.train.select_metric
@@ -381,11 +375,3 @@ class Trainer(Resumable):
             f"loss {train_loss:.4f}  val {SHORT_NAMES.get(metric, metric)} "
             f"{row[f'validation_{metric}']:.4f}" + ("  *" if self.best_epoch == self.epoch else "")
         )
-
-    def _progress_bar(self) -> tqdm:
-        """A ``tqdm`` bar over the training rows of the coming epoch."""
-        from tqdm import tqdm
-
-        n_train = sum(len(self.data[t]["train"]) for t in self.tasks)
-        return tqdm(total=n_train, desc=f"epoch {self.epoch + 1}/{self.stop_rule.epochs}",
-                    unit="ex", leave=False)

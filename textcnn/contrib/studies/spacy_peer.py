@@ -40,13 +40,13 @@ def fit_predict_spacy(peer: str, x_train: list[str], y_train: list[int], x_test:
 
     Returns the predicted label ids, the train seconds and the predict seconds.
     """
-    from .peers import _import_bench_extra
+    from .peers import import_bench_extra
 
-    spacy = _import_bench_extra("spacy", "spaCy")
+    spacy = import_bench_extra("spacy", "spaCy")
     from spacy.training import Example
     from spacy.util import compounding, fix_random_seed, minibatch
 
-    threadpoolctl = _import_bench_extra("threadpoolctl", "threadpoolctl")
+    threadpoolctl = import_bench_extra("threadpoolctl", "threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=threads):
         fix_random_seed(seed)
         start = time.perf_counter()

@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
-from ..fields import fraction, non_negative, one_of, param, positive
+from ...errors import ConfigError
+from ...fields import fraction, non_negative, one_of, param, positive
 
 if TYPE_CHECKING:
-    from ..config import Config
+    from ...config import Config
 
 
 @dataclass
@@ -81,8 +81,8 @@ class DistillConfig:
 
 def check_distill(cfg: Config) -> None:
     """``distill.teachers`` names tasks of this config with one label per row, read in memory,
-    and some loss has weight; ``distill.teacher`` (one fine-tuned per task) takes the same rules
-    for every task."""
+    unweighted by class, and some loss has weight; ``distill.teacher`` (one fine-tuned per task)
+    takes the same rules for every task."""
     distill = cfg.distill
     for task in distill.teachers or (cfg.tasks if distill.teacher else ()):
         key = f"distill.teachers.{task}" if distill.teachers else "distill.teacher"
@@ -110,3 +110,8 @@ def check_distill(cfg: Config) -> None:
     if distilled and distill.hard_weight + distill.soft_weight == 0:
         raise ConfigError.for_key("distill.soft_weight", "and distill.hard_weight are both 0: "
                                   "nothing to learn from")
+    distilled_tasks = [task for task in cfg.tasks if task in distill.teachers or distill.teacher]
+    if cfg.train.class_weight != "none" and distilled_tasks:
+        raise ConfigError.for_key("train.class_weight", f"{cfg.train.class_weight!r} weighs "
+                                  f"single-label classes; task '{distilled_tasks[0]}': its loss "
+                                  "mixes in the teacher's soft targets; use none")

@@ -17,10 +17,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from ..config import load_config
-from ..data import make_splits
-from ..modality import load_datasets
-from ..runs import train_and_evaluate
+from ...config import load_config
+from ...data import make_splits
+from ...modality import load_datasets
+from ...runs import train_and_evaluate
 
 
 def run_config(path: str, seeds: list[int], folds: int, threads: int,

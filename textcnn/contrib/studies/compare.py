@@ -4,7 +4,7 @@ Trains a text model (SST-2) and an image model (digits, or MNIST) with the same 
 then writes ``report.md``, ``results.json`` and PNG figures: learning curves side by side; a table
 of parameters, FLOPs per example, training and inference examples/second and accuracy; the
 learned first-layer filters (2D kernels as images, 1D filters as the n-grams that excite them
-most); and the measured max differences of the parity checks of :mod:`textcnn.parity` (and
+most); and the measured max differences of the parity checks of :mod:`.parity` (and
 ``tests/test_parity.py``). A missing dataset leaves its half out and the report says what is
 missing. The measurements are in :mod:`.compare_measures`, the figures in
 :mod:`.compare_figures`, the markdown in :mod:`.compare_report`.
@@ -27,19 +27,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import TaskConfig, from_dict
-from ..data import data_dir_from, load_raw
-from ..data.images import load_images
-from ..data.resolve import local_folder
-from ..errors import DataError
-from ..fileio import write_json
-from ..modality import modality_for
-from ..parity import parity_checks
-from ..runs import log_to_stderr, train_and_evaluate
-from ..threads import set_threads
+from ...config import TaskConfig, from_dict
+from ...data import data_dir_from, load_raw
+from ...data.images import load_images
+from ...data.resolve import local_folder
+from ...errors import DataError
+from ...fileio import write_json
+from ...modality import modality_for
+from ...runs import log_to_stderr, train_and_evaluate
+from ...threads import set_threads
 from .compare_figures import plot_curves_side_by_side, plot_image_filters, plot_text_filters
 from .compare_measures import flops_per_example, infer_speed, top_ngrams, train_speed
 from .compare_report import ReportContext, write_report
+from .parity import parity_checks
 
 # The same core settings on both sides where the two can share them: the conv block, width 3
 # first, 64 channels into the global max-pool, dropout 0.5, AdamW 1e-3, batch 50, max-norm 3.
@@ -194,7 +194,7 @@ def run(output: str | Path = "compare-report", image_dataset: str = "digits",
     writing a report that says so).
     """
     log = log or log_to_stderr
-    command = command or f"textcnn.studies.compare.run(output={str(output)!r})"
+    command = command or f"textcnn.contrib.studies.compare.run(output={str(output)!r})"
     start = time.perf_counter()
     out = Path(output)
     _remove_earlier_report(out)

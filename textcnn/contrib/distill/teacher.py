@@ -26,13 +26,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import Config
-from ..data.batch import sorted_batches
-from ..devices import resolve_device
-from ..errors import ConfigError, ModelFolderError
-from ..fileio import write_json
-from ..metrics import classification_metrics
-from ..training.batching import train_batches
+from ...config import Config
+from ...data.batch import sorted_batches
+from ...devices import resolve_device
+from ...errors import ConfigError, ModelFolderError
+from ...fileio import write_json
+from ...metrics import classification_metrics
+from ...training.batching import train_batches
 
 TEACHER_JSON = "teacher.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -131,11 +131,11 @@ def teach(config: Config, output: str | Path, data_dir=None, log: Log | None = N
     >>> sorted(info["sentiment"]["metrics"]), Teacher(tmp_dir / "teachers" / "sentiment").labels
     (['test', 'validation'], ['negative', 'positive'])
     """
-    from ..data import make_splits
-    from ..modality import load_datasets
-    from ..outputs import claim
-    from ..runs import log_to_stderr
-    from ..threads import set_threads
+    from ...data import make_splits
+    from ...modality import load_datasets
+    from ...outputs import claim
+    from ...runs import log_to_stderr
+    from ...threads import set_threads
 
     log = log or log_to_stderr
     source, threads = teacher_source(config), set_threads(config.train.threads)
@@ -158,7 +158,7 @@ def teach(config: Config, output: str | Path, data_dir=None, log: Log | None = N
 
 def teacher_source(config: Config) -> Path:
     """The folder ``teacher.pretrained`` names (a path or an installed package)."""
-    from ..sources import resolve_source
+    from ...sources import resolve_source
 
     if not config.teacher.pretrained:
         raise ConfigError.for_key("teacher.pretrained", "is empty: name a Hugging Face model "

@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..inference import predict_logits
-from ..models import min_input_length
-from ..training import train_batches
+from ...inference import predict_logits
+from ...models import min_input_length
+from ...training import train_batches
 
 
 def flops_per_example(model: nn.Module, inputs: tuple) -> int:

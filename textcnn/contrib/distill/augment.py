@@ -159,8 +159,8 @@ def pretrained_neighbours(source: str, words: Iterable[str], k: int = 8) -> dict
     entries for ``words`` (so its neighbours are among them)."""
     from tokenizers import Tokenizer
 
-    from ..embeddings import folder_embeddings, read_vectors
-    from ..sources import is_model_folder, resolve_source
+    from ...embeddings import folder_embeddings, read_vectors
+    from ...sources import is_model_folder, resolve_source
 
     path = resolve_source(source)
     words = {word.lower() for word in words}
@@ -185,7 +185,7 @@ def read_unlabeled(path: str) -> list[str]:
     >>> read_unlabeled(str(tmp_dir / "more.txt"))
     ['one', 'two']
     """
-    from ..errors import DataError
+    from ...errors import DataError
 
     try:
         with open(path, encoding="utf-8") as fh:

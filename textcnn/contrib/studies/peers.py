@@ -37,7 +37,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
-from ..data.resolve import META, local_folder, read_meta
+from ...data.resolve import META, local_folder, read_meta
 
 PEERS = ("tfidf_lr", "tfidf_svc", "fasttext", "spacy_bow", "spacy_ensemble")
 DATASETS = ("sst2", "sst5", "mr", "subj", "trec", "20newsgroups")
@@ -115,7 +115,7 @@ def _train_test_splits(data_dir: str, name: str
         yield (*load_rows(data_dir, name, "train")[:2], *load_rows(data_dir, name, "test")[:2])
 
 
-def _import_bench_extra(module: str, what: str) -> ModuleType:
+def import_bench_extra(module: str, what: str) -> ModuleType:
     """Import ``module`` of the ``bench`` extra, or say how to install it."""
     import importlib
 
@@ -133,7 +133,7 @@ def import_fasttext() -> ModuleType:
     ImportError
         If it is not installed, naming the ``bench`` extra.
     """
-    return _import_bench_extra("fasttext", "fastText")
+    return import_bench_extra("fasttext", "fastText")
 
 
 def fasttext_available() -> bool:
@@ -162,7 +162,7 @@ def tfidf_vectorizer(**overrides) -> TfidfVectorizer:
 def _fit_predict_sklearn(peer: str, x_train: list[str], y_train: list[int], x_test: list[str],
                          threads: int) -> tuple[np.ndarray, float, float]:
     """Fit TF-IDF + linear model; return test predictions, train and predict seconds."""
-    threadpoolctl = _import_bench_extra("threadpoolctl", "threadpoolctl")
+    threadpoolctl = import_bench_extra("threadpoolctl", "threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=threads):
         start = time.perf_counter()
         vec = tfidf_vectorizer()
@@ -201,7 +201,7 @@ def tfidf_svc_multilabel(x_train: list[str], y_train: np.ndarray, x_score: list[
     """
     from sklearn.multiclass import OneVsRestClassifier
 
-    threadpoolctl = _import_bench_extra("threadpoolctl", "threadpoolctl")
+    threadpoolctl = import_bench_extra("threadpoolctl", "threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=threads):
         start = time.perf_counter()
         vec = tfidf_vectorizer()

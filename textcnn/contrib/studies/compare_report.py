@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from ..fileio import write_text
-from ..parity import TOLERANCE
+from ...fileio import write_text
+from .parity import TOLERANCE
 
 
 @dataclass

@@ -27,8 +27,8 @@ import functools
 import torch
 from torch import nn
 
-from .core import ConvBlock, ConvCore
-from .models import TextCNN
+from ...core import ConvBlock, ConvCore
+from ...models import TextCNN
 
 TOLERANCE = 1e-5
 

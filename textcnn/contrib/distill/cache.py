@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..fileio import atomic_write
+from ...fileio import atomic_write
 
 Score = Callable[[list[str]], np.ndarray]  # texts -> (n, classes) float32 logits
 
@@ -32,8 +32,8 @@ def text_keys(texts: Sequence[str]) -> np.ndarray:
 
 
 class LogitCache:
-    """The logits of the teacher ``identity`` (see :func:`textcnn.distill.teacher.identity`),
-    kept in ``folder/<identity>.safetensors`` as ``keys (n,)`` and ``logits (n, classes)``."""
+    """The logits of the teacher ``identity`` (see :func:`.teacher.identity`), kept in
+    ``folder/<identity>.safetensors`` as ``keys (n,)`` and ``logits (n, classes)``."""
 
     def __init__(self, folder: str | Path, identity: str):
         self.path = Path(folder) / f"{identity}.safetensors"

@@ -3,9 +3,9 @@ labels and the teacher's logits on the training texts plus their augmentations.
 
 :class:`DistillModality` prepares the run's data like text runs do, then appends the augmented
 (and ``distill.unlabeled``) texts to each such head's training split with label -1 and packs the
-teacher's cached logits beside every row's label; :class:`DistillTrainer` is the ordinary trainer
-with :func:`textcnn.metrics.distill_loss` as those heads' loss. The student's folder is an
-ordinary model folder.
+teacher's cached logits beside every row's label, and hands the ordinary trainer the callback
+:class:`~.loss.DistillLoss`, which gives those heads the distillation loss. The student's
+folder is an ordinary model folder.
 
 Example
 -------
@@ -24,24 +24,22 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..config import Config
-from ..data import make_splits
-from ..data.batch import Encoded
-from ..errors import ConfigError, DataError
-from ..metrics import distill_loss
-from ..modality import PreparedData, TextModality
-from ..tokenizer import encode
-from ..training import Trainer
+from ...config import Config
+from ...data import make_splits
+from ...data.batch import Encoded
+from ...errors import ConfigError, DataError
+from ...modality import PreparedData, TextModality
+from ...tokenizer import encode
 from .augment import augment, pretrained_neighbours, read_unlabeled, spans
 from .cache import LogitCache
+from .loss import DistillLoss
 from .teacher import Teacher
 
 
 def cache_folder(config: Config) -> Path:
     """``distill.cache``, or ``$TEXTCNN_CACHE/distill``."""
-    from ..sources import cache_dir
+    from ...sources import cache_dir
 
     return Path(config.distill.cache) if config.distill.cache else cache_dir() / "distill"
 
@@ -104,18 +102,6 @@ class DistillModality(TextModality):
             notes.append(f"{task}: +{len(extra)} texts for its teacher, {scored} scored now, "
                          "the rest read from its cache")
         data.description += "; distilled " + ", ".join(notes)
-        data.trainer_class = DistillTrainer
+        data.callbacks.append(DistillLoss(config))
         return data
 
-
-class DistillTrainer(Trainer):
-    """The trainer with :func:`textcnn.metrics.distill_loss` for the heads with a teacher."""
-
-    def loss(self, task: str, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The summed loss of a batch: packed rows (label, teacher logits) of a distilled head
-        take the distillation mix, other heads their ordinary loss."""
-        d = self.config.distill
-        if task not in d.teachers:
-            return super().loss(task, logits, y)
-        return distill_loss(logits, y[:, 0].long(), y[:, 1:], d.loss, d.temperature,
-                            d.hard_weight, d.soft_weight, self.config.train.label_smoothing)
