@@ -2,7 +2,10 @@
 
 Each case writes its file under ``--work`` (default: a temporary folder; written in 1 MiB
 blocks, deleted after the case), runs one ``textcnn`` command as a child process, and reads the
-child's peak resident size from ``os.wait4`` (``ru_maxrss``). The cases:
+child's peak resident size: its ``VmHWM`` in ``/proc/<pid>/status``, read every 10 ms until it
+exits (exec starts that count afresh, while ``ru_maxrss`` of a child started from a large
+process, such as a test run, also holds the parent's pages), else ``os.wait4``'s ``ru_maxrss``
+where there is no ``/proc``. The cases:
 
 - ``train`` on a JSONL and on a CSV file whose second row holds one 64 MB (and one 1 GB) line,
   read into memory and streamed (``tasks.<name>.stream: true``);
@@ -26,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 BLOCK = 1 << 20
@@ -37,11 +41,29 @@ def run_case(command: list[str]) -> tuple[int, float, str]:
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([sys.executable, "-m", "textcnn", *command], env=env,
                                 stdout=subprocess.DEVNULL, stderr=err)
-        _, status, usage = os.wait4(proc.pid, 0)
+        peak = None
+        while True:
+            peak = high_water_mb(proc.pid) or peak  # None once the child has exited
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            time.sleep(0.01)
         proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         lines = err.read().decode("utf-8", "replace").strip().splitlines()
-    return proc.returncode, usage.ru_maxrss / 1024, (lines[-1] if lines else "")
+    return proc.returncode, peak or usage.ru_maxrss / 1024, (lines[-1] if lines else "")
+
+
+def high_water_mb(pid: int) -> float | None:
+    """Process ``pid``'s peak resident size so far (``VmHWM``), in MB, or None."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def write_line_file(path: Path, megabytes: int, kind: str) -> None:
