@@ -105,7 +105,7 @@ def test_each_model_has_its_own_settings():
     ({"name": "dpcnn", "norm": "none"}, "norm", "textcnn, imagecnn"),
     ({"blocks": [8]}, "blocks", "imagecnn"),
     ({"name": "textcnn", "depth": 3}, "depth", "dpcnn"),
-    ({"name": "imagecnn", "pretrained": "x"}, "pretrained", "textcnn, dpcnn"),
+    ({"name": "imagecnn", "pretrained": "x"}, "pretrained", "textcnn, dpcnn, charcnn"),
 ])
 def test_a_key_of_another_model_names_the_key_the_model_and_the_fix(model, key, owners):
     with pytest.raises(ConfigError) as err:

@@ -25,9 +25,10 @@ from torch import nn
 from .errors import ConfigError
 from .fields import model_arguments
 from .networks import DPCNN, ImageCNN, NamedNetwork, TextCNN
+from .networks.charcnn import CharCNN
 
-__all__ = ["DPCNN", "REGISTRY", "ImageCNN", "RegisteredModel", "TextCNN", "build_model",
-           "min_input_length"]
+__all__ = ["DPCNN", "REGISTRY", "CharCNN", "ImageCNN", "RegisteredModel", "TextCNN",
+           "build_model", "min_input_length"]
 
 
 class RegisteredModel(NamedTuple):
@@ -49,6 +50,7 @@ REGISTRY: dict[str, RegisteredModel] = _registry(
     TextCNN,
     DPCNN,
     ImageCNN,
+    CharCNN,
 )
 
 
