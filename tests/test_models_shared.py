@@ -175,3 +175,10 @@ def test_the_wide_branch_adds_its_logits_once_for_every_text_model():
             wide = model.wide(ids, lengths)
         for head in HEADS:
             torch.testing.assert_close(total[head], deep[head] + wide[head], atol=1e-5, rtol=0)
+
+
+def test_the_encoders_layers_read_as_the_networks_own_and_a_missing_one_names_the_network():
+    model = classifier("textcnn").model
+    assert model.core is model.encoder.core and model.embedding is model.encoder.embedding
+    with pytest.raises(AttributeError, match="'TextCNN' object has no attribute 'nothing'"):
+        model.nothing  # noqa: B018

@@ -92,11 +92,14 @@ class Network(nn.Module):
         """The encoder's layers and methods as the network's own (``model.core``)."""
         try:
             return super().__getattr__(name)
-        except AttributeError:
+        except AttributeError as missing:
             modules = self.__dict__.get("_modules")
             if name == ENCODER or not modules or ENCODER not in modules:
                 raise
-            return getattr(modules[ENCODER], name)
+            try:
+                return getattr(modules[ENCODER], name)
+            except AttributeError:
+                raise missing from None  # named after the network, not its encoder
 
     @property
     def min_length(self) -> int:
