@@ -21,6 +21,7 @@ from textcnn.config import (
 from textcnn.embeddings import folder_embeddings, is_model_folder, read_vectors, resolve_source
 from textcnn.errors import ConfigError, ModelFolderError
 from textcnn.models import DPCNN, REGISTRY, build_model
+from textcnn.ngrams import WideAndDeep
 from textcnn.tokenizer import train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def test_each_model_has_its_own_settings():
     ({"name": "dpcnn", "norm": "none"}, "norm", "textcnn, imagecnn"),
     ({"blocks": [8]}, "blocks", "imagecnn"),
     ({"name": "textcnn", "depth": 3}, "depth", "dpcnn"),
-    ({"name": "imagecnn", "pretrained": "x"}, "pretrained", "textcnn, dpcnn"),
+    ({"name": "imagecnn", "pretrained": "x"}, "pretrained", "textcnn, dpcnn, charcnn"),
 ])
 def test_a_key_of_another_model_names_the_key_the_model_and_the_fix(model, key, owners):
     with pytest.raises(ConfigError) as err:
@@ -120,9 +121,13 @@ def test_the_registry_pairs_each_config_with_the_model_taking_its_fields():
     for name, entry in REGISTRY.items():
         assert entry.config.name == name and entry.config.input_kind in ("text", "image")
         assert all(f.metadata["why"] for f in dataclasses.fields(entry.config))
-        keywords = {p.name for p in inspect.signature(entry.model).parameters.values()
-                    if p.kind is p.KEYWORD_ONLY}
-        assert set(model_arguments(entry.config())) == keywords
+        # the encoder takes the architecture's own fields, the network the shared ones
+        keywords = {p.name for p in inspect.signature(entry.model.encoder_class).parameters
+                    .values() if p.kind is p.KEYWORD_ONLY}
+        shared = {"dropout"} | ({f.name for f in dataclasses.fields(WideAndDeep)}
+                                if entry.config.input_kind == "text" else set())
+        assert set(model_arguments(entry.config())) == keywords | shared
+        assert not keywords & shared
     assert "pretrained" not in model_arguments(DPCNNConfig())  # the trainer reads it
 
 

@@ -2,7 +2,8 @@
 
 A config is read from YAML (``load_config``), checked strictly (unknown keys, keys of another
 model, wrong types and values fail naming the dotted key), and written back as JSON into the
-model folder. ``model.name`` chooses the model's own settings class (:data:`MODEL_CONFIGS`).
+model folder. ``model.name`` chooses the model's own settings class (:data:`MODEL_CONFIGS`, read
+from ``textcnn.models.REGISTRY``; each sits beside its architecture in ``textcnn.networks``).
 Each field is declared with ``fields.param`` (default, constraint, why); ``fields.check_fields``
 applies every field's constraint, and :data:`CROSS_FIELD_RULES` holds the few rules that span
 fields.
@@ -45,8 +46,12 @@ from .fields import (
     positive,
     unknown_key,
 )
+from .fields import model_arguments as model_arguments  # re-exported
 from .heads import HEADS, head_name
-from .model_configs import DPCNNConfig, ImageCNNConfig, TextCNNConfig
+from .models import REGISTRY
+from .networks import DPCNNConfig as DPCNNConfig  # re-exported
+from .networks import ImageCNNConfig as ImageCNNConfig  # re-exported
+from .networks import TextCNNConfig
 
 
 # -- the sections ----------------------------------------------------------------------------------
@@ -91,11 +96,9 @@ class TokenizerConfig:
                         "tokenizer is trained on", positive)
 
 
-AnyModelConfig = TextCNNConfig | DPCNNConfig | ImageCNNConfig
+AnyModelConfig = Any  # the settings class of a registered model (textcnn.models.REGISTRY)
 # model.name -> its settings class (textcnn.models.REGISTRY pairs each with its model class)
-MODEL_CONFIGS: dict[str, type[AnyModelConfig]] = {
-    cls.name: cls for cls in (TextCNNConfig, DPCNNConfig, ImageCNNConfig)
-}
+MODEL_CONFIGS: dict[str, type] = {name: entry.config for name, entry in REGISTRY.items()}
 
 
 @dataclass
@@ -286,13 +289,6 @@ class Config:
         if self.model.input_kind == "image":
             del data["tokenizer"]
         return data
-
-
-def model_arguments(model: AnyModelConfig) -> dict[str, Any]:
-    """The keyword arguments of the model class: every field not marked ``model_argument``
-    False, e.g. ``{"embedding_dim": 300, "kernel_sizes": [3, 4, 5], ...}`` for TextCNN."""
-    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
-            if f.metadata.get("model_argument", True)}
 
 
 # -- rules between fields --------------------------------------------------------------------------

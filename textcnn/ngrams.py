@@ -37,13 +37,41 @@ torch.Size([2, 3])
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
+from .fields import Rule, non_negative, param, positive
+
 MAX_ORDER = 4  # longest n-gram: one prime per token of the window
 PRIMES = (1_000_003, 999_983, 998_117, 997_013)  # odd, < 2**20: ids up to 2**40 stay in int64
 SALT = 1_234_577  # keeps the orders apart: a bigram and a unigram rarely share a bucket
+
+_WHY_NGRAM_BUCKETS = ("wide and deep: hashed buckets of a TF-IDF bag of token n-grams whose "
+                      "linear logits add to every head's (textcnn.ngrams); 0 = off")
+_WHY_NGRAM_ORDERS = "the wide branch's n-gram lengths (1 = unigrams, 2 = bigrams; at most 4)"
+_WHY_NGRAM_SCALE = "multiplies the wide branch's logits: with Adam, its effective learning rate"
+_WHY_NGRAM_L2 = ("L2 penalty on the wide branch's weights in training (as on its logits' scale; "
+                 "LinearSVC's 1 / (C * training rows): about 1e-4 for 10,000 documents)")
+_WHY_CONV_TOKENS = ("the convolutions read only the first N tokens (the wide branch reads all, up "
+                    "to tokenizer.max_length): long documents at a short text's cost; 0 = all")
+_ngram_lengths = Rule(lambda value: bool(value) and all(1 <= n <= MAX_ORDER for n in value),
+                      "be a non-empty list of n-gram lengths from 1 to 4")
+
+
+@dataclass
+class WideAndDeep:
+    """The text models' settings of the wide branch and of the convolutions' token budget
+    (the ``model`` keys every text model takes; :class:`~textcnn.networks.Network` reads them)."""
+
+    ngram_buckets: int = param(0, _WHY_NGRAM_BUCKETS, non_negative)
+    ngram_orders: list[int] = param([1, 2], _WHY_NGRAM_ORDERS, _ngram_lengths)
+    ngram_scale: float = param(1.0, _WHY_NGRAM_SCALE, positive)
+    ngram_l2: float = param(0.0, _WHY_NGRAM_L2, non_negative)
+    conv_tokens: int = param(0, _WHY_CONV_TOKENS, non_negative)
+    deep: bool = param(True, "false = the wide branch alone (no CNN logits; an ablation: a TF-IDF "
+                       "linear model trained by the same loop); needs ngram_buckets")
 
 
 class NgramBranch(nn.Module):

@@ -42,8 +42,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..core import mask_positions
-from ..layers import TokenInput
 from ..models import DPCNN, TextCNN
+from ..networks import Network
+from ..networks.dpcnn import DPCNNEncoder
 from .base import Backend
 
 MAX_TABLE_BYTES = 512 * 2**20  # the "auto" backend folds only models whose tables fit in this
@@ -85,40 +86,12 @@ def why_not_foldable(model: nn.Module, max_bytes: int | None = MAX_TABLE_BYTES) 
     return None
 
 
-class _Folded(nn.Module):
-    """What a folded twin takes from its trained model: the heads, the wide branch, which
-    tokens the convolutions read, and the forward pass around the twin's ``features``.
-
-    Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
-    """
-
-    def __init__(self, model: TextCNN | DPCNN):
-        super().__init__()
-        reason = why_not_foldable(model, max_bytes=None)
-        if reason:
-            raise ValueError(f"cannot fold this model: {reason}")
-        self.vocab_size = model.embedding.num_embeddings
-        self.heads = model.heads
-        self.wide, self.conv_tokens, self.deep = model.wide, model.conv_tokens, model.deep
-
-    # the model's own: the first conv_tokens tokens to the convolutions, the wide branch added
-    conv_view = TokenInput.conv_view
-    add_wide = TokenInput.add_wide
-
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
-        cnn = self.heads(self.features(ids, lengths)) if self.deep else None
-        return self.add_wide(cnn, ids, lengths)
-
-
-class FoldedTextCNN(_Folded):
-    """Inference-only twin of a trained :class:`~textcnn.models.TextCNN` (same inputs, same
-    ``{head: logits}`` output); the source model's weights are copied, not shared.
-
-    Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
-    """
+class _FoldedConvs(nn.Module):
+    """Kim's convolutions, max over time, bias and ReLU, read from the folded tables."""
 
     def __init__(self, model: TextCNN):
-        super().__init__(model)
+        super().__init__()
+        self.vocab_size = model.embedding.num_embeddings
         self.kernel_sizes = model.core.kernel_sizes
         emb = model.input_table().detach()  # (vocab, conv input channels)
         with torch.no_grad():
@@ -128,13 +101,10 @@ class FoldedTextCNN(_Folded):
                 self.register_buffer(f"table{i}", table.contiguous())
                 self.register_buffer(f"bias{i}", block.conv.bias.detach().clone())
                 self.register_buffer(f"shift{i}", torch.arange(k) * self.vocab_size)
-        self.eval()
 
     def window_sums(self, ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
         """Each width's convolution without its bias, ``(batch, positions, filters)``, windows
-        past a text's end set to ``-inf`` (the explanations read which window each filter
-        pooled)."""
-        ids, lengths = self.conv_view(ids, lengths)
+        past a text's end set to ``-inf``."""
         widest = max(self.kernel_sizes)
         if ids.shape[1] < widest:  # as ConvCore: texts shorter than a kernel see padding
             ids = F.pad(ids, (0, widest - ids.shape[1]))
@@ -160,32 +130,18 @@ class FoldedTextCNN(_Folded):
             pooled.append(((best + getattr(self, f"bias{i}")).relu(), at))
         return pooled
 
-    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         sums = self.window_sums(ids, lengths)
         return torch.cat([(y.amax(dim=1) + getattr(self, f"bias{i}")).relu()
                           for i, y in enumerate(sums)], dim=1)
 
 
-class FoldedDPCNN(_Folded):
-    """Inference-only twin of a trained :class:`~textcnn.models.DPCNN`: its region embedding (a
-    3-wide convolution over the embeddings, no activation) read from tables, the rest the
-    model's arithmetic in time-major layout (weights copied, not shared)::
-
-        T_j[v] = E[v] @ W[:, :, j].T        (j = 0, 1, 2; one extra row of zeros: padding)
-        region(text)[t] = b + T_0[ids[t - 1]] + T_1[ids[t]] + T_2[ids[t + 1]]
-
-    Positions past a text's end read the row of zeros, as the convolution reads zeroed
-    embeddings there. This drops the region convolution and the embedding copy, over half of
-    a narrow DPCNN's work on short texts. The deeper 3-wide convolutions run on
-    ``(batch, time, channels)`` as three matrix products each, the same sums as the model's
-    ``conv1d`` in another order (about twice as fast on one CPU thread at 64 channels), and
-    padding is masked by multiplying with (or adding) a mask made once per length.
-
-    Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
-    """
+class _FoldedPyramid(nn.Module):
+    """The DPCNN encoder with its region embedding read from tables, time-major."""
 
     def __init__(self, model: DPCNN):
-        super().__init__(model)
+        super().__init__()
+        self.vocab_size = model.embedding.num_embeddings
         self.convs = len(model.stage) + sum(len(pair) for pair in model.pyramid)
         with torch.no_grad():
             conv = model.region.conv
@@ -197,7 +153,6 @@ class FoldedDPCNN(_Folded):
                 weight = block.conv.weight.detach().permute(2, 1, 0).contiguous()
                 self.register_buffer(f"weight{i}", weight)
                 self.register_buffer(f"bias{i}", block.conv.bias.detach().clone())
-        self.eval()
 
     def region(self, ids: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
         """The region embedding, (batch, time, channels), of ``ids`` (batch, time) whose texts
@@ -233,8 +188,9 @@ class FoldedDPCNN(_Folded):
         return torch.maximum(torch.maximum(x[:, 0:2 * half:2], x[:, 1:2 * half + 1:2]),
                              x[:, 2:2 * half + 2:2])
 
-    def features(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """:meth:`DPCNN.pyramid_features` over the folded region embedding, time-major."""
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """:meth:`DPCNNEncoder.pyramid_features` over the folded region embedding,
+        time-major."""
         read, n = self.region_ids(ids, lengths)
         x = self.region(read, n)  # (batch, time, channels)
 
@@ -255,7 +211,63 @@ class FoldedDPCNN(_Folded):
         return (x + off).amax(dim=1)  # (batch, channels)
 
     # the model's own: which ids the region reads
-    region_ids = DPCNN.region_ids
+    region_ids = staticmethod(DPCNNEncoder.region_ids)
+
+
+class _Folded(Network):
+    """A folded twin: the trained model's own :class:`~textcnn.networks.Network` (its heads,
+    its wide branch, which tokens the convolutions read) around a folded encoder (the
+    subclass's ``folds``), built from the trained encoder's weights.
+
+    Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
+    """
+
+    folds: type[nn.Module]
+
+    def __init__(self, model: TextCNN | DPCNN):
+        reason = why_not_foldable(model, max_bytes=None)
+        if reason:
+            raise ValueError(f"cannot fold this model: {reason}")
+        super().__init__(self.folds(model), model.heads, model.wide,
+                         conv_tokens=model.conv_tokens, deep=model.deep)
+        self.eval()
+
+
+class FoldedTextCNN(_Folded):
+    """Inference-only twin of a trained :class:`~textcnn.models.TextCNN` (same inputs, same
+    ``{head: logits}`` output); the source model's weights are copied, not shared.
+
+    Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
+    """
+
+    folds = _FoldedConvs
+
+    def window_sums(self, ids: torch.Tensor, lengths: torch.Tensor) -> list[torch.Tensor]:
+        """Each width's convolution without its bias over the tokens the model's convolutions
+        read, ``(batch, positions, filters)``, windows past a text's end set to ``-inf`` (the
+        explanations read which window each filter pooled)."""
+        return self.encoder.window_sums(*self.conv_view(ids, lengths))
+
+
+class FoldedDPCNN(_Folded):
+    """Inference-only twin of a trained :class:`~textcnn.models.DPCNN`: its region embedding (a
+    3-wide convolution over the embeddings, no activation) read from tables, the rest the
+    model's arithmetic in time-major layout (weights copied, not shared)::
+
+        T_j[v] = E[v] @ W[:, :, j].T        (j = 0, 1, 2; one extra row of zeros: padding)
+        region(text)[t] = b + T_0[ids[t - 1]] + T_1[ids[t]] + T_2[ids[t + 1]]
+
+    Positions past a text's end read the row of zeros, as the convolution reads zeroed
+    embeddings there. This drops the region convolution and the embedding copy, over half of
+    a narrow DPCNN's work on short texts. The deeper 3-wide convolutions run on
+    ``(batch, time, channels)`` as three matrix products each, the same sums as the model's
+    ``conv1d`` in another order (about twice as fast on one CPU thread at 64 channels), and
+    padding is masked by multiplying with (or adding) a mask made once per length.
+
+    Raises ``ValueError`` for a model :func:`why_not_foldable` rejects (with no byte limit).
+    """
+
+    folds = _FoldedPyramid
 
 
 class FoldedBackend(Backend):
