@@ -163,3 +163,38 @@ def test_the_private_name_rule_can_fail(tmp_path):
         globals()["_module_name"] = original
     assert found == ["probe.py:2 imports textcnn.cli._decode",
                      "probe.py:4 uses textcnn.cli._argument_texts"]
+
+
+# the network and its heads: what any door (training, serving, prediction) builds on
+NETWORK = ("textcnn.networks", "textcnn.models", "textcnn.layers", "textcnn.core",
+           "textcnn.ngrams", "textcnn.heads")
+# what builds on the network, which it must never import
+ABOVE_THE_NETWORK = ("textcnn.training", "textcnn.serve", "textcnn.inference", "textcnn.runs",
+                     "textcnn.backends", "textcnn.classifier", "textcnn.cli", "textcnn.explain",
+                     "textcnn.folder", "textcnn.chunked", "textcnn.estimator", "textcnn.contrib")
+
+
+def _within(module: str, prefixes: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in prefixes)
+
+
+def _reached(module: str) -> set[str]:
+    """Every package module ``module`` imports, directly or through others."""
+    paths = {_module_name(p): p for p in MODULES}
+    seen, todo = set(), [module]
+    while todo:
+        for dep in _imported_modules(paths[todo.pop()]) & paths.keys():
+            if dep not in seen:
+                seen.add(dep)
+                todo.append(dep)
+    return seen
+
+
+def test_the_network_imports_nothing_from_training_serving_or_prediction():
+    network = [m for m in _all_module_names() if _within(m, NETWORK)]
+    assert {"textcnn.networks.network", "textcnn.heads.ordinal"} <= set(network)
+    bad = {m: sorted(d for d in _reached(m) if _within(d, ABOVE_THE_NETWORK)) for m in network}
+    assert not {m: d for m, d in bad.items() if d}
+    # the rule can fail: the trainer reaches both the network and what builds on it
+    assert _within("textcnn.inference", ABOVE_THE_NETWORK)
+    assert any(_within(d, NETWORK) for d in _reached("textcnn.training.trainer"))

@@ -68,6 +68,11 @@ def _side_config(model: dict, tasks: dict, epochs: int, threads: int, **extra) -
                       "threads": threads}}
 
 
+
+def embedding_table(model: torch.nn.Module) -> torch.nn.Module:
+    """A text model's input embedding module (an image model has none: an empty module)."""
+    return getattr(model, "embedding", None) or torch.nn.Module()
+
 def _train_side(name: str, data: dict, datasets: dict, out: Path, log) -> dict:
     """Train one side into ``out/<name>-model`` and measure it."""
     config = from_dict(data)
@@ -91,8 +96,7 @@ def _train_side(name: str, data: dict, datasets: dict, out: Path, log) -> dict:
         "history": read_history(folder), "seconds": seconds,
         "sizes": {s: len(d) for s, d in prepared.splits[head].items()},
         "params": sum(p.numel() for p in model.parameters()),
-        "embedding_params": sum(p.numel() for n, p in model.named_parameters()
-                                if n.startswith("embedding")),
+        "embedding_params": sum(p.numel() for p in embedding_table(model).parameters()),
         "flops": flops_per_example(model, inputs),
         "flops_at": f"{inputs[1].item()} tokens" if name == "text" else "x".join(
             map(str, inputs[0].shape[1:])),
