@@ -7,8 +7,8 @@ data decides (:mod:`.shape`: long texts). :func:`recipe_config` makes the datase
 given), sets what :func:`data_settings` read from the data, then the ``--set`` overrides, and
 checks that the recipe's pretrained embeddings are installed (the ``pretrained`` extra).
 On a small training split the recipe then compares candidate recipes on validation carves and
-keeps the best (:mod:`.portfolio`: the loss, the wide branch alone), unless ``--set`` names
-the keys they change. :func:`run_name` names the default output folder, ``runs/<run name>``.
+keeps one only where it beats the recipe by more than noise (:mod:`.portfolio`: the loss, the
+wide branch alone), unless ``--set`` names the keys they change. :func:`run_name` names the default output folder, ``runs/<run name>``.
 
 Example
 -------
