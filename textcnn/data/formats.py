@@ -29,9 +29,12 @@ from types import ModuleType
 
 import numpy as np
 
+import textcnn.data.delimited as delimited  # the reader modules themselves, not the package
+import textcnn.data.jsonl as jsonl
+import textcnn.data.parquet as parquet
+
 from ..errors import DataError
 from ..texts import check_file_lines, check_text
-from . import delimited, jsonl, parquet
 from .resolve import FILE_FORMATS
 
 Row = tuple[object, object, str]  # (text, label, where: "path:line" for messages)

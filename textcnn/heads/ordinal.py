@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from ..metrics import RunningMetrics, sigmoid
-from . import SingleLabel, register
+from .base import SingleLabel, register
 
 
 class OrdinalMetrics(RunningMetrics):

@@ -8,7 +8,8 @@ given), sets what :func:`data_settings` read from the data, then the ``--set`` o
 checks that the recipe's pretrained embeddings are installed (the ``pretrained`` extra).
 On a small training split the recipe then compares candidate recipes on validation carves and
 keeps one only where it beats the recipe by more than noise (:mod:`.portfolio`: the loss, the
-wide branch alone), unless ``--set`` names the keys they change. :func:`run_name` names the default output folder, ``runs/<run name>``.
+wide branch alone), unless ``--set`` names the keys they change. :func:`run_name` names the
+default output folder, ``runs/<run name>``.
 
 Example
 -------

@@ -151,7 +151,7 @@ class Portfolio:
             return train_and_evaluate(config, datasets, output, resume, write_folder=write_folder,
                                       started=started, **step)
         (head, raw), = datasets.items()
-        pool = training_pool(raw, config.train.seed)
+        pool, own_rows = training_pool(raw, config.train.seed)
         long_texts = bool(config.model.conv_tokens)
         rows = len(pool.texts) if pool is not None else len(raw.splits["train"])
         options = candidates(config, rows, long_texts, self.fixed)
@@ -172,7 +172,7 @@ class Portfolio:
                 log(f"candidate {candidate.name}: skipped, train.time_budget would be passed")
                 continue
             kept[candidate.name] = self._score(config, candidate, datasets, raw, pool, carves,
-                                               row, room, step, train_and_evaluate)
+                                               own_rows, row, room, step, train_and_evaluate)
         chosen = choose(table)
         clf, metrics = kept[chosen["name"]]
         report = choice_report(table, chosen, config.train.select_metric, carves)
@@ -184,7 +184,8 @@ class Portfolio:
             log(f"model folder: {output}")
         return clf, metrics
 
-    def _score(self, config, candidate, datasets, raw, pool, carves, row, room, step, train):
+    def _score(self, config, candidate, datasets, raw, pool, carves, own_rows, row, room, step,
+               train):
         from . import reconfigured
 
         cfg = reconfigured(config, candidate.settings)
@@ -205,7 +206,7 @@ class Portfolio:
             (scores,) = metrics.values()
             value = scores["validation"][config.train.select_metric]
             row["validation"].append(round(float(value), 4))
-            row["rows"].append(_validation_rows(cfg, datasets if carve == 0 else {0: cut}))
+            row["rows"].append(len(cut.splits["validation"]) if carve else own_rows)
             row["seconds"].append(round(time.perf_counter() - begun, 1))
             step["log"](f"candidate {candidate.name}, carve {carve + 1}/{carves}: validation "
                         f"{config.train.select_metric} {value:.4f} ({row['seconds'][-1]:.1f} s)")
@@ -235,23 +236,17 @@ def _over_budget(config, started: float, table: list[dict], carves: int) -> bool
 
 
 def training_pool(raw, seed: int):
-    """The rows a run trains and validates on (the training split before its validation carve;
-    a CV set's folds 1-9), or None when a validation split of the user's own is given."""
+    """``(the rows a run trains and validates on, the rows of its own validation split)``: the
+    pool is the training split before its validation carve (a CV set's folds 1-9), or None when
+    a validation split of the user's own is given."""
     from ..data import Split, make_splits
 
     if "validation" in raw.splits:
-        return None
+        return None, len(raw.splits["validation"])
     parts = make_splits(raw, seed)
-    return Split(parts["train"].texts + parts["validation"].texts,
+    pool = Split(parts["train"].texts + parts["validation"].texts,
                  np.concatenate([parts["train"].labels, parts["validation"].labels]))
-
-
-def _validation_rows(config, datasets: dict) -> int:
-    """The validation rows a run of ``datasets``' one task is scored on."""
-    from ..data import make_splits
-
-    (raw,) = datasets.values()
-    return len(make_splits(raw, config.train.seed, check=False)["validation"])
+    return pool, len(parts["validation"])
 
 
 def carved(raw, pool, seed: int, fraction: float):
