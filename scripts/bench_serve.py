@@ -296,8 +296,7 @@ def inprocess_bench(args, texts: list[str]) -> dict:
     import numpy as np
     import torch
 
-    from textcnn.classifier import TextClassifier, softmax
-    from textcnn.folder import load
+    from textcnn.classifier import TextClassifier, load, softmax
     from textcnn.inference import predict_logits
     from textcnn.threads import set_threads
     from textcnn.training import Encoded, sorted_batches, to_tensors

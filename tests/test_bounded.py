@@ -19,11 +19,10 @@ from fastapi.testclient import TestClient
 
 import textcnn
 from conftest import read_jsonl, tiny_config, write_jsonl
-from textcnn.classifier import InputError
 from textcnn.cli import main
 from textcnn.data.formats import count_rows, read_rows
 from textcnn.data.stream import StreamSource
-from textcnn.errors import DataError, ModelFolderError
+from textcnn.errors import DataError, InputError, ModelFolderError
 from textcnn.serve import create_app
 from textcnn.texts import MAX_LINE_BYTES
 

@@ -6,8 +6,8 @@ import torch
 
 from conftest import tiny_config
 from textcnn import calibration
+from textcnn.classifier import load
 from textcnn.config import from_dict
-from textcnn.folder import load
 from textcnn.models import TextCNN
 
 

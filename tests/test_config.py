@@ -18,10 +18,11 @@ from textcnn.config import (
     load_config,
     model_arguments,
 )
-from textcnn.embeddings import folder_embeddings, is_model_folder, read_vectors, resolve_source
+from textcnn.embeddings import read_vectors
 from textcnn.errors import ConfigError, ModelFolderError
 from textcnn.models import DPCNN, REGISTRY, build_model
 from textcnn.ngrams import WideAndDeep
+from textcnn.sources import folder_embeddings, is_model_folder, resolve_source
 from textcnn.tokenizer import train_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

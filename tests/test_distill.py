@@ -12,6 +12,7 @@ import pytest
 import torch
 from tiny_bert import tiny_bert
 
+from textcnn.classifier import load
 from textcnn.cli import main
 from textcnn.config import from_dict
 from textcnn.contrib.distill.augment import MASK, augment, neighbour_table, spans
@@ -20,7 +21,6 @@ from textcnn.contrib.distill.loss import distill_loss
 from textcnn.contrib.distill.student import extra_texts
 from textcnn.contrib.distill.teacher import Teacher, teach
 from textcnn.errors import ConfigError
-from textcnn.folder import load
 from textcnn.metrics import head_loss
 from textcnn.runs import train
 

@@ -11,10 +11,12 @@ import pytest
 
 ort = pytest.importorskip("onnxruntime")
 
-from textcnn.backends.onnx import ONNX, export, parity, session, to_onnx  # noqa: E402
+from textcnn.backends.onnx import parity, session, to_onnx  # noqa: E402
+from textcnn.classifier import load  # noqa: E402
 from textcnn.cli import main  # noqa: E402
 from textcnn.errors import ModelFolderError, TextCNNError  # noqa: E402
-from textcnn.folder import load  # noqa: E402
+from textcnn.export import export  # noqa: E402
+from textcnn.folder import ONNX  # noqa: E402
 
 # empty, 1 token, 2 and 4 tokens (< the widest kernel, 5), unknown words, long, truncated
 TEXTS = ["", "good", "not good", "a b c d", "zzzqqq xxyyzz", "a gorgeous , witty film",

@@ -9,8 +9,10 @@ import torch
 
 from textcnn.backends import folded
 from textcnn.backends.folded import FoldedDPCNN, FoldedTextCNN, table_bytes, why_not_foldable
-from textcnn.classifier import InputError, TextClassifier, softmax
+from textcnn.classifier import TextClassifier
 from textcnn.config import TextCNNConfig
+from textcnn.errors import InputError
+from textcnn.heads import softmax
 from textcnn.models import DPCNN, TextCNN, build_model
 
 # empty, 1 token, 2 and 4 tokens (< the widest kernel), unknown words, long, truncated

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from textcnn.classifier import load
 from textcnn.config import from_dict
-from textcnn.folder import load
 from textcnn.heads import HEADS
 from textcnn.runs import train
 
@@ -120,7 +120,7 @@ def test_a_model_folder_round_trips_with_every_backend(trained_head):
     assert set(metrics["test"]) == set(metrics["validation"])
     folded = load(out, backend="folded", threads=1)
     np.testing.assert_allclose(folded.predict_proba(TEXTS)["t"], want, atol=1e-5)
-    from textcnn.backends.onnx import export
+    from textcnn.export import export
 
     export(out)
     onnx = load(out, backend="onnx", threads=1)

@@ -198,3 +198,72 @@ def test_the_network_imports_nothing_from_training_serving_or_prediction():
     # the rule can fail: the trainer reaches both the network and what builds on it
     assert _within("textcnn.inference", ABOVE_THE_NETWORK)
     assert any(_within(d, NETWORK) for d in _reached("textcnn.training.trainer"))
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Package module -> the package modules it imports, wherever the import stands (top level,
+    in a function, under ``TYPE_CHECKING``); ``from X import n`` is an edge to ``X.n`` when that
+    is a module, else to ``X``."""
+    names = _all_module_names()
+    graph = {}
+    for path in MODULES:
+        here, deps = _module_name(path), set()
+        for _, module, imported in _imports(path):
+            targets = [f"{module}.{n}" if f"{module}.{n}" in names else module
+                       for n in imported] or [module]
+            deps.update(t for t in targets if t in names)
+        graph[here] = deps - {here}
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The groups of modules that import each other (strongly connected components of two or
+    more), each sorted (Tarjan's algorithm, without recursion)."""
+    index, low, stack, on_stack, groups = {}, {}, [], set(), []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    groups.append(sorted(group))
+    return groups
+
+
+def test_no_import_cycle_between_modules():
+    """Imports point one way: no two modules of the package reach each other, even through a
+    deferred import inside a function (which would only hide the knot)."""
+    graph = _import_graph()
+    assert graph["textcnn.classifier"] >= {"textcnn.folder", "textcnn.backends"}
+    assert not _cycles(graph), "\n".join(" <-> ".join(g) for g in _cycles(graph))
+
+
+def test_the_cycle_rule_can_fail():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a", "d"}, "d": set(), "e": {"e", "d"}}
+    assert _cycles(graph) == [["a", "b", "c"]]
+    assert _cycles({"x": {"y"}, "y": {"x"}, "z": {"x"}}) == [["x", "y"]]

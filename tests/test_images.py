@@ -9,14 +9,13 @@ import torch
 import yaml
 from sklearn.model_selection import StratifiedKFold
 
-from textcnn.classifier import TextClassifier
+from textcnn.classifier import TextClassifier, load
 from textcnn.cli import main
 from textcnn.config import TaskConfig, from_dict
 from textcnn.core import ConvBlock
 from textcnn.data import cv_folds, make_splits
 from textcnn.data.images import load_idx_folder, load_images, read_idx
 from textcnn.errors import ConfigError, DataError, ModelFolderError
-from textcnn.folder import load
 from textcnn.modality import load_datasets
 from textcnn.models import ImageCNN, build_model
 from textcnn.runs import evaluate_folder, train_and_evaluate

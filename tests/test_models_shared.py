@@ -11,9 +11,8 @@ from safetensors.torch import load_file
 
 from textcnn.backends import TorchBackend
 from textcnn.backends.folded import FoldedBackend, why_not_foldable
-from textcnn.classifier import ImageClassifier, TextClassifier
+from textcnn.classifier import ImageClassifier, TextClassifier, load
 from textcnn.config import from_dict
-from textcnn.folder import load
 from textcnn.models import REGISTRY, build_model
 from textcnn.tokenizer import encode as encode_ids
 from textcnn.tokenizer import train_tokenizer

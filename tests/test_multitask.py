@@ -5,11 +5,10 @@ import pytest
 import torch
 
 from conftest import tiny_config
-from textcnn.classifier import TextClassifier
+from textcnn.classifier import TextClassifier, load
 from textcnn.cli import main
 from textcnn.config import from_dict
 from textcnn.errors import ConfigError, DataError
-from textcnn.folder import load
 from textcnn.layers import private_columns
 from textcnn.modality import load_datasets, modality_for
 from textcnn.models import TextCNN
@@ -144,7 +143,7 @@ def test_shared_private_model_round_trip_and_backends(sst2_slice, trec_slice, tm
         for head in ("sentiment", "question"):
             np.testing.assert_allclose(got[head], want[head], atol=1e-5)
     pytest.importorskip("onnxruntime")
-    from textcnn.backends.onnx import export
+    from textcnn.export import export
 
     export(out)
     got = load(out, backend="onnx", threads=1).predict_proba(texts)

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from textcnn.classifier import InputError
 from textcnn.config import from_dict
-from textcnn.errors import ConfigError
+from textcnn.errors import ConfigError, InputError
 from textcnn.heads import HEADS, head_for
 from textcnn.runs import evaluate_folder, train
 

@@ -3,8 +3,8 @@ import shutil
 import numpy as np
 import pytest
 
-from textcnn.classifier import InputError, TextClassifier
-from textcnn.errors import ModelFolderError
+from textcnn.classifier import TextClassifier
+from textcnn.errors import InputError, ModelFolderError
 
 
 def test_predict_shape_matches_design(trained):

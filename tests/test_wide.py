@@ -13,10 +13,10 @@ import torch
 from conftest import tiny_config
 from textcnn.backends.base import TorchBackend
 from textcnn.backends.folded import FoldedBackend, FoldedTextCNN
+from textcnn.classifier import load
 from textcnn.config import from_dict
 from textcnn.data.batch import Encoded
 from textcnn.errors import ConfigError
-from textcnn.folder import load
 from textcnn.models import DPCNN, TextCNN
 from textcnn.ngrams import PRIMES, SALT, NgramBranch
 

@@ -15,7 +15,7 @@ hooks, the one place the core and the research edge meet.
 """
 
 from ._version import __version__ as __version__  # re-exported
-from .classifier import ImageClassifier, TextClassifier
+from .classifier import ImageClassifier, TextClassifier, load
 from .config import Config, load_config
 from .contrib import install as _install_contrib  # noqa: E402 (after the core it plugs into)
 from .core import ConvBlock, ConvCore
@@ -26,7 +26,6 @@ from .errors import (
     OutputError,
     TextCNNError,
 )
-from .folder import load
 from .models import DPCNN, ImageCNN, TextCNN
 from .runs import cross_validate, evaluate_folder, train
 

@@ -5,8 +5,8 @@ prepared inputs, turn logits into probabilities and answers as each head says
 (:mod:`textcnn.heads`: softmax and top-k, or a sigmoid per label and every label at or over
 its threshold), evaluate, save. :class:`TextClassifier` and
 :class:`ImageClassifier` differ only in how their inputs become arrays (:meth:`prepare`).
-Load any model folder with :func:`textcnn.load`; ``from_pretrained`` on a subclass also checks
-the folder holds that kind of model.
+:func:`load` (``textcnn.load``) opens any model folder as the classifier its ``kind`` names;
+``from_pretrained`` on a subclass also checks the folder holds that kind of model.
 
 Example
 -------
@@ -29,14 +29,23 @@ from .backends import BackendError, make_backend
 from .config import Config
 from .data.batch import Encoded
 from .data.images import ImageSplit
-from .errors import TextCNNError
+from .devices import resolve_device
+from .errors import InputError, ModelFolderError
+from .fileio import atomic_write
+from .folder import (
+    CONFIG,
+    TOKENIZER,
+    WEIGHTS,
+    check_tokenizer_size,
+    fresh_onnx_graph,
+    read_config,
+    read_network,
+    require_files,
+    write_folder,
+)
 from .heads import HEADS, Head, head_for, sigmoid, softmax  # noqa: F401 (re-exported)
 from .texts import char_limit, check_text
-from .tokenizer import encode
-
-
-class InputError(TextCNNError, TypeError):
-    """Inputs handed to a classifier are of the wrong type or shape, or name an unknown head."""
+from .tokenizer import encode, load_tokenizer
 
 
 def top_k_labels(probabilities: dict[str, np.ndarray], heads: dict[str, list[str]], k: int,
@@ -131,8 +140,6 @@ class Classifier:
 
     def _onnx_graph(self, backend: str) -> Path | None:
         """The folder's ``model.onnx`` when it is at least as new as the weights."""
-        from .folder import fresh_onnx_graph
-
         if backend != "onnx" or self.folder is None:
             return None
         return fresh_onnx_graph(self.folder)
@@ -191,6 +198,22 @@ class Classifier:
         return self.head_objects[head].metrics(np.asarray(labels), logits)
 
     # -- the model folder ------------------------------------------------------------------
+    folder_files: ClassVar[tuple[str, ...]] = ()  # files besides config.json and the weights
+
+    @classmethod
+    def open_folder(cls, path: Path, saved: dict) -> tuple[int, Any]:
+        """``(input size, reader)`` from a model folder and its ``config.json`` data: what
+        turns this kind's inputs into arrays (a tokenizer, an image format), as
+        :meth:`from_network` takes it."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_network(cls, model: torch.nn.Module, config: Config, heads: dict[str, list[str]],
+                     reader: Any, backend: str = "torch", threads: int = 0) -> Classifier:
+        """The classifier of this kind answering with ``model``; ``reader`` is what
+        :meth:`open_folder` gives, or what a run's data was prepared with."""
+        raise NotImplementedError
+
     def folder_fields(self) -> dict:
         """What ``config.json`` holds besides the config, ``kind``, ``heads`` and version."""
         return {}
@@ -200,8 +223,6 @@ class Classifier:
 
     def save(self, path: str | Path) -> Path:
         """Write the model folder (config.json, model.safetensors, and e.g. tokenizer.json)."""
-        from .folder import write_folder
-
         return write_folder(self, path)
 
     @classmethod
@@ -209,9 +230,6 @@ class Classifier:
                         device: str = "cpu", verify: bool | None = None) -> Classifier:
         """Load a model folder of this kind onto the CPU or ``device`` (see
         :func:`textcnn.load`)."""
-        from .errors import ModelFolderError
-        from .folder import load
-
         clf = load(path, backend, threads, device, verify)
         if not isinstance(clf, cls):
             raise ModelFolderError(f"{path} holds a model of kind '{clf.kind}', not "
@@ -239,6 +257,7 @@ class TextClassifier(Classifier):
     """
 
     kind = "text"
+    folder_files = (TOKENIZER,)
 
     def __init__(self, model: torch.nn.Module, tokenizer: Tokenizer, config: Config,
                  heads: dict[str, list[str]], backend: str = "torch", threads: int = 0):
@@ -301,10 +320,17 @@ class TextClassifier(Classifier):
 
         return explain(self, texts, head, top_k)
 
-    def save_files(self, path: Path) -> None:
-        from .fileio import atomic_write
-        from .folder import TOKENIZER
+    @classmethod
+    def open_folder(cls, path: Path, saved: dict) -> tuple[int, Tokenizer]:
+        check_tokenizer_size(path / TOKENIZER, path / WEIGHTS)  # before reading it
+        tokenizer = load_tokenizer(path / TOKENIZER)
+        return tokenizer.get_vocab_size(), tokenizer
 
+    @classmethod
+    def from_network(cls, model, config, heads, reader, backend="torch", threads=0):
+        return cls(model, reader, config, heads, backend, threads)
+
+    def save_files(self, path: Path) -> None:
         atomic_write(path / TOKENIZER, lambda tmp: self.tokenizer.save(tmp))
 
 
@@ -358,5 +384,81 @@ class ImageClassifier(Classifier):
                              f"{self.shape} (or {self.shape[1:]} for one channel)")
         return ImageSplit(np.ascontiguousarray(images / self.scale), scale=self.scale)
 
+    @classmethod
+    def open_folder(cls, path: Path, saved: dict) -> tuple[int, tuple]:
+        try:
+            shape = tuple(int(v) for v in saved["image"]["shape"])
+            scale = float(saved["image"]["scale"])
+            if len(shape) != 3 or min(shape) < 1 or not scale > 0:
+                raise ValueError(f"shape {list(shape)} / scale {scale}")
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFolderError(f"corrupt {path / CONFIG}: 'image' must hold the image shape "
+                                   f"[channels, height, width] and pixel scale ({exc})") from None
+        return shape[0], (shape, scale)
+
+    @classmethod
+    def from_network(cls, model, config, heads, reader, backend="torch", threads=0):
+        shape, scale = reader
+        return cls(model, config, heads, shape, scale, backend, threads)
+
     def folder_fields(self) -> dict:
         return {"image": {"shape": list(self.shape), "scale": self.scale}}
+
+
+# a model folder's ``kind`` -> the classifier that opens it
+KINDS: dict[str, type[Classifier]] = {c.kind: c for c in (TextClassifier, ImageClassifier)}
+
+
+def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str = "cpu",
+         verify: bool | None = None) -> Classifier:
+    """Open any model folder onto the CPU (or ``device``): a :class:`TextClassifier` or an
+    :class:`ImageClassifier`, as its ``config.json`` says (:mod:`textcnn.folder` has the
+    folder's files and the checks made on them).
+
+    Parameters
+    ----------
+    path : path
+        The model folder (what ``textcnn train`` wrote).
+    backend : str
+        How predictions run: ``auto`` (the fastest that keeps the probabilities within 1e-5 of
+        the trained model's), ``folded``, ``torch`` or ``onnx`` (uses the folder's ``model.onnx``
+        when it is newer than the weights, else exports in memory).
+    threads : int
+        onnxruntime's thread count (torch uses ``torch.set_num_threads``).
+    device : str
+        Where the forward pass runs: ``cpu`` (default), ``auto``, ``cuda``, ``cuda:N`` or
+        ``mps``; off the CPU the backend is ``torch``. The weights are read onto the CPU first,
+        whatever device trained them.
+    verify : bool, optional
+        Check the weights file against ``config.json``'s ``weights_sha256`` (default: yes,
+        unless the environment variable ``TEXTCNN_VERIFY_WEIGHTS`` is ``0``). ``False`` is for
+        weights you changed on purpose; ``clf.save(path)`` records the new hash.
+
+    Raises
+    ------
+    ModelFolderError
+        The folder or one of its files is missing, corrupt, or does not match the others (the
+        weights' SHA-256 included).
+
+    Examples
+    --------
+    >>> clf = load(model_dir, backend="torch")
+    >>> type(clf).__name__, clf.backend, clf.heads["sentiment"]
+    ('TextClassifier', 'torch', ['negative', 'positive'])
+    """
+    path = Path(path)
+    raw, config = read_config(path)
+    if raw["kind"] not in KINDS:
+        raise ModelFolderError(f"unknown model kind {raw['kind']!r} (known: {', '.join(KINDS)})")
+    kind = KINDS[raw["kind"]]
+    require_files(path, (WEIGHTS, *kind.folder_files))
+    input_size, reader = kind.open_folder(path, raw)
+    model = read_network(path, raw, config, input_size, verify)
+    model.to(resolve_device(device)).eval()
+    clf = kind.from_network(model, config, raw["heads"], reader, "torch", threads)
+    clf.folder, clf.trained_at = path, raw.get("trained_at")  # a re-saved copy keeps the date
+    for h, head in clf.head_objects.items():
+        head.load_state({k: raw[k][h] for k in head.folder_keys if h in raw.get(k, {})},
+                        raw["heads"][h])
+    clf.set_backend(backend)
+    return clf

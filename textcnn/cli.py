@@ -28,7 +28,6 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from .backends import BACKENDS
-from .cli_serve import serve_arguments, serve_command
 from .errors import PeerLost, TextCNNError
 from .verbs import TRAIN_OPTIONS, Verb, arranged
 
@@ -147,6 +146,47 @@ def _card_arguments(sub) -> None:
                                      "current card)")
 
 
+def _serve_arguments(sub) -> None:
+    """``textcnn serve``: the HTTP service's limits and timeouts (fastapi and uvicorn are
+    imported only when it runs)."""
+    p = verb_parser(sub, "serve", "serve a model folder over HTTP (POST /v1/classify, POST "
+                                  "/v1/explain, GET /healthz, GET /v1/model, /openapi.json; "
+                                  "GET / is a demo page)")
+    p.add_argument("model_dir")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="how the forward pass runs: folded (convolutions precomputed into the "
+                        "embedding table), torch, onnx (onnxruntime), or auto = folded when the "
+                        "model folds, else torch (default: auto)")
+    p.add_argument("--max-batch-size", type=int, default=64,
+                   help="texts per forward pass; 1 turns micro-batching off (default: 64)")
+    p.add_argument("--max-wait-ms", type=float, default=5.0,
+                   help="longest a request waits for others to batch with (default: 5)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="intra-op threads of the forward pass (default: 0 = one per core)")
+    add_device(p, "cpu")
+    p.add_argument("--max-texts", type=int, default=256, help="texts per request (422 beyond)")
+    p.add_argument("--max-chars", type=int, default=None,
+                   help="characters per text (422 beyond; default and most: the model's limit, "
+                        "max(20000, 64 * tokenizer.max_length), what predict accepts)")
+    p.add_argument("--max-body-bytes", type=int, default=1 << 20,
+                   help="request body size (413 beyond; default: 1 MiB)")
+    p.add_argument("--max-connections", type=int, default=1000,
+                   help="open connections; past it a new one gets 503 and is closed "
+                        "(default: 1000)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="a request line and headers slower than this get 408 and the "
+                        "connection closed (default: 10)")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="a request body not received this long after its headers gets 408 "
+                        "(default: 30)")
+    p.add_argument("--keep-alive", type=float, default=5.0, metavar="SECONDS",
+                   help="idle keep-alive connections close after this (default: 5)")
+    p.add_argument("--graceful-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="on SIGTERM, how long in-flight requests may finish (default: 30)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every verb: the core's, and those registered (:func:`register_verb`)."""
     parser = argparse.ArgumentParser(
@@ -244,8 +284,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _predict(args: argparse.Namespace) -> None:
     from . import tokenizer
     from .chunked import predict_lines
+    from .classifier import load
     from .data.inputs import read_inputs
-    from .folder import load
 
     tokenizer.QUIET_PANICS = True  # a tokenizer that fails on a text: one error line
 
@@ -271,8 +311,8 @@ def _predict(args: argparse.Namespace) -> None:
 
 def _explain(args: argparse.Namespace) -> None:
     from . import tokenizer
+    from .classifier import load
     from .explain import render
-    from .folder import load
 
     tokenizer.QUIET_PANICS = True  # a tokenizer that fails on a text: one error line
 
@@ -287,10 +327,24 @@ def _explain(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace) -> None:
-    from .backends.onnx import export
+    from .export import export
 
     path, diff = export(args.model_dir, args.output, args.format)
     print(json.dumps({"path": str(path), "format": args.format, "max_abs_diff": diff}))
+
+
+def _serve(args: argparse.Namespace) -> None:
+    """Run ``textcnn serve``: the parsed arguments as :class:`~textcnn.serve.ServeSettings`."""
+    from .serve import ServeSettings, serve
+
+    serve(args.model_dir, ServeSettings(
+        host=args.host, port=args.port, backend=args.backend,
+        max_batch_size=args.max_batch_size, max_wait_ms=args.max_wait_ms,
+        threads=args.threads, device=args.device, max_texts=args.max_texts,
+        max_chars=args.max_chars, max_body_bytes=args.max_body_bytes,
+        max_connections=args.max_connections, header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout, keep_alive_s=args.keep_alive,
+        graceful_timeout_s=args.graceful_timeout))
 
 
 def _card(args: argparse.Namespace) -> None:
@@ -307,7 +361,7 @@ VERBS: dict[str, Verb] = {
                "textcnn cv configs/kim2014/mr.yaml --folds 10 --output runs/mr-cv"),
     "predict": Verb(_predict_arguments, _predict,
                     'textcnn predict runs/sst2 "a gorgeous, witty film" --top-k 2'),
-    "serve": Verb(serve_arguments, serve_command,
+    "serve": Verb(_serve_arguments, _serve,
                   "textcnn serve runs/sst2 --port 8000 --backend onnx --max-batch-size 64"),
     "export": Verb(_export_arguments, _export, "textcnn export runs/sst2 --format onnx"),
     "card": Verb(_card_arguments, _card, "textcnn card runs/sst2"),

@@ -9,7 +9,8 @@ module reads what it holds:
 - a text vector file: word2vec text, fastText ``.vec`` (both with a ``"count dim"`` header) or
   GloVe (no header), one ``word v1 ... vdim`` per line, optionally gzip-compressed (``*.gz``);
 - a Hugging Face model folder (``tokenizer.json`` + ``*.safetensors``): its input embedding
-  matrix, and, with ``tokenizer.kind: pretrained``, its tokenizer.
+  matrix (:func:`textcnn.sources.folder_embeddings` reads it), and, with ``tokenizer.kind:
+  pretrained``, its tokenizer.
 
 Matching a file to the trained vocabulary (:func:`match_vocabulary`): a token takes the vector of
 the same word, else of the first word in the file that lower-cases to it. The rest (Kim 2014's
@@ -40,11 +41,7 @@ from tokenizers import Tokenizer
 
 from .config import TokenizerConfig
 from .errors import ConfigError, DataError
-from .sources import is_model_folder, resolve_source
-
-# input-embedding tensor names in common Hugging Face checkpoints (BERT, LLaMA-like, GPT-2, T5)
-_EMBEDDING_SUFFIXES = ("word_embeddings.weight", "embed_tokens.weight", "wte.weight",
-                       "shared.weight")
+from .sources import folder_embeddings, is_model_folder, resolve_source
 
 
 # -- readers -----------------------------------------------------------------------------------
@@ -150,25 +147,6 @@ def folder_tokenizer(folder: str | Path, cfg: TokenizerConfig) -> Tokenizer:
     tok.no_padding()
     tok.enable_truncation(cfg.max_length)
     return tok
-
-
-def folder_embeddings(folder: str | Path, vocab_size: int) -> np.ndarray:
-    """The input embedding matrix (vocab_size, dim) of a Hugging Face model folder."""
-    from safetensors import safe_open
-
-    folder = Path(folder)
-    files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise DataError(f"{folder}: no *.safetensors weights next to tokenizer.json")
-    for file in files:
-        with safe_open(str(file), framework="np") as fh:
-            for name in fh.keys():  # noqa: SIM118 - safe_open has keys(), not iteration
-                if name.endswith(_EMBEDDING_SUFFIXES):
-                    matrix = fh.get_tensor(name)
-                    if matrix.ndim == 2 and matrix.shape[0] >= vocab_size:
-                        return np.ascontiguousarray(matrix[:vocab_size], dtype=np.float32)
-    raise DataError(f"{folder}: no input embedding matrix with {vocab_size} rows (looked for "
-                    f"tensors named *{', *'.join(_EMBEDDING_SUFFIXES)})")
 
 
 # -- matching ----------------------------------------------------------------------------------

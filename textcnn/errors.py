@@ -74,6 +74,18 @@ class ModelFolderError(TextCNNError, OSError):
     """
 
 
+class InputError(TextCNNError, TypeError):
+    """Inputs handed to a classifier are of the wrong type or shape, or name an unknown head.
+
+    Examples
+    --------
+    >>> import textcnn
+    >>> textcnn.load(model_dir).predict(["a gorgeous, witty film"], top_k=0)
+    Traceback (most recent call last):
+    textcnn.errors.InputError: top_k must be a positive integer, got 0
+    """
+
+
 class PeerLost(Exception):
     """A training process lost its connection to another (one was killed or crashed): not bad
     input, so the CLI exits 1, with one line and how to resume."""

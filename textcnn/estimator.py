@@ -267,7 +267,7 @@ time_budget
         return state
 
     def __setstate__(self, state: dict) -> None:
-        from .folder import load
+        from .classifier import load
 
         files = state.pop("model_folder_", None)
         self.__dict__.update(state)

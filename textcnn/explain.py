@@ -38,6 +38,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from .errors import InputError
+from .heads import softmax
 from .models import TextCNN
 from .tokenizer import encode_with_offsets
 
@@ -251,8 +253,6 @@ def explain(clf, texts: list[str], head: str | None = None, top_k: int | None = 
         [{"start", "end", "char_start", "char_end", "text", "contribution"}],
         "token_attributions": [one per token]}}}``.
     """
-    from .classifier import InputError, softmax
-
     if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int)
                               or top_k < 1):
         raise InputError(f"top_k must be a positive integer, got {top_k!r}")

@@ -1,20 +1,21 @@
-"""The model folder: one writer, one reader, for every kind of model.
+"""The model folder: its files, one writer, and the checks every reader makes, for every kind of
+model.
 
 A folder holds ``config.json`` (the resolved config at top level, plus ``kind``: "text" or
 "image", ``heads``: ``{head: [label names]}``, ``textcnn_version``, ``weights_sha256`` (of the
 weights file), ``trained_at`` (UTC, ISO 8601), for multi-label heads ``thresholds``:
 ``{head: {label: threshold}}``, and what the kind adds, e.g. ``image``: shape
 and pixel scale), ``model.safetensors`` (the weights) and the kind's own files
-(``tokenizer.json`` for text). :func:`load` opens any folder onto the CPU: no training data
-and no GPU needed, no pickle read.
+(``tokenizer.json`` for text). :func:`textcnn.load` (:func:`textcnn.classifier.load`) opens
+any folder onto the CPU with what is here: no training data and no GPU needed, no pickle read.
 
-Before building the network, the reader checks every tensor shape that ``config.json`` implies
-against the safetensors header (a few bytes; no tensor is read), so a config that does not match
-its weights fails with the first differing tensor named, and nothing large is allocated for it.
-Then it checks the weights file against ``config.json``'s ``weights_sha256`` (read in 1 MiB
-chunks), so weights changed after the folder was written fail to load instead of answering
-silently; ``load(path, verify=False)``, or the environment variable ``TEXTCNN_VERIFY_WEIGHTS=0``
-for the command line, skips that check.
+Before building the network, :func:`read_network` checks every tensor shape that
+``config.json`` implies against the safetensors header (a few bytes; no tensor is read), so a
+config that does not match its weights fails with the first differing tensor named, and nothing
+large is allocated for it. Then it checks the weights file against ``config.json``'s
+``weights_sha256`` (read in 1 MiB chunks), so weights changed after the folder was written fail
+to load instead of answering silently; ``textcnn.load(path, verify=False)``, or the environment
+variable ``TEXTCNN_VERIFY_WEIGHTS=0`` for the command line, skips that check.
 
 Example
 -------
@@ -45,7 +46,6 @@ from torch.overrides import TorchFunctionMode
 
 from ._version import __version__
 from .config import Config, from_dict
-from .devices import resolve_device
 from .errors import ConfigError, ModelFolderError
 from .fileio import atomic_write, write_json
 from .heads import head_outputs
@@ -256,51 +256,17 @@ def _at_most_parameters(limit: int, path: str | Path) -> Iterator[None]:
         handle.remove()
 
 
-def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str = "cpu",
-         verify: bool | None = None):
-    """Open any model folder onto the CPU (or ``device``): a :class:`~textcnn.TextClassifier` or
-    an :class:`~textcnn.ImageClassifier`, as its ``config.json`` says.
-
-    Parameters
-    ----------
-    path : path
-        The model folder (what ``textcnn train`` wrote).
-    backend : str
-        How predictions run: ``auto`` (the fastest that keeps the probabilities within 1e-5 of
-        the trained model's), ``folded``, ``torch`` or ``onnx`` (uses the folder's ``model.onnx``
-        when it is newer than the weights, else exports in memory).
-    threads : int
-        onnxruntime's thread count (torch uses ``torch.set_num_threads``).
-    device : str
-        Where the forward pass runs: ``cpu`` (default), ``auto``, ``cuda``, ``cuda:N`` or
-        ``mps``; off the CPU the backend is ``torch``. The weights are read onto the CPU first,
-        whatever device trained them.
-    verify : bool, optional
-        Check the weights file against ``config.json``'s ``weights_sha256`` (default: yes,
-        unless the environment variable ``TEXTCNN_VERIFY_WEIGHTS`` is ``0``). ``False`` is for
-        weights you changed on purpose; ``clf.save(path)`` records the new hash.
-
-    Raises
-    ------
-    ModelFolderError
-        The folder or one of its files is missing, corrupt, or does not match the others (the
-        weights' SHA-256 included).
-
-    Examples
-    --------
-    >>> clf = load(model_dir, backend="torch")
-    >>> type(clf).__name__, clf.backend, clf.heads["sentiment"]
-    ('TextClassifier', 'torch', ['negative', 'positive'])
-    """
-    from .modality import modality_named
-
-    path = Path(path)
-    raw, config = read_config(path)
-    modality = modality_named(raw["kind"])
-    for name in (WEIGHTS, *modality.folder_files):
+def require_files(path: Path, names) -> None:
+    """Fail naming the first of ``names`` missing from the model folder ``path``."""
+    for name in names:
         if not (path / name).is_file():
             raise ModelFolderError(f"model folder {path} is missing {name}{_unfinished_hint(path)}")
-    input_size, reader = modality.open_folder(path, raw)
+
+
+def read_network(path: Path, raw: dict, config: Config, input_size: int,
+                 verify: bool | None = None) -> torch.nn.Module:
+    """The folder's network on the CPU, built from ``config`` once the weights' header matches
+    it (:func:`check_weights`) and the weights their hash (:func:`verify_weights`)."""
     check_weights(config, input_size, raw["heads"], path / WEIGHTS)
     verify_weights(path, raw, verify)
     try:
@@ -309,11 +275,4 @@ def load(path: str | Path, backend: str = "auto", threads: int = 0, device: str 
         raise ModelFolderError(f"corrupt {path / WEIGHTS}: {exc}") from None
     model = build_model(config.model, input_size, head_outputs(config, raw["heads"]))
     model.load_state_dict(state)
-    model.to(resolve_device(device)).eval()
-    clf = modality.classifier(model, config, raw["heads"], reader, "torch", threads)
-    clf.folder, clf.trained_at = path, raw.get("trained_at")  # a re-saved copy keeps the date
-    for h, kind in clf.head_objects.items():
-        kind.load_state({k: raw[k][h] for k in kind.folder_keys if h in raw.get(k, {})},
-                        raw["heads"][h])
-    clf.set_backend(backend)
-    return clf
+    return model

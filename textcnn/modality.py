@@ -26,7 +26,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -40,7 +39,7 @@ from .data.images import ImageSplit, image_format, load_images
 from .data.labels import check_trainable
 from .data.stream import StreamedDataset, StreamedSplit, load_stream
 from .errors import ConfigError, DataError, ModelFolderError
-from .tokenizer import count_cut, encode, load_tokenizer, max_chars, train_tokenizer
+from .tokenizer import count_cut, encode, max_chars, train_tokenizer
 
 Log = Callable[[str], None]
 
@@ -76,7 +75,7 @@ class Modality:
     """What a kind of input brings to a run; see the module docstring."""
 
     name = ""
-    folder_files: tuple[str, ...] = ()  # model-folder files besides config.json and the weights
+    classifier_class: type[Classifier] = Classifier  # what answers with a trained model
 
     def load_dataset(self, task: TaskConfig, data_dir=None) -> RawDataset:
         raise NotImplementedError
@@ -84,8 +83,8 @@ class Modality:
     def classifier(self, model: torch.nn.Module, config: Config, heads: dict, reader: Any,
                    backend: str = "torch", threads: int = 0) -> Classifier:
         """The classifier of this kind of input answering with ``model``; ``reader`` is what
-        :meth:`prepare` or :meth:`open_folder` gives (a tokenizer, an image format)."""
-        raise NotImplementedError
+        :meth:`prepare` gives (a tokenizer, an image format)."""
+        return self.classifier_class.from_network(model, config, heads, reader, backend, threads)
 
     def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
                 saved_state: dict | None = None) -> PreparedData:
@@ -101,11 +100,6 @@ class Modality:
     def init_model(self, model: torch.nn.Module, config: Config, data: PreparedData,
                    log: Log) -> None:
         """Fill a freshly built model's weights from outside sources, if the config says so."""
-
-    def open_folder(self, path: Path, saved: dict) -> tuple[int, Any]:
-        """``(input size, reader)`` from a model folder and its ``config.json`` data (the
-        reader as :meth:`classifier` takes it)."""
-        raise NotImplementedError
 
 
 def cut_note(tokenizer: Tokenizer, splits: list[list[str]]) -> str:
@@ -133,7 +127,7 @@ class TextModality(Modality):
     """
 
     name = "text"
-    folder_files = ("tokenizer.json",)
+    classifier_class = TextClassifier
 
     def __init__(self, tokenizer_sample: int = 100_000):
         self.tokenizer_sample = tokenizer_sample
@@ -145,10 +139,6 @@ class TextModality(Modality):
 
     def inputs_of(self, split) -> list[str]:
         return split.texts
-
-    def classifier(self, model: torch.nn.Module, config: Config, heads: dict, reader: Any,
-                   backend: str = "torch", threads: int = 0) -> Classifier:
-        return TextClassifier(model, reader, config, heads, backend, threads)
 
     def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
                 saved_state: dict | None = None) -> PreparedData:
@@ -223,13 +213,6 @@ class TextModality(Modality):
         model.load_pretrained(torch.from_numpy(matrix))
         log(f"{report}; embeddings {config.model.embedding_mode}")
 
-    def open_folder(self, path: Path, saved: dict) -> tuple[int, Tokenizer]:
-        from .folder import WEIGHTS, check_tokenizer_size
-
-        check_tokenizer_size(path / "tokenizer.json", path / WEIGHTS)  # before reading it
-        tokenizer = load_tokenizer(path / "tokenizer.json")
-        return tokenizer.get_vocab_size(), tokenizer
-
 
 def _fit_wide(model: torch.nn.Module, data: PreparedData, log: Log) -> None:
     """The wide branch's idf from every head's training texts (a streamed training split is
@@ -249,6 +232,7 @@ class ImageModality(Modality):
     """Images: pixels scaled to [0, 1] are the arrays; every task shares one image format."""
 
     name = "image"
+    classifier_class = ImageClassifier
 
     def load_dataset(self, task: TaskConfig, data_dir=None) -> RawDataset:
         if task.multi_label:
@@ -258,29 +242,12 @@ class ImageModality(Modality):
     def inputs_of(self, split) -> ImageSplit:
         return split  # already scaled: ImageClassifier.prepare takes it as it is
 
-    def classifier(self, model: torch.nn.Module, config: Config, heads: dict, reader: Any,
-                   backend: str = "torch", threads: int = 0) -> Classifier:
-        shape, scale = reader
-        return ImageClassifier(model, config, heads, shape, scale, backend, threads)
-
     def prepare(self, config: Config, datasets: dict[str, RawDataset], fold: int = 0,
                 saved_state: dict | None = None) -> PreparedData:
         splits = cut(datasets, config.train.seed, fold)
         shape, scale = image_format(datasets)
         return PreparedData(_heads(datasets), splits, shape[0],
                             "images " + "x".join(map(str, shape)), self, (shape, scale))
-
-    def open_folder(self, path: Path, saved: dict) -> tuple[int, tuple]:
-        try:
-            shape = tuple(int(v) for v in saved["image"]["shape"])
-            scale = float(saved["image"]["scale"])
-            if len(shape) != 3 or min(shape) < 1 or not scale > 0:
-                raise ValueError(f"shape {list(shape)} / scale {scale}")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFolderError(f"corrupt {path / 'config.json'}: 'image' must hold the "
-                                   f"image shape [channels, height, width] and pixel scale "
-                                   f"({exc})") from None
-        return shape[0], (shape, scale)
 
 
 TEXT, IMAGE = TextModality(), ImageModality()

@@ -381,7 +381,7 @@ def evaluate_folder(model_dir, dataset: str | None = None, split: str = "test", 
     ['accuracy', 'loss', 'macro_f1']
     """
     from .chunked import evaluate_stream
-    from .folder import load
+    from .classifier import load
 
     clf = load(model_dir, backend="torch", device=device)
     if head is None:

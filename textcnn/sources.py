@@ -14,7 +14,9 @@
   and input embeddings are unpacked into ``$TEXTCNN_CACHE`` (default ``~/.cache/textcnn``),
   about 90 MB, and read from there after.
 
-Reading what the path holds is :mod:`textcnn.embeddings`' job.
+Reading word vectors and matching them to a vocabulary is :mod:`textcnn.embeddings`' job; the
+input embedding matrix of a model folder is read here (:func:`folder_embeddings`), since
+unpacking a zipped folder keeps only that matrix.
 
 Example
 -------
@@ -34,11 +36,15 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import numpy as np
 from tokenizers import Tokenizer
 
 from .errors import ConfigError, DataError
 
 _PART_SUFFIX = re.compile(r"\.zip\.(\d+)$")  # the NNN of "<name>.zip.NNN"
+# input-embedding tensor names in common Hugging Face checkpoints (BERT, LLaMA-like, GPT-2, T5)
+_EMBEDDING_SUFFIXES = ("word_embeddings.weight", "embed_tokens.weight", "wte.weight",
+                       "shared.weight")
 
 
 def resolve_source(source: str) -> Path:
@@ -211,8 +217,6 @@ def _write_embeddings_folder(archive: zipfile.ZipFile, tokenizer: str, weights: 
     """Write ``tokenizer.json`` and the input embeddings of ``archive``'s model into ``work``."""
     from safetensors.numpy import save_file
 
-    from .embeddings import folder_embeddings  # imported here: embeddings imports this module
-
     (work / "tokenizer.json").write_bytes(archive.read(tokenizer))
     vocab_size = Tokenizer.from_file(str(work / "tokenizer.json")).get_vocab_size()
     full = work / "full.safetensors"
@@ -221,3 +225,22 @@ def _write_embeddings_folder(archive: zipfile.ZipFile, tokenizer: str, weights: 
     matrix = folder_embeddings(work, vocab_size)  # (vocab_size, dim)
     full.unlink()
     save_file({"embeddings.word_embeddings.weight": matrix}, str(work / "embeddings.safetensors"))
+
+
+def folder_embeddings(folder: str | Path, vocab_size: int) -> np.ndarray:
+    """The input embedding matrix (vocab_size, dim) of a Hugging Face model folder."""
+    from safetensors import safe_open
+
+    folder = Path(folder)
+    files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise DataError(f"{folder}: no *.safetensors weights next to tokenizer.json")
+    for file in files:
+        with safe_open(str(file), framework="np") as fh:
+            for name in fh.keys():  # noqa: SIM118 - safe_open has keys(), not iteration
+                if name.endswith(_EMBEDDING_SUFFIXES):
+                    matrix = fh.get_tensor(name)
+                    if matrix.ndim == 2 and matrix.shape[0] >= vocab_size:
+                        return np.ascontiguousarray(matrix[:vocab_size], dtype=np.float32)
+    raise DataError(f"{folder}: no input embedding matrix with {vocab_size} rows (looked for "
+                    f"tensors named *{', *'.join(_EMBEDDING_SUFFIXES)})")

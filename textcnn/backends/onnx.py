@@ -1,4 +1,4 @@
-"""The ``onnx`` backend: the network exported to ONNX and run by onnxruntime; ``textcnn export``.
+"""The ``onnx`` backend: the network exported to ONNX and run by onnxruntime.
 
 The graph takes ``ids`` (batch, time) int64 and ``lengths`` (batch,) int64, both axes dynamic,
 and returns one logits output per head, named after the head. It is traced from the torch model
@@ -7,15 +7,15 @@ the widest kernel" branch is *not* in the graph: :class:`OnnxBackend` pads every
 least that width itself (padded positions are masked by ``lengths`` inside the graph, exactly as
 in torch), so empty and one-token texts score the same on both backends.
 
+A folder's graph is written by :func:`textcnn.export.export` (``textcnn export``).
+
 Example
 -------
->>> import shutil, textcnn
->>> folder = shutil.copytree(model_dir, tmp_dir / "model")
->>> path, diff = export(folder)  # writes model.onnx, checked against the torch model
->>> path.name, diff < PARITY_TOL
-('model.onnx', True)
->>> textcnn.load(folder, backend="onnx", threads=1).backend
-'onnx'
+>>> import textcnn
+>>> clf = textcnn.load(model_dir, backend="torch")
+>>> onnx = OnnxBackend(clf.model, clf.heads, to_onnx(clf.model, list(clf.heads)), threads=1)
+>>> parity(clf.engine, onnx, list(clf.heads), clf.model.embedding.num_embeddings) < 1e-5
+True
 """
 
 from __future__ import annotations
@@ -30,13 +30,11 @@ from torch import nn
 
 from ..data.batch import Encoded, sorted_batches
 from ..errors import ModelFolderError, TextCNNError
-from ..fileio import atomic_write
+from ..heads import softmax
 from ..models import min_input_length
 from .base import Backend
 
-ONNX = "model.onnx"
 OPSET = 17  # onnxruntime >= 1.17 runs it; nothing newer is needed
-PARITY_TOL = 1e-5  # max |p_onnx - p_torch| that export() accepts (tested in tests/test_export.py)
 
 
 class _Ordered(nn.Module):
@@ -108,7 +106,7 @@ class OnnxBackend(Backend):
     heads : dict
         ``{head: label names}``; the graph's outputs must be exactly these heads.
     graph : bytes or path, optional
-        A graph written by :func:`export` (``model.onnx``).
+        A graph written by :func:`textcnn.export.export` (``model.onnx``).
     threads : int
         onnxruntime intra-op threads (0 = its default, one per core).
 
@@ -160,8 +158,6 @@ def parity(reference: Backend, other: Backend, heads: list[str], vocab_size: int
            seed: int = 0) -> float:
     """Max |p_other - p_reference| over random token-id inputs of lengths 0 .. 40 (both backends
     see exactly the same ids, so only the forward passes are compared)."""
-    from ..classifier import softmax
-
     rng = np.random.default_rng(seed)
     lengths = np.concatenate([[0, 1, 2], rng.integers(0, 41, n - 3)]).astype(np.int64)
     ids = np.zeros((n, int(lengths.max())), dtype=np.int32)
@@ -170,23 +166,3 @@ def parity(reference: Backend, other: Backend, heads: list[str], vocab_size: int
     data = Encoded(ids, lengths)
     a, b = reference.logits(data, 16), other.logits(data, 16)
     return max(float(np.abs(softmax(a[h]) - softmax(b[h])).max()) for h in heads)
-
-
-def export(model_dir: str | Path, output: str | Path | None = None, fmt: str = "onnx",
-           opset: int = OPSET) -> tuple[Path, float]:
-    """Write ``model_dir/model.onnx`` (or ``output``); returns the path and the measured max
-    probability difference to the torch model, which must be below ``PARITY_TOL``."""
-    from ..folder import load
-
-    if fmt != "onnx":
-        raise TextCNNError(f"unknown export format {fmt!r}; the only format is 'onnx'")
-    clf = load(model_dir, backend="torch")
-    data = to_onnx(clf.model, list(clf.heads), opset)
-    onnx = OnnxBackend(clf.model, clf.heads, data, threads=1)
-    diff = parity(clf.engine, onnx, list(clf.heads), clf.model.embedding.num_embeddings)
-    if diff > PARITY_TOL:
-        raise TextCNNError(f"ONNX export differs from the torch model by {diff:.2e} "
-                           f"(> {PARITY_TOL:g}); not written")
-    path = Path(output) if output else Path(model_dir) / ONNX
-    atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
-    return path, diff

@@ -30,7 +30,8 @@ passes cannot run, or ``max_connections`` reached).
 Modules: ``settings`` (:class:`ServeSettings`), ``schemas`` (request and response models),
 ``errors`` (the error shape), ``batcher`` (:class:`MicroBatcher`), ``gate`` (the ASGI layer in
 front: body limit, UTF-8, the classify fast path, access log), ``protocol`` (under the app:
-the socket, read deadlines, the connection cap), ``docs`` (``/docs`` without a CDN), ``app``
+the socket, read deadlines, the connection cap), ``endpoint`` (``POST /v1/classify``),
+``explain`` (``POST /v1/explain``), ``docs`` (``/docs`` without a CDN), ``app``
 (:func:`create_app`, :func:`serve`).
 
 Example

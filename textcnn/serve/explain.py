@@ -12,8 +12,8 @@ import asyncio
 import logging
 from concurrent.futures import ThreadPoolExecutor
 
-from .app import ClassifyEndpoint
 from .batcher import MicroBatcher
+from .endpoint import ClassifyEndpoint
 from .errors import ForwardFailed, error_body
 from .gate import json_bytes
 from .schemas import ExplainResponse, explain_request_model

@@ -18,7 +18,8 @@ The moments, in the order one optimizer step meets them:
 and per epoch :meth:`Callback.on_epoch_start` and :meth:`Callback.on_epoch_end` (the epoch's
 batches are done, validation comes next). What a callback keeps between steps and must survive a
 resume lives on the trainer (EMA's ``trainer.ema_model``), which the checkpoint saves and
-restores: exact resume stays the checkpoint's one job.
+restores: exact resume stays the checkpoint's one job. A callback sees the trainer as a
+:class:`Loop`: the few attributes it may read and change.
 
 Example
 -------
@@ -33,39 +34,58 @@ from __future__ import annotations
 
 import copy
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Protocol
 
 import torch
+from torch import nn
 
 from ..config import Config
+from .distributed import World
+from .stopping import StopRule
 
-if TYPE_CHECKING:
-    from .trainer import Trainer
+
+class Loop(Protocol):
+    """What a callback sees of the loop it runs in (:class:`~textcnn.training.Trainer` is one):
+    what it may read, and the state it may change."""
+
+    model: nn.Module  # the weights the optimizer updates
+    ema_model: nn.Module | None  # a callback's copy of them that a checkpoint keeps (EMA)
+    data: dict[str, dict[str, Any]]  # task -> split -> arrays
+    tasks: list[str]
+    step: int  # optimizer steps taken
+    epoch: int  # epochs done
+    checkpoint_dir: Path | None
+    world: World
+    stop_rule: StopRule
+
+    def save_checkpoint(self) -> None:
+        """Write the checkpoint that ``--resume`` continues from."""
 
 
 class Callback:
     """A variation of the training loop; every moment does nothing unless overridden."""
 
-    def on_init(self, trainer: Trainer) -> None:
+    def on_init(self, trainer: Loop) -> None:
         """The trainer is built (model on its device, optimizer made), before any checkpoint is
         loaded: make the state the checkpoint restores."""
 
-    def loss(self, trainer: Trainer, task: str, logits: torch.Tensor, y: torch.Tensor
+    def loss(self, trainer: Loop, task: str, logits: torch.Tensor, y: torch.Tensor
              ) -> torch.Tensor | None:
         """A batch's summed loss on ``task`` (``logits`` ``(b, classes)`` float32, ``y`` the
         batch's labels on the device), or None to leave it to the head's own loss."""
         return None
 
-    def on_epoch_start(self, trainer: Trainer) -> None:
+    def on_epoch_start(self, trainer: Loop) -> None:
         """An epoch's batches are about to run (``trainer.epoch`` epochs are done)."""
 
-    def on_step(self, trainer: Trainer) -> None:
+    def on_step(self, trainer: Loop) -> None:
         """The optimizer has just updated the weights (``trainer.step`` counts it)."""
 
-    def on_batch_end(self, trainer: Trainer, rows: float) -> None:
+    def on_batch_end(self, trainer: Loop, rows: float) -> None:
         """The step is counted in the epoch's position and loss; ``rows`` of the global batch."""
 
-    def on_epoch_end(self, trainer: Trainer) -> None:
+    def on_epoch_end(self, trainer: Loop) -> None:
         """The epoch's batches are done; validation comes next."""
 
 
@@ -75,7 +95,7 @@ class MaxNorm(Callback):
     def __init__(self, max_norm: float):
         self.max_norm = max_norm
 
-    def on_step(self, trainer: Trainer) -> None:
+    def on_step(self, trainer: Loop) -> None:
         heads = getattr(trainer.model, "heads", None)
         if heads is not None:
             heads.apply_max_norm(self.max_norm)
@@ -89,11 +109,11 @@ class MovingAverage(Callback):
     def __init__(self, decay: float):
         self.decay = decay
 
-    def on_init(self, trainer: Trainer) -> None:
+    def on_init(self, trainer: Loop) -> None:
         trainer.ema_model = copy.deepcopy(trainer.model).requires_grad_(False)
 
     @torch.no_grad()
-    def on_step(self, trainer: Trainer) -> None:
+    def on_step(self, trainer: Loop) -> None:
         """Float parameters and buffers (BatchNorm statistics too) move towards the weights;
         integer buffers (batch counters) are copied."""
         ema, live = trainer.ema_model.state_dict(), trainer.model.state_dict()
@@ -114,7 +134,7 @@ class StepCheckpoints(Callback):
     def __init__(self, every: int):
         self.every = every
 
-    def on_batch_end(self, trainer: Trainer, rows: float) -> None:
+    def on_batch_end(self, trainer: Loop, rows: float) -> None:
         if trainer.step % self.every == 0 and trainer.checkpoint_dir is not None:
             trainer.save_checkpoint()
 
@@ -126,7 +146,7 @@ class ProgressBar(Callback):
     def __init__(self):
         self.bar = None
 
-    def on_epoch_start(self, trainer: Trainer) -> None:
+    def on_epoch_start(self, trainer: Loop) -> None:
         if not (sys.stderr.isatty() and trainer.world.is_main):
             return
         from tqdm import tqdm
@@ -135,11 +155,11 @@ class ProgressBar(Callback):
         self.bar = tqdm(total=n_train, desc=f"epoch {trainer.epoch + 1}/"
                         f"{trainer.stop_rule.epochs}", unit="ex", leave=False)
 
-    def on_batch_end(self, trainer: Trainer, rows: float) -> None:
+    def on_batch_end(self, trainer: Loop, rows: float) -> None:
         if self.bar is not None:
             self.bar.update(int(rows))
 
-    def on_epoch_end(self, trainer: Trainer) -> None:
+    def on_epoch_end(self, trainer: Loop) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -159,8 +159,8 @@ def pretrained_neighbours(source: str, words: Iterable[str], k: int = 8) -> dict
     entries for ``words`` (so its neighbours are among them)."""
     from tokenizers import Tokenizer
 
-    from ...embeddings import folder_embeddings, read_vectors
-    from ...sources import is_model_folder, resolve_source
+    from ...embeddings import read_vectors
+    from ...sources import folder_embeddings, is_model_folder, resolve_source
 
     path = resolve_source(source)
     words = {word.lower() for word in words}

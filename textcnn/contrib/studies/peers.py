@@ -38,6 +38,7 @@ from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
 from ...data.resolve import META, local_folder, read_meta
+from .extras import import_bench_extra, importable
 
 PEERS = ("tfidf_lr", "tfidf_svc", "fasttext", "spacy_bow", "spacy_ensemble")
 DATASETS = ("sst2", "sst5", "mr", "subj", "trec", "20newsgroups")
@@ -115,16 +116,6 @@ def _train_test_splits(data_dir: str, name: str
         yield (*load_rows(data_dir, name, "train")[:2], *load_rows(data_dir, name, "test")[:2])
 
 
-def import_bench_extra(module: str, what: str) -> ModuleType:
-    """Import ``module`` of the ``bench`` extra, or say how to install it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(f"{what} is not installed (pip install 'textcnn[bench]')") from None
-
-
 def import_fasttext() -> ModuleType:
     """The ``fasttext`` module.
 
@@ -138,18 +129,12 @@ def import_fasttext() -> ModuleType:
 
 def fasttext_available() -> bool:
     """Whether the fastText peer can run (``fasttext`` imports)."""
-    return _importable("fasttext")
+    return importable("fasttext")
 
 
 def spacy_available() -> bool:
     """Whether the spaCy ``textcat`` peers can run (``spacy`` imports)."""
-    return _importable("spacy")
-
-
-def _importable(module: str) -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec(module) is not None
+    return importable("spacy")
 
 
 def tfidf_vectorizer(**overrides) -> TfidfVectorizer:

@@ -25,6 +25,8 @@ import time
 
 import numpy as np
 
+from .extras import import_bench_extra
+
 ARCHITECTURES = {
     "spacy_bow": {"model": {"@architectures": "spacy.TextCatBOW.v3", "exclusive_classes": True,
                             "ngram_size": 2, "no_output_layer": False, "length": 262144}},
@@ -40,8 +42,6 @@ def fit_predict_spacy(peer: str, x_train: list[str], y_train: list[int], x_test:
 
     Returns the predicted label ids, the train seconds and the predict seconds.
     """
-    from .peers import import_bench_extra
-
     spacy = import_bench_extra("spacy", "spaCy")
     from spacy.training import Example
     from spacy.util import compounding, fix_random_seed, minibatch
