@@ -90,7 +90,10 @@ def test_each_model_has_its_own_settings():
     for name in ("textcnn", "dpcnn", "imagecnn"):
         cfg = from_dict(base(model={"name": name}))
         assert type(cfg.model) is MODEL_CONFIGS[name] and cfg.model.name == name
-        assert cfg.to_dict()["model"] == {"name": name, **dataclasses.asdict(cfg.model)}
+        fields = dataclasses.asdict(cfg.model)
+        if fields.pop("ngram_punctuation", False) is not True:  # written only when false
+            assert name == "imagecnn"
+        assert cfg.to_dict()["model"] == {"name": name, **fields}
     dpcnn = from_dict(base(model={"name": "dpcnn"})).to_dict()["model"]
     assert dpcnn == {"name": "dpcnn", "embedding_dim": 300, "channels": 100, "depth": 8,
                      "dropout": 0.5, "word_dropout": 0.0, "pretrained": "",
@@ -98,6 +101,8 @@ def test_each_model_has_its_own_settings():
                      "ngram_buckets": 0, "ngram_orders": [1, 2], "ngram_scale": 1.0,
                      "ngram_l2": 0.0, "conv_tokens": 0, "deep": True}
     assert "depth" not in from_dict(base()).to_dict()["model"]
+    skipping = from_dict(base(model={"ngram_buckets": 64, "ngram_punctuation": False}))
+    assert skipping.to_dict()["model"]["ngram_punctuation"] is False
 
 
 @pytest.mark.parametrize("model, key, owners", [

@@ -41,8 +41,9 @@ def expected_keys() -> dict[str, dict[str, set[str]]]:
             for name, value in built.items() if name not in ("tasks", "model")}
     keys["tasks"] = {f"tasks.<name>.{key}": set() for key in dataclasses.asdict(TaskConfig())}
     keys["model"] = {}
-    for name in MODEL_CONFIGS:
-        for key in from_dict({"tasks": TASK, "model": {"name": name}}).to_dict()["model"]:
+    for name in MODEL_CONFIGS:  # every field, those config.json leaves out at their default too
+        model = from_dict({"tasks": TASK, "model": {"name": name}}).model
+        for key in ["name", *dataclasses.asdict(model)]:
             keys["model"].setdefault(f"model.{key}", set()).add(name)
     return keys
 

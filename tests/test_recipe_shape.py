@@ -36,10 +36,12 @@ def test_the_90th_percentile_sets_the_length_and_the_cnn_keeps_the_start():
     assert shaped_settings(DataShape(100, 2, 256), max_length=256) == {}
     assert shaped_settings(DataShape(100, 2, 257), max_length=256) == \
         {"tokenizer.max_length": 512, "model.conv_tokens": CONV_TOKENS,
-         "train.loss": "squared_hinge", "model.ngram_l2": 0.01}  # 1 / rows
+         "model.ngram_punctuation": False, "train.loss": "squared_hinge",
+         "model.ngram_l2": 0.01}  # 1 / rows
     # a run distilling a teacher keeps cross-entropy, which its soft targets need
     assert shaped_settings(DataShape(100, 2, 257), max_length=256, teacher=True) == \
-        {"tokenizer.max_length": 512, "model.conv_tokens": CONV_TOKENS}
+        {"tokenizer.max_length": 512, "model.conv_tokens": CONV_TOKENS,
+         "model.ngram_punctuation": False}
     assert shaped_settings(DataShape(100, 2, 90_000), max_length=256)["tokenizer.max_length"] \
         == 1024
 
@@ -60,6 +62,7 @@ def test_the_cli_door_reads_long_texts_and_a_set_item_wins(tmp_path, capsys):
     config = train_config(args_for(folder))
     assert (config.tokenizer.max_length, config.model.conv_tokens) == (1024, CONV_TOKENS)
     assert (config.train.loss, config.model.ngram_l2) == ("squared_hinge", 1 / 40)
+    assert config.model.ngram_punctuation is False  # the wide branch reads words
     assert "90% of texts within" in capsys.readouterr().err
     config = train_config(args_for(folder), ["tokenizer.max_length=300"])
     assert (config.tokenizer.max_length, config.model.conv_tokens) == (300, CONV_TOKENS)
@@ -75,7 +78,8 @@ def test_the_estimator_reads_the_same_settings_and_its_parameters_win():
     texts = [" ".join(["market"] * 700)] * 20
     settings, line = data_settings(recipe_config("in-memory"), texts, [0, 1] * 10)
     assert settings == {"tokenizer.max_length": 1024, "model.conv_tokens": CONV_TOKENS,
-                        "train.loss": "squared_hinge", "model.ngram_l2": 0.05}
+                        "model.ngram_punctuation": False, "train.loss": "squared_hinge",
+                        "model.ngram_l2": 0.05}
     assert line.startswith("default recipe: 20 training rows, 2 classes")
     config = TextCNNClassifier(max_length=300).to_config(settings)
     assert (config.tokenizer.max_length, config.model.conv_tokens) == (300, CONV_TOKENS)
@@ -85,4 +89,5 @@ def test_the_estimator_reads_the_same_settings_and_its_parameters_win():
 def test_a_run_with_a_teacher_keeps_cross_entropy_on_long_texts():
     config = recipe_config("in-memory", overrides=["distill.teacher=minilm"])
     settings, _ = data_settings(config, [" ".join(["market"] * 700)] * 20, [0, 1] * 10)
-    assert settings == {"tokenizer.max_length": 1024, "model.conv_tokens": CONV_TOKENS}
+    assert settings == {"tokenizer.max_length": 1024, "model.conv_tokens": CONV_TOKENS,
+                        "model.ngram_punctuation": False}

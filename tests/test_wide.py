@@ -32,11 +32,16 @@ def random_batch(vocab: int, n: int = 24, seed: int = 0, longest: int = 40):
     return torch.from_numpy(ids), torch.from_numpy(lengths)
 
 
+SKIPPED = range(3, 200, 7)  # the ids a branch built with ngram_punctuation=False passes over
+
+
 def wide_model(cls=TextCNN, conv_tokens: int = 6, **kwargs) -> torch.nn.Module:
     """A tiny model with a fitted, non-zero wide branch (texts longer than conv_tokens)."""
     torch.manual_seed(0)
     model = cls(200, HEADS, embedding_dim=8, channels=4, ngram_buckets=101,
                 conv_tokens=conv_tokens, **kwargs).eval()
+    if model.wide.skip is not None:
+        model.wide.skip_ids(SKIPPED)
     model.wide.fit_idf([random_batch(200, n=60, seed=1)])
     with torch.no_grad():
         model.wide.weight.normal_(0.0, 2.0)
@@ -120,11 +125,12 @@ def test_conv_tokens_limits_the_convolutions_not_the_branch():
     assert bool((moved[long] > 1e-3).all())  # the wide branch reads them
 
 
-def test_torch_folded_and_onnx_agree_to_1e5():
+@pytest.mark.parametrize("punctuation", [True, False])
+def test_torch_folded_and_onnx_agree_to_1e5(punctuation):
     pytest.importorskip("onnxruntime")
     from textcnn.backends.onnx import OnnxBackend, parity
 
-    model = wide_model()
+    model = wide_model(ngram_punctuation=punctuation)
     heads = {"sentiment": ["a", "b"], "topic": list("vwxyz")}
     torch_backend = TorchBackend(model)
     folded, onnx = FoldedBackend(model), OnnxBackend(model, heads, threads=1)
@@ -153,15 +159,23 @@ def test_config_errors_name_the_key(key, value):
         from_dict({"tasks": {"s": {"dataset": "sst2"}}, "model": {"name": "dpcnn", key: value}})
 
 
-def test_folder_round_trip_and_exact_explanations(sst2_slice, tmp_path):
+@pytest.mark.parametrize("punctuation", [True, False])
+def test_folder_round_trip_and_exact_explanations(sst2_slice, tmp_path, punctuation):
     from textcnn.runs import train
 
     config = tiny_config(sst2_slice, epochs=1)
     config["model"].update(ngram_buckets=65536, ngram_orders=[1, 2], ngram_scale=4.0,
-                           conv_tokens=8)
-    clf = train(from_dict(config), output=tmp_path / "m", log=lambda line: None)
+                           conv_tokens=8, ngram_punctuation=punctuation)
+    lines = []
+    clf = train(from_dict(config), output=tmp_path / "m", log=lines.append)
     saved = json.loads((tmp_path / "m" / "config.json").read_text())
     assert saved["model"]["ngram_buckets"] == 65536 and saved["model"]["conv_tokens"] == 8
+    # the key is written only where the branch skips punctuation
+    assert saved["model"].get("ngram_punctuation", True) is punctuation
+    if not punctuation:  # the tokenizer's punctuation ids: "," among them, "film" not
+        skip, vocab = clf.model.wide.skip, clf.tokenizer.get_vocab()
+        assert skip[vocab[","]] == 1 and skip[vocab["film"]] == 0
+        assert any(f"{int(skip.sum())} punctuation ids skipped" in line for line in lines)
     idf = clf.model.wide.idf
     assert 0 < int((idf > 0).sum()) < 65536 and float(idf.max()) > 2.0  # fitted, not ones
     assert float(clf.model.wide.weight.detach().abs().max()) > 0  # trained
@@ -177,6 +191,29 @@ def test_folder_round_trip_and_exact_explanations(sst2_slice, tmp_path):
                 assert abs(a["bias"] + sum(a["token_attributions"]) - a["logit"]) < 1e-4
                 assert min(w["end"] - w["start"] for w in a["windows"]) <= 2  # an n-gram's
     torch.testing.assert_close(again.model.wide.idf, idf)
+
+
+def test_skipped_ids_are_passed_over_and_spans_name_the_texts_tokens():
+    branch = NgramBranch(1009, {"t": 3}, (1, 2), vocab=50)
+    assert branch.skip_ids([7, 8, 8, 99]) == 2  # an id past the vocabulary is ignored
+    torch.manual_seed(0)
+    with torch.no_grad():
+        branch.weight.normal_()
+    ids = torch.tensor([[5, 7, 6, 8, 5, 0], [5, 6, 5, 0, 0, 0], [7, 8, 0, 0, 0, 0]])
+    lengths = torch.tensor([5, 3, 2])
+    branch.fit_idf([(ids, lengths)])
+    out = branch(ids, lengths)["t"].detach()
+    # "5 , 6 . 5" reads as "5 6 5" (its bigrams join the words around a skipped id)
+    torch.testing.assert_close(out[0], out[1], atol=0, rtol=0)
+    np.testing.assert_allclose(out[1].numpy(), reference_logits(branch, [5, 6, 5]), atol=1e-5)
+    assert float(out[2].abs().max()) == 0.0  # nothing but skipped ids
+    wider = torch.cat([ids, torch.zeros(3, 4, dtype=torch.long)], 1)  # padding changes nothing
+    torch.testing.assert_close(branch(wider, lengths)["t"].detach(), out, atol=0, rtol=0)
+    h, share, start, end = branch.tfidf(ids[:1], lengths[:1])
+    spans = sorted((int(a), int(b)) for a, b, w in zip(start[0], end[0], share[0]) if w > 0)
+    assert spans == [(0, 1), (0, 3), (2, 3), (2, 5), (4, 5)]  # unigrams, then bigrams over 7, 8
+    with pytest.raises(ValueError, match="vocab > 0"):
+        NgramBranch(11, {"t": 2}).skip_ids([1])
 
 
 def test_wide_only_is_the_branch_alone():

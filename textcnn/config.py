@@ -276,7 +276,8 @@ class Config:
     def to_dict(self, keep_defaults: bool = False) -> dict[str, Any]:
         """Plain data for config.json: the chosen model's keys only, no tokenizer for images, a
         registered section only where it differs from its defaults (every one with
-        ``keep_defaults``), no ``tasks.<name>.head`` left at ``''``."""
+        ``keep_defaults``), no ``tasks.<name>.head`` left at ``''`` and no
+        ``model.ngram_punctuation`` left at true."""
         data = dataclasses.asdict(self)
         for name, value in data.pop("sections").items():
             registered = SECTIONS.get(name)
@@ -285,6 +286,8 @@ class Config:
         for task in data["tasks"].values():  # a head left to the other keys: as they say
             if task["head"] == "":
                 del task["head"]
+        if data["model"].get("ngram_punctuation") is True:  # the branch reads every token
+            del data["model"]["ngram_punctuation"]
         data["model"] = {"name": self.model.name, **data["model"]}
         if self.model.input_kind == "image":
             del data["tokenizer"]

@@ -39,7 +39,7 @@ from .data.images import ImageSplit, image_format, load_images
 from .data.labels import check_trainable
 from .data.stream import StreamedDataset, StreamedSplit, load_stream
 from .errors import ConfigError, DataError, ModelFolderError
-from .tokenizer import count_cut, encode, max_chars, train_tokenizer
+from .tokenizer import count_cut, encode, max_chars, punctuation_ids, train_tokenizer
 
 Log = Callable[[str], None]
 
@@ -222,10 +222,13 @@ def _fit_wide(model: torch.nn.Module, data: PreparedData, log: Log) -> None:
         return
     texts = [parts["train"] if hasattr(parts["train"], "ids") else parts["validation"]
              for parts in data.splits.values()]
+    skipped = ""
+    if wide.skip is not None:  # model.ngram_punctuation: false
+        skipped = f", {wide.skip_ids(punctuation_ids(data.tokenizer))} punctuation ids skipped"
     n = wide.fit_idf((torch.from_numpy(part.ids), torch.from_numpy(part.lengths))
                      for part in texts)
     log(f"wide branch: {wide.buckets} buckets, n-grams of {list(wide.orders)} tokens, idf of "
-        f"{n} texts")
+        f"{n} texts{skipped}")
 
 
 class ImageModality(Modality):

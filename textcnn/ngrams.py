@@ -54,6 +54,10 @@ _WHY_NGRAM_ORDERS = "the wide branch's n-gram lengths (1 = unigrams, 2 = bigrams
 _WHY_NGRAM_SCALE = "multiplies the wide branch's logits: with Adam, its effective learning rate"
 _WHY_NGRAM_L2 = ("L2 penalty on the wide branch's weights in training (as on its logits' scale; "
                  "LinearSVC's 1 / (C * training rows): about 1e-4 for 10,000 documents)")
+_WHY_NGRAM_PUNCTUATION = ("false: the wide branch skips tokens with no letter or digit "
+                          "(punctuation, symbols) and the tokenizer's special tokens, its n-grams "
+                          "joining the words around them, as scikit-learn's word tokens do (long "
+                          "documents)")
 _WHY_CONV_TOKENS = ("the convolutions read only the first N tokens (the wide branch reads all, up "
                     "to tokenizer.max_length): long documents at a short text's cost; 0 = all")
 _ngram_lengths = Rule(lambda value: bool(value) and all(1 <= n <= MAX_ORDER for n in value),
@@ -69,6 +73,7 @@ class WideAndDeep:
     ngram_orders: list[int] = param([1, 2], _WHY_NGRAM_ORDERS, _ngram_lengths)
     ngram_scale: float = param(1.0, _WHY_NGRAM_SCALE, positive)
     ngram_l2: float = param(0.0, _WHY_NGRAM_L2, non_negative)
+    ngram_punctuation: bool = param(True, _WHY_NGRAM_PUNCTUATION)
     conv_tokens: int = param(0, _WHY_CONV_TOKENS, non_negative)
     deep: bool = param(True, "false = the wide branch alone (no CNN logits; an ablation: a TF-IDF "
                        "linear model trained by the same loop); needs ngram_buckets")
@@ -91,10 +96,14 @@ class NgramBranch(nn.Module):
         In training, the gradient of ``l2 / 2 * ||scale * weight||^2`` joins ``weight``'s (an
         L2 penalty on the mean loss, at the logits' scale; :class:`_L2`): a LinearSVC's
         regularisation, which a linear model over many rare n-grams needs to generalise.
+    vocab : int
+        With ``vocab > 0``, the branch skips some token ids: ``skip`` is a ``(vocab,)`` buffer,
+        1 for an id the n-grams pass over (:meth:`skip_ids` sets it, e.g. to punctuation), so
+        they join the tokens around it; the n-grams' spans still name the text's own tokens.
     """
 
     def __init__(self, buckets: int, heads: dict[str, int], orders: Sequence[int] = (1, 2),
-                 scale: float = 1.0, l2: float = 0.0):
+                 scale: float = 1.0, l2: float = 0.0, vocab: int = 0):
         super().__init__()
         if not orders or not all(1 <= n <= MAX_ORDER for n in orders):
             raise ValueError(f"n-gram orders must be 1 to {MAX_ORDER}, got {list(orders)}")
@@ -104,6 +113,34 @@ class NgramBranch(nn.Module):
         self.names = list(heads)
         self.weight = nn.Parameter(torch.zeros(self.buckets, sum(self.sizes)))
         self.register_buffer("idf", torch.ones(self.buckets))
+        # (vocab,) 1 where the n-grams pass over the id; None: they read every token
+        self.register_buffer("skip", torch.zeros(int(vocab), dtype=torch.uint8) if vocab else None)
+
+    @torch.no_grad()
+    def skip_ids(self, ids: Iterable[int]) -> int:
+        """Make the n-grams pass over the token ``ids`` (a branch built with ``vocab``); returns
+        how many ids are skipped."""
+        if self.skip is None:
+            raise ValueError("this wide branch reads every token: build it with vocab > 0")
+        self.skip.zero_()
+        ids = torch.as_tensor(sorted(set(ids)), dtype=torch.long)
+        self.skip[ids[(ids >= 0) & (ids < len(self.skip))]] = 1
+        return int(self.skip.sum())
+
+    def _kept(self, ids: torch.Tensor, lengths: torch.Tensor
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(ids, lengths, where)``: each text's tokens that are not skipped, moved to its
+        front in order, and ``where[b, i]``, the position in the text of its ``i``-th kept token
+        (scatter by a running count: no sort, so the graph exports to ONNX)."""
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        inside = positions[None, :] < lengths[:, None]
+        keep = inside & (self.skip[ids.clamp(0, len(self.skip) - 1)] == 0)
+        kept = keep.long().cumsum(1)
+        n = kept[:, -1:] if ids.shape[1] else torch.zeros_like(lengths[:, None])
+        # kept tokens go to 0 .. n - 1 in order, the others after them
+        to = torch.where(keep, kept - 1, n + (~keep).long().cumsum(1) - 1)
+        where = torch.zeros_like(ids).scatter(1, to, positions.expand_as(ids).contiguous())
+        return torch.zeros_like(ids).scatter(1, to, ids), n.squeeze(1), where
 
     def hashes(self, ids: torch.Tensor, lengths: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -113,6 +150,9 @@ class NgramBranch(nn.Module):
         positions."""
         ids = ids.long()
         lengths = lengths.to(ids.device).long()
+        where = None
+        if self.skip is not None:
+            ids, lengths, where = self._kept(ids, lengths)
         parts, inside, starts = [], [], []
         for n in self.orders:
             h = torch.zeros_like(ids[:, n - 1:]) + n * SALT
@@ -124,7 +164,12 @@ class NgramBranch(nn.Module):
             starts.append(start.expand_as(h))
         start = torch.cat(starts, 1)
         widths = torch.cat([torch.full_like(h, n) for h, n in zip(parts, self.orders)], 1)
-        return torch.cat(parts, 1), torch.cat(inside, 1), start, start + widths
+        end = start + widths
+        if where is not None:  # spans over the text's own tokens, skipped ones inside them
+            last = where.shape[1] - 1
+            start = where.gather(1, start.clamp(max=last))
+            end = where.gather(1, (end - 1).clamp(max=last)) + 1
+        return torch.cat(parts, 1), torch.cat(inside, 1), start, end
 
     def tfidf(self, ids: torch.Tensor, lengths: torch.Tensor
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -161,6 +162,27 @@ def encode_with_offsets(tok: Tokenizer, texts: list[str]
     """
     encodings = guarded(tok.encode_batch, bounded(tok, texts), add_special_tokens=False)
     return (*_pack([e.ids for e in encodings]), [e.offsets for e in encodings])
+
+
+# a word piece's marks that are not part of its text: WordPiece's "##", byte-level BPE's "Ġ"
+# (a space before), SentencePiece's "▁"
+_PIECE_MARKS = re.compile(r"^(##|\u0120|\u2581)")
+_WORD_CHARACTER = re.compile(r"[^\W_]")  # a letter or a digit
+
+
+def punctuation_ids(tok: Tokenizer) -> list[int]:
+    """The ids of the vocabulary's tokens with no letter or digit (punctuation, symbols),
+    sorted, and of its special tokens (``[PAD]``, ``[UNK]``, ``[CLS]``...).
+
+    Examples
+    --------
+    >>> tok = train_tokenizer(["a good film!", "a bad film, sadly."], TokenizerConfig())
+    >>> sorted(tok.id_to_token(i) for i in punctuation_ids(tok))
+    ['!', ',', '.', '[PAD]', '[UNK]']
+    """
+    special = {t.content for t in tok.get_added_tokens_decoder().values() if t.special}
+    return sorted(i for t, i in tok.get_vocab().items()
+                  if t in special or not _WORD_CHARACTER.search(_PIECE_MARKS.sub("", t)))
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:

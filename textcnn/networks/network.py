@@ -188,7 +188,8 @@ class NamedNetwork(Network):
         branch = None
         if wide.get("ngram_buckets"):
             branch = NgramBranch(wide["ngram_buckets"], heads, wide["ngram_orders"],
-                                 wide["ngram_scale"], wide["ngram_l2"])
+                                 wide["ngram_scale"], wide["ngram_l2"],
+                                 0 if wide.get("ngram_punctuation", True) else input_size)
         super().__init__(encoder, Heads(encoder.out_features, heads,
                                         getattr(encoder, "head_columns", None)), branch,
                          dropout=dropout, conv_tokens=wide.get("conv_tokens", 0),
