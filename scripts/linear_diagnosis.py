@@ -81,9 +81,8 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer.no_padding()
     punctuation = set(punctuation_ids(tokenizer))
 
-    def pieces(texts: list[str], skip: set[int] = frozenset()) -> list[str]:
-        return [" ".join(str(i) for i in e.ids[:args.tokens] if i not in skip)
-                for e in tokenizer.encode_batch(texts)]
+    def pieces(texts: list[str]) -> list[list[int]]:
+        return [e.ids[:args.tokens] for e in tokenizer.encode_batch(texts)]
 
     results: dict[tuple, list[tuple[int, float, float]]] = {}
     for x_train, y_train, x_test, y_test in splits(data_dir, args):
@@ -101,9 +100,13 @@ def table_rows(x_train, y_train, x_test, y_test, pieces, punctuation, args):
     """``((input, learner), (training rows, accuracy, fit seconds))`` of every row, on one
     training set and its scored rows."""
 
+    def joined(id_lists: list[list[int]], skip: set[int] = frozenset()) -> list[str]:
+        return [" ".join(str(i) for i in ids if i not in skip) for ids in id_lists]
+
     words = (x_train, x_test)
-    ids = (pieces(x_train), pieces(x_test))
-    words_only = (pieces(x_train, punctuation), pieces(x_test, punctuation))
+    encoded = (pieces(x_train), pieces(x_test))  # each text tokenized once
+    ids = tuple(joined(part) for part in encoded)
+    words_only = tuple(joined(part, punctuation) for part in encoded)
     ninety = np.random.default_rng(0).permutation(len(y_train))[:int(0.9 * len(y_train))]
     hashed = f"WordPiece ids, first {args.tokens}, hashed"
     rows = [("words (scikit-learn's tokens), whole message", words, "words", None, "svc"),

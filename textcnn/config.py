@@ -71,7 +71,8 @@ class TaskConfig:
                       f"{' | '.join(HEADS)}; '' = multi_label for a multi_label task, else "
                       "squared_hinge when train.loss is, else softmax",
                       Rule(lambda name: name == "" or name in HEADS,
-                           f"be '' or a registered head ({', '.join(HEADS)})"))
+                           f"be '' or a registered head ({', '.join(HEADS)})"),
+                      saved_at_default=False)
     stream: bool = param(False, "read the training split as a stream (corpora larger than "
                          "memory); validation and test are read into memory")
     validation: str = param("", "streamed task: validation file ('' = the dataset folder's)")
@@ -276,22 +277,28 @@ class Config:
     def to_dict(self, keep_defaults: bool = False) -> dict[str, Any]:
         """Plain data for config.json: the chosen model's keys only, no tokenizer for images, a
         registered section only where it differs from its defaults (every one with
-        ``keep_defaults``), no ``tasks.<name>.head`` left at ``''`` and no
-        ``model.ngram_punctuation`` left at true."""
+        ``keep_defaults``), no key declared ``saved_at_default=False`` at its default (e.g.
+        ``tasks.<name>.head`` left at ``''``)."""
         data = dataclasses.asdict(self)
         for name, value in data.pop("sections").items():
             registered = SECTIONS.get(name)
             if keep_defaults or registered is None or self.sections[name] != registered.cls():
                 data[name] = value
-        for task in data["tasks"].values():  # a head left to the other keys: as they say
-            if task["head"] == "":
-                del task["head"]
-        if data["model"].get("ngram_punctuation") is True:  # the branch reads every token
-            del data["model"]["ngram_punctuation"]
+        for name, task in self.tasks.items():
+            _drop_unsaved_defaults(task, data["tasks"][name])
+        _drop_unsaved_defaults(self.model, data["model"])
         data["model"] = {"name": self.model.name, **data["model"]}
         if self.model.input_kind == "image":
             del data["tokenizer"]
         return data
+
+
+def _drop_unsaved_defaults(section: Any, data: dict[str, Any]) -> None:
+    """Remove from ``data`` (``section`` as plain data) the keys its fields declare
+    ``saved_at_default=False`` while they hold their default."""
+    for f in dataclasses.fields(section):
+        if not f.metadata.get("saved_at_default", True) and data.get(f.name) == f.default:
+            del data[f.name]
 
 
 # -- rules between fields --------------------------------------------------------------------------

@@ -64,13 +64,16 @@ def positive_list(what: str) -> Rule:
 
 
 def param(default: Any, why: str, check: Rule | None = None, *,
-          model_argument: bool = True) -> Any:
+          model_argument: bool = True, saved_at_default: bool = True) -> Any:
     """A dataclass field with its ``default``, its constraint ``check`` and a one-line ``why``.
 
     ``model_argument=False`` marks a model setting its model class does not take (it is read
     elsewhere, e.g. ``pretrained`` by the trainer); see :func:`textcnn.config.model_arguments`.
+    ``saved_at_default=False`` leaves the key out of a saved config while it holds its default
+    (a key added after folders were written, which they then match byte for byte).
     """
-    metadata = {"why": why, "check": check, "model_argument": model_argument}
+    metadata = {"why": why, "check": check, "model_argument": model_argument,
+                "saved_at_default": saved_at_default}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda: type(default)(default), metadata=metadata)
     return field(default=default, metadata=metadata)

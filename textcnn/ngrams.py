@@ -73,7 +73,7 @@ class WideAndDeep:
     ngram_orders: list[int] = param([1, 2], _WHY_NGRAM_ORDERS, _ngram_lengths)
     ngram_scale: float = param(1.0, _WHY_NGRAM_SCALE, positive)
     ngram_l2: float = param(0.0, _WHY_NGRAM_L2, non_negative)
-    ngram_punctuation: bool = param(True, _WHY_NGRAM_PUNCTUATION)
+    ngram_punctuation: bool = param(True, _WHY_NGRAM_PUNCTUATION, saved_at_default=False)
     conv_tokens: int = param(0, _WHY_CONV_TOKENS, non_negative)
     deep: bool = param(True, "false = the wide branch alone (no CNN logits; an ablation: a TF-IDF "
                        "linear model trained by the same loop); needs ngram_buckets")
